@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# chanflow's one script behind the README's two commands.
+#   bash build.sh demo   install what is missing, build, run the showcase graph
+#   bash build.sh test   install what is missing, build, run the whole test suite
+#   bash build.sh build  install what is missing and build only
+# Environment: BUILD_DIR (default build), BUILD_TYPE (default RelWithDebInfo),
+#              SANITIZE (address,undefined | thread), JOBS (default: cores).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+BUILD_DIR=${BUILD_DIR:-build}
+BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo}
+JOBS=${JOBS:-$(nproc)}
+
+packages=(g++ cmake ninja-build ccache pkg-config libtbb-dev libyaml-cpp-dev doctest-dev
+          graphviz libgraphviz-dev libopenmpi-dev openmpi-bin)
+
+install_missing() {
+    local missing=()
+    for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "== installing: ${missing[*]}" >&2
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+configure_and_build() {
+    cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$BUILD_TYPE" \
+          -DCHANFLOW_SANITIZE="${SANITIZE:-}" >/dev/null
+    cmake --build "$BUILD_DIR" -j "$JOBS"
+}
+
+case "${1:-}" in
+    demo)
+        install_missing
+        configure_and_build
+        "$BUILD_DIR"/bin/chanflow run graphs/showcase.yaml
+        ;;
+    test)
+        install_missing
+        configure_and_build
+        ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
+        ;;
+    build)
+        install_missing
+        configure_and_build
+        ;;
+    *)
+        echo "usage: bash build.sh demo|test|build" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,9 @@
+// chanflow/chanflow.hpp — everything an embedding program needs.
+#pragma once
+
+#include "chanflow/expr.hpp"
+#include "chanflow/graph.hpp"
+#include "chanflow/node.hpp"
+#include "chanflow/process.hpp"
+#include "chanflow/runtime.hpp"
+#include "chanflow/value.hpp"

@@ -1,0 +1,211 @@
+// chanflow/graph.hpp — graphs: loaded from YAML or built in code, then checked into a Plan.
+//
+//   // from a file (SPEC §1)
+//   chanflow::Plan plan = chanflow::load_plan("graphs/commstime.yaml", {{"n", "100"}});
+//
+//   // or in code
+//   chanflow::Graph g("squares");
+//   g.process("src", "range").with("stop", 10).out("out", "nums");
+//   g.process("sq", "map").with("expr", "x * x").in("in", "nums").out("out", "sq");
+//   g.process("sink", "collect").in("in", "sq");
+//   chanflow::Plan plan = g.plan();
+//
+// Both throw GraphError holding every problem found (compiler-style diagnostics).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "chanflow/expr.hpp"
+#include "chanflow/node.hpp"
+#include "chanflow/process.hpp"
+#include "chanflow/value.hpp"
+
+namespace chanflow {
+
+/// A place in a graph file; line and column are 1-based (0 when unknown).
+struct SourcePos {
+    std::string file;
+    int line = 0;
+    int column = 0;
+};
+
+struct Diagnostic {
+    SourcePos pos;
+    std::string message;
+    /// "file:line:col: error: message" (parts without a position are left out).
+    std::string str() const;
+};
+
+/// Thrown when a graph cannot be loaded or checked; holds every problem found, in file order.
+class GraphError : public std::runtime_error {
+public:
+    explicit GraphError(std::vector<Diagnostic> diags);
+    const std::vector<Diagnostic>& diagnostics() const noexcept { return diags_; }
+
+private:
+    std::vector<Diagnostic> diags_;
+};
+
+// ---- the graph as written -----------------------------------------------------------------
+
+/// A value from the graph file, with where it stood. `quoted` scalars were written in
+/// quotes (their text starts one column after pos).
+struct SpecValue {
+    Value value;
+    SourcePos pos;
+    bool quoted = false;
+};
+
+struct BindingSpec {
+    std::string port;
+    SourcePos pos;  // of the port key
+    std::vector<std::pair<std::string, SourcePos>> channels;
+    std::optional<std::pair<Deliver, SourcePos>> deliver;
+    bool list = false;  // written as a list: only a port that takes several channels accepts it
+};
+
+struct ProcessSpec {
+    std::string name;
+    SourcePos pos;  // of the process key
+    std::string node;
+    SourcePos node_pos;  // of the node type's value
+    std::vector<std::pair<std::string, SpecValue>> with;  // parameter name -> value
+    std::map<std::string, SourcePos> with_key_pos;
+    std::optional<SpecValue> replicas;
+    std::vector<BindingSpec> inputs, outputs;
+    bool ordered = false;
+    std::optional<int> rank;
+    bool gpu = false;
+};
+
+enum class ChannelKind : std::uint8_t { One2One, One2Any, Any2One, Any2Any };
+const char* channel_kind_name(ChannelKind k) noexcept;
+const char* deliver_name(Deliver d) noexcept;
+
+struct ChannelSpec {
+    std::string name;
+    SourcePos pos;
+    std::optional<SpecValue> capacity;
+    std::optional<std::pair<ChannelKind, SourcePos>> kind;
+};
+
+/// A graph as written, before checking: what the YAML loader and the Graph builder produce.
+struct GraphSpec {
+    std::string file;  // for diagnostics; empty for graphs built in code
+    std::string name;
+    std::string description;
+    std::map<std::string, Value> params;
+    std::optional<SpecValue> default_capacity;
+    std::string backend = "threads";
+    SourcePos backend_pos;
+    std::vector<std::string> plugins;  // resolved paths
+    std::vector<SourcePos> plugin_pos;  // where each plugin was named (parallel to plugins)
+    std::vector<ChannelSpec> channels;
+    std::vector<ProcessSpec> processes;
+};
+
+// ---- the checked graph ---------------------------------------------------------------------
+
+/// One end of a channel: process index and the port's position among its channels.
+struct EndRef {
+    std::size_t process = 0;
+    std::string port;
+};
+
+struct PlanChannel {
+    std::string name;
+    ChannelKind kind = ChannelKind::One2One;
+    std::size_t capacity = 64;
+    Deliver deliver = Deliver::Any;
+    std::vector<EndRef> writers, readers;  // replicas counted one by one
+};
+
+struct PlanPort {
+    std::string port;
+    std::vector<std::size_t> channels;  // indices into Plan::channels
+};
+
+struct PlanProcess {
+    std::string name;   // "split[1]" for a replica
+    std::string group;  // the process as written: "split"
+    int replica = 0;
+    int replicas = 1;
+    const NodeType* type = nullptr;
+    std::map<std::string, Value, std::less<>> params;  // given or defaulted
+    std::map<std::string, Expr, std::less<>> exprs;    // compiled Expr parameters
+    std::vector<PlanPort> inputs, outputs;
+    SourcePos pos;
+    bool ordered = false;
+    std::optional<int> rank;
+    bool gpu = false;
+};
+
+/// A checked graph, ready to run: parameters substituted, replicas expanded, channel kinds
+/// inferred, node types resolved.
+struct Plan {
+    std::string name;
+    std::string file;
+    std::string backend = "threads";
+    std::vector<PlanProcess> processes;
+    std::vector<PlanChannel> channels;
+};
+
+/// Parameter overrides: name -> text parsed as a YAML scalar (SPEC §1 `--set`).
+using Overrides = std::vector<std::pair<std::string, std::string>>;
+
+/// Reads a graph file into a GraphSpec (YAML syntax, unknown keys, `${param}`, `--set`).
+GraphSpec load_graph_spec(const std::string& path, const Overrides& overrides = {});
+/// Parses graph text; `file` names it in diagnostics.
+GraphSpec parse_graph_spec(std::string_view yaml, const std::string& file,
+                           const Overrides& overrides = {});
+/// Checks a GraphSpec against the node registry and builds the Plan (loads plugins first).
+Plan check_graph(const GraphSpec& spec);
+/// load_graph_spec + check_graph.
+Plan load_plan(const std::string& path, const Overrides& overrides = {});
+
+/// Builds a graph in C++ code (the same checks apply as for a file).
+class Graph {
+public:
+    class ProcessRef {
+    public:
+        ProcessRef& with(std::string param, Value v);
+        ProcessRef& in(std::string port, std::string channel, Deliver deliver = Deliver::Any);
+        ProcessRef& in(std::string port, std::vector<std::string> channels);
+        ProcessRef& out(std::string port, std::string channel);
+        ProcessRef& out(std::string port, std::vector<std::string> channels);
+        ProcessRef& replicas(int n);
+        ProcessRef& ordered(bool on = true);
+
+    private:
+        friend class Graph;
+        ProcessRef(Graph& g, std::size_t i) : graph_(&g), index_(i) {}
+        ProcessSpec& spec();
+        Graph* graph_;
+        std::size_t index_;
+    };
+
+    explicit Graph(std::string name = "graph");
+    ProcessRef process(std::string name, std::string node_type);
+    /// Declares a channel's capacity (0 = rendezvous); undeclared channels get 64.
+    Graph& channel(std::string name, std::size_t capacity);
+    Plan plan() const;
+    const GraphSpec& spec() const noexcept { return spec_; }
+
+private:
+    GraphSpec spec_;
+};
+
+/// "did you mean" helper: the closest candidate within a small edit distance, or "".
+std::string closest_match(std::string_view word, const std::vector<std::string>& candidates);
+
+/// Loads a node library (dlopen); its CHANFLOW_NODE registrations join the registry.
+void load_plugin(const std::string& path);
+
+}  // namespace chanflow

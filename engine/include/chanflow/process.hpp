@@ -1,0 +1,294 @@
+// chanflow/process.hpp — writing a node: a sequential CSP process as a C++20 coroutine.
+//
+// A node body is a coroutine returning chanflow::Task. It reads and writes its ports with
+// co_await; the engine runs many such processes M:N on a few worker threads.
+//
+//   chanflow::Task double_it(chanflow::ProcessContext& ctx) {
+//       auto& in = ctx.in();
+//       auto& out = ctx.out();
+//       while (auto x = co_await in.read())      // std::nullopt at end of stream
+//           co_await out.write(x->as_int() * 2);
+//   }                                            // returning retires every port
+//
+// Rules (SPEC §2): when every reader of an output has retired, a write ends the process
+// normally (it unwinds with WriterRetired, which the engine treats as a return). An
+// operation on a poisoned channel throws Poisoned; the engine then poisons every port of
+// the process. Any other exception fails the process and poisons its ports.
+#pragma once
+
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chanflow/value.hpp"
+
+namespace chanflow {
+
+class Expr;
+struct NodeType;
+
+namespace detail {
+class Channel;
+class Scheduler;
+struct ProcessState;
+struct AltState;
+
+/// A blocked operation's record, linked into a channel's wait queue. It lives in the
+/// awaiting coroutine's frame, so blocking allocates nothing.
+struct Waiter {
+    ProcessState* process = nullptr;
+    Value* slot = nullptr;       // reader: where the value goes; writer: the value to give
+    AltState* alt = nullptr;     // set when part of an alternation
+    std::uint32_t guard = 0;     // the guard's index within the alternation
+    std::uint8_t outcome = 0;    // see Outcome in channel.hpp
+    bool linked = false;         // in a channel's wait queue
+    Waiter* prev = nullptr;
+    Waiter* next = nullptr;
+};
+
+/// Ends a process normally from inside a write (all readers of an output retired).
+struct FinalAwaiter {
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) noexcept;
+    void await_resume() const noexcept {}
+};
+}  // namespace detail
+
+/// Thrown by a channel operation on a poisoned channel.
+class Poisoned : public std::exception {
+public:
+    const char* what() const noexcept override { return "channel poisoned"; }
+};
+
+/// Thrown by a write when every reader has retired: the process ends normally.
+class WriterRetired : public std::exception {
+public:
+    const char* what() const noexcept override { return "every reader retired"; }
+};
+
+/// The coroutine type of a process body.
+class Task {
+public:
+    struct promise_type {
+        detail::ProcessState* process = nullptr;
+        std::exception_ptr error;
+        Task get_return_object() noexcept {
+            return Task(std::coroutine_handle<promise_type>::from_promise(*this));
+        }
+        std::suspend_always initial_suspend() noexcept { return {}; }
+        detail::FinalAwaiter final_suspend() noexcept { return {}; }
+        void return_void() noexcept {}
+        void unhandled_exception() noexcept { error = std::current_exception(); }
+    };
+
+    Task() = default;
+    explicit Task(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
+    Task(Task&& o) noexcept : handle_(std::exchange(o.handle_, {})) {}
+    Task& operator=(Task&& o) noexcept {
+        if (this != &o) {
+            if (handle_) handle_.destroy();
+            handle_ = std::exchange(o.handle_, {});
+        }
+        return *this;
+    }
+    ~Task() {
+        if (handle_) handle_.destroy();
+    }
+    /// Hands the coroutine to the engine, which destroys it when it ends.
+    std::coroutine_handle<promise_type> release() noexcept { return std::exchange(handle_, {}); }
+
+private:
+    std::coroutine_handle<promise_type> handle_;
+};
+
+/// The reading end of a channel, as a process sees it.
+class InPort {
+public:
+    struct ReadAwaiter {
+        InPort& port;
+        Value value;
+        detail::Waiter waiter;
+        bool await_ready();
+        bool await_suspend(std::coroutine_handle<> h);
+        std::optional<Value> await_resume();
+    };
+    /// Reads one message; std::nullopt once every writer has retired and the buffer is
+    /// drained. Throws Poisoned on a poisoned channel.
+    ReadAwaiter read() noexcept { return ReadAwaiter{*this, {}, {}}; }
+    /// Stops reading: retires this end (writers see it once every reader has retired).
+    void retire();
+    /// Poisons the channel.
+    void poison();
+    const std::string& channel_name() const noexcept;
+
+    explicit InPort(detail::Channel* ch) noexcept : channel_(ch) {}
+    detail::Channel* channel() const noexcept { return channel_; }
+
+private:
+    detail::Channel* channel_;
+    bool retired_ = false;
+};
+
+enum class Deliver : std::uint8_t { Any, RoundRobin, Hash, Broadcast };
+
+/// The writing end of a channel. With `deliver` round_robin, hash or broadcast the
+/// channel is one buffer per reader end, and the writing end routes each message.
+class OutPort {
+public:
+    struct WriteAwaiter {
+        OutPort& port;
+        Value value;
+        detail::Waiter waiter;
+        std::size_t target = 0;     // index into the port's targets being written
+        std::size_t remaining = 0;  // targets still to visit
+        Value copy;                 // broadcast: the copy offered to the current target
+        bool started = false;
+        bool delivered = false;     // broadcast: some reader took it
+        bool await_ready();
+        bool await_suspend(std::coroutine_handle<> h);
+        void await_resume();
+    };
+    /// Writes one message; blocks while the buffer is full (or, for a rendezvous, until a
+    /// reader takes it).
+    WriteAwaiter write(Value v) noexcept { return WriteAwaiter{*this, std::move(v), {}}; }
+    void retire();
+    void poison();
+    const std::string& channel_name() const noexcept { return name_; }
+
+    OutPort(std::string name, std::vector<detail::Channel*> targets, Deliver deliver) noexcept;
+    std::span<detail::Channel* const> targets() const noexcept { return targets_; }
+    Deliver deliver() const noexcept { return deliver_; }
+
+private:
+    friend struct WriteAwaiter;
+    // Routes a write over several targets; true when the write is complete.
+    bool step(WriteAwaiter& w, detail::ProcessState* p);
+    static bool continue_write(void* awaiter);
+    std::string name_;
+    std::vector<detail::Channel*> targets_;
+    Deliver deliver_;
+    std::uint64_t sent_ = 0;
+    std::vector<bool> target_ended_;
+    bool retired_ = false;
+};
+
+/// Waits on several guards at once (SPEC §2): inputs, outputs, a timeout and a skip.
+/// Choice is fair (round-robin after the guard chosen last) unless priority is asked for.
+///
+///   chanflow::Alternation alt;
+///   for (auto* in : ctx.ins("in")) alt.add_input(*in);
+///   while (true) {
+///       auto r = co_await alt.select();
+///       if (r.kind == chanflow::AltResult::End) break;
+///       co_await out.write(std::move(r.value));
+///   }
+struct AltResult {
+    enum Kind : std::uint8_t { Read, Written, Timeout, Skip, End } kind = End;
+    std::size_t index = 0;  // the guard chosen (Read, Written)
+    Value value;            // the message read (Read)
+};
+
+class Alternation {
+public:
+    explicit Alternation(bool priority = false) noexcept : priority_(priority) {}
+    ~Alternation();
+    Alternation(const Alternation&) = delete;
+    Alternation& operator=(const Alternation&) = delete;
+    /// Adds an input guard; returns its index.
+    std::size_t add_input(InPort& in);
+    /// Adds an output guard that offers `value` on `out` (a port with one target);
+    /// returns its index. Change the offered value with offer().
+    std::size_t add_output(OutPort& out, Value value = {});
+    void offer(std::size_t index, Value value);
+    /// Turns a guard on or off (a disabled guard is never chosen).
+    void enable(std::size_t index, bool on);
+    /// With a timeout, select() returns Timeout when nothing was ready in time.
+    void set_timeout(std::optional<std::chrono::nanoseconds> t) noexcept { timeout_ = t; }
+    /// With skip, select() returns Skip at once when nothing is ready.
+    void set_skip(bool on) noexcept { skip_ = on; }
+    void set_priority(bool on) noexcept { priority_ = on; }
+
+    struct SelectAwaiter {
+        Alternation& alt;
+        AltResult result;
+        bool waited = false;
+        bool await_ready();
+        bool await_suspend(std::coroutine_handle<> h);
+        AltResult await_resume();
+    };
+    SelectAwaiter select() noexcept { return SelectAwaiter{*this, {}, false}; }
+
+    struct Guard {
+        InPort* in = nullptr;
+        OutPort* out = nullptr;
+        Value offered;
+        bool enabled = true;
+        bool retired = false;  // input at end of stream / output with no readers left
+        detail::Waiter waiter;
+        Value received;
+    };
+
+private:
+    friend struct SelectAwaiter;
+    // Completes a ready guard (true) or, given a process, queues on every guard (false).
+    bool try_select(SelectAwaiter& a, detail::ProcessState* p);
+    AltResult finish_wait();
+    std::vector<Guard> guards_;
+    std::optional<std::chrono::nanoseconds> timeout_;
+    bool skip_ = false;
+    bool priority_ = false;
+    std::size_t next_ = 0;  // fair choice starts here
+    detail::AltState* state_ = nullptr;
+    std::uint64_t timer_ = 0;  // the pending timeout, 0 for none
+};
+
+/// Suspends the process for a while (the timer counts as pending for deadlock detection).
+struct SleepAwaiter {
+    std::chrono::nanoseconds duration;
+    detail::Waiter waiter;
+    bool await_ready() const noexcept { return duration.count() <= 0; }
+    void await_suspend(std::coroutine_handle<> h);
+    void await_resume() const noexcept;
+};
+inline SleepAwaiter sleep_for(std::chrono::nanoseconds d) noexcept { return SleepAwaiter{d, {}}; }
+
+/// What a running process sees of itself: its name, parameters and ports.
+class ProcessContext {
+public:
+    /// "split[1]" for replica 1 of a replicated process, else the process name.
+    const std::string& name() const noexcept;
+    int replica() const noexcept;
+    int replicas() const noexcept;
+    const NodeType& node_type() const noexcept;
+
+    /// A parameter's value (the default where the graph gave none). Throws on unknown names.
+    const Value& param(std::string_view name) const;
+    /// True when the graph gave the parameter or it has a default.
+    bool has_param(std::string_view name) const noexcept;
+    /// A compiled expression parameter.
+    const Expr& expr(std::string_view name) const;
+
+    /// The single channel bound to a port (throws if the port takes a list).
+    InPort& in(std::string_view port = "in");
+    OutPort& out(std::string_view port = "out");
+    /// All channels bound to a list port, in the order given.
+    std::span<InPort* const> ins(std::string_view port = "in");
+    std::span<OutPort* const> outs(std::string_view port = "out");
+
+    /// Records a value for the embedding program (see RunResult::collected).
+    void collect(Value v);
+
+    detail::ProcessState& state() noexcept { return *state_; }
+    explicit ProcessContext(detail::ProcessState* s) noexcept : state_(s) {}
+
+private:
+    detail::ProcessState* state_;
+};
+
+}  // namespace chanflow

@@ -1,0 +1,168 @@
+// chanflow/value.hpp — the message type that flows through channels.
+//
+// A Value is 16 bytes: a type tag plus either an inline scalar (null, bool, int, float)
+// or a pointer to an immutable, reference-counted heap payload (string, bytes, list,
+// record, tensor). Copying a Value is a refcount increment; payloads are never mutated
+// once shared, so a message can be read by several processes at once.
+//
+//   chanflow::Value v = chanflow::Value::list({1, 2.5, "three"});
+//   assert(v.as_list()[0].as_int() == 1);
+//   std::string s = chanflow::to_printed(v);   // ["1", ...] as SPEC §3: [1, 2.5, "three"]
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <initializer_list>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace chanflow {
+
+enum class Type : std::uint8_t { Null, Bool, Int, Float, String, Bytes, List, Record, Tensor };
+
+/// The name of a type as used in messages ("int", "list", ...).
+const char* type_name(Type t) noexcept;
+
+enum class DType : std::uint8_t { I32, I64, F32, F64 };
+
+class Value;
+using List = std::vector<Value>;
+using Field = std::pair<std::string, Value>;
+using Record = std::vector<Field>;  // ordered, string-keyed
+
+/// A dense n-dimensional array; data holds shape-product elements of dtype, row-major.
+struct Tensor {
+    DType dtype = DType::F64;
+    std::vector<std::int64_t> shape;
+    std::vector<unsigned char> data;
+    std::size_t size() const noexcept;  // number of elements
+};
+
+/// Thrown by accessors when a Value holds another type than asked for.
+class TypeError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+namespace detail {
+struct HeapBase {
+    std::atomic<std::uint32_t> refs{1};
+};
+template <class T>
+struct Heap : HeapBase {
+    T payload;
+    template <class... A>
+    explicit Heap(A&&... a) : payload(std::forward<A>(a)...) {}
+};
+}  // namespace detail
+
+class Value {
+public:
+    Value() noexcept : type_(Type::Null), i_(0) {}
+    Value(std::nullptr_t) noexcept : Value() {}
+    Value(bool b) noexcept : type_(Type::Bool), i_(b ? 1 : 0) {}
+    Value(int i) noexcept : type_(Type::Int), i_(i) {}
+    Value(long i) noexcept : type_(Type::Int), i_(i) {}
+    Value(long long i) noexcept : type_(Type::Int), i_(static_cast<std::int64_t>(i)) {}
+    Value(double f) noexcept : type_(Type::Float), f_(f) {}
+    Value(const char* s) : Value(std::string(s)) {}
+    Value(std::string_view s) : Value(std::string(s)) {}
+    Value(std::string s);
+    Value(List l);
+    Value(Record r);
+    Value(Tensor t);
+    static Value bytes(std::vector<unsigned char> b);
+    static Value list(std::initializer_list<Value> items) { return Value(List(items)); }
+
+    Value(const Value& o) noexcept : type_(o.type_), i_(o.i_) {
+        if (is_heap()) p_->refs.fetch_add(1, std::memory_order_relaxed);
+    }
+    Value(Value&& o) noexcept : type_(o.type_), i_(o.i_) { o.type_ = Type::Null; }
+    Value& operator=(const Value& o) noexcept {
+        Value tmp(o);
+        swap(tmp);
+        return *this;
+    }
+    Value& operator=(Value&& o) noexcept {
+        Value tmp(std::move(o));
+        swap(tmp);
+        return *this;
+    }
+    ~Value() {
+        if (is_heap()) release();
+    }
+    void swap(Value& o) noexcept {
+        std::swap(type_, o.type_);
+        std::swap(i_, o.i_);
+    }
+
+    Type type() const noexcept { return type_; }
+    bool is_null() const noexcept { return type_ == Type::Null; }
+    bool is_bool() const noexcept { return type_ == Type::Bool; }
+    bool is_int() const noexcept { return type_ == Type::Int; }
+    bool is_float() const noexcept { return type_ == Type::Float; }
+    bool is_number() const noexcept { return type_ == Type::Int || type_ == Type::Float; }
+    bool is_string() const noexcept { return type_ == Type::String; }
+    bool is_bytes() const noexcept { return type_ == Type::Bytes; }
+    bool is_list() const noexcept { return type_ == Type::List; }
+    bool is_record() const noexcept { return type_ == Type::Record; }
+    bool is_tensor() const noexcept { return type_ == Type::Tensor; }
+
+    bool as_bool() const { return check(Type::Bool), i_ != 0; }
+    std::int64_t as_int() const { return check(Type::Int), i_; }
+    double as_float() const { return check(Type::Float), f_; }
+    /// An int or a float as a double.
+    double as_number() const;
+    const std::string& as_string() const { return check(Type::String), heap<std::string>(); }
+    const std::vector<unsigned char>& as_bytes() const {
+        return check(Type::Bytes), heap<std::vector<unsigned char>>();
+    }
+    const List& as_list() const { return check(Type::List), heap<List>(); }
+    const Record& as_record() const { return check(Type::Record), heap<Record>(); }
+    const Tensor& as_tensor() const { return check(Type::Tensor), heap<Tensor>(); }
+
+    /// The field of a record, or nullptr when absent (or when this is not a record).
+    const Value* field(std::string_view name) const noexcept;
+
+    /// Structural equality with Python's numeric rules (1 == 1.0, nan != nan).
+    friend bool operator==(const Value& a, const Value& b) noexcept;
+    friend bool operator!=(const Value& a, const Value& b) noexcept { return !(a == b); }
+
+private:
+    bool is_heap() const noexcept { return type_ >= Type::String; }
+    void check(Type t) const {
+        if (type_ != t) throw_type(t);
+    }
+    [[noreturn]] void throw_type(Type wanted) const;
+    void release() noexcept;
+    template <class T>
+    const T& heap() const noexcept {
+        return static_cast<detail::Heap<T>*>(p_)->payload;
+    }
+
+    Type type_;
+    union {
+        std::int64_t i_;
+        double f_;
+        detail::HeapBase* p_;
+    };
+};
+
+static_assert(sizeof(Value) == 16, "Value is meant to stay 16 bytes");
+
+/// The printed form of SPEC §3: strings raw at top level, containers as JSON.
+std::string to_printed(const Value& v);
+/// Appends the printed form to out (no allocation for scalars beyond out's growth).
+void append_printed(std::string& out, const Value& v);
+/// The JSON form used inside containers (strings quoted and escaped, NaN/Infinity).
+void append_json(std::string& out, const Value& v);
+/// A float as Python's repr(float) writes it: 1.0, 0.1, 1e+16, 1e-05, nan, inf.
+void append_float_repr(std::string& out, double f);
+
+/// The fixed hash of SPEC §1 `deliver: hash`: the same on every backend and run.
+std::uint64_t stable_hash(const Value& v) noexcept;
+
+}  // namespace chanflow

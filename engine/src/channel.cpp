@@ -1,0 +1,233 @@
+#include "channel.hpp"
+
+#include <bit>
+#include <mutex>
+
+#include "process_state.hpp"
+#include "scheduler.hpp"
+
+namespace chanflow::detail {
+
+// ---- WaitQueue ----------------------------------------------------------------------------
+
+void WaitQueue::push(Waiter* w) noexcept {
+    w->next = nullptr;
+    w->prev = tail;
+    if (tail)
+        tail->next = w;
+    else
+        head = w;
+    tail = w;
+    w->linked = true;
+}
+
+void WaitQueue::unlink(Waiter* w) noexcept {
+    if (!w->linked) return;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        tail = w->prev;
+    w->prev = w->next = nullptr;
+    w->linked = false;
+}
+
+// ---- Ring ---------------------------------------------------------------------------------
+
+void Ring::push(Value&& v) {
+    const std::size_t slots = slots_ ? mask_ + 1 : 0;
+    if (size_ == slots) {
+        const std::size_t grown = slots ? slots * 2 : 4;
+        auto fresh = std::make_unique<Value[]>(grown);
+        for (std::size_t i = 0; i < size_; ++i) fresh[i] = std::move(slots_[(head_ + i) & mask_]);
+        slots_ = std::move(fresh);
+        mask_ = grown - 1;
+        head_ = 0;
+    }
+    slots_[(head_ + size_) & mask_] = std::move(v);
+    ++size_;
+}
+
+Value Ring::pop() noexcept {
+    Value v = std::move(slots_[head_]);
+    head_ = (head_ + 1) & mask_;
+    --size_;
+    return v;
+}
+
+void Ring::clear() noexcept {
+    while (size_) pop();
+}
+
+// ---- Channel ------------------------------------------------------------------------------
+
+Channel::Channel(std::string name, std::size_t capacity, int writers, int readers,
+                 Scheduler& sched)
+    : capacity_(capacity),
+      writers_alive_(writers),
+      readers_alive_(readers),
+      sched_(sched),
+      name_(std::move(name)) {}
+
+// Takes the first waiter that can still complete: a plain one, or an alternation's that we
+// win the claim for. Stale alternation waiters (already claimed elsewhere) are skipped and
+// left for their owner to unlink.
+Waiter* Channel::take_waiter(WaitQueue& q) noexcept {
+    for (Waiter* w = q.head; w; w = w->next) {
+        if (w->alt && !w->alt->claim(w->guard)) continue;
+        q.unlink(w);
+        return w;
+    }
+    return nullptr;
+}
+
+static ProcessState* owner(const Waiter* w) noexcept {
+    return w->alt ? w->alt->process : w->process;
+}
+
+Outcome Channel::read_locked(Waiter& w, ProcessState*& woken) {
+    if (poisoned_) return PoisonedOutcome;
+    if (!buffer_.empty()) {
+        *w.slot = buffer_.pop();
+        ++stats_.reads;
+        if (Waiter* wr = take_waiter(writers_)) {  // room now: let a blocked writer in
+            buffer_.push(std::move(*wr->slot));
+            ++stats_.writes;
+            wr->outcome = Done;
+            woken = owner(wr);
+        }
+        return Done;
+    }
+    if (Waiter* wr = take_waiter(writers_)) {  // rendezvous: take straight from the writer
+        *w.slot = std::move(*wr->slot);
+        ++stats_.writes;
+        ++stats_.reads;
+        wr->outcome = Done;
+        woken = owner(wr);
+        return Done;
+    }
+    if (writers_alive_ == 0) return Ended;
+    return Pending;
+}
+
+Outcome Channel::write_locked(Waiter& w, ProcessState*& woken) {
+    if (poisoned_) return PoisonedOutcome;
+    if (readers_alive_ == 0) return Ended;
+    if (Waiter* rd = take_waiter(readers_)) {  // a reader waits: the buffer is empty
+        *rd->slot = std::move(*w.slot);
+        ++stats_.writes;
+        ++stats_.reads;
+        rd->outcome = Done;
+        woken = owner(rd);
+        return Done;
+    }
+    if (buffer_.size() < capacity_) {
+        buffer_.push(std::move(*w.slot));
+        ++stats_.writes;
+        if (buffer_.size() > stats_.peak) stats_.peak = buffer_.size();
+        return Done;
+    }
+    return Pending;
+}
+
+Outcome Channel::read(Waiter& w) {
+    ProcessState* woken = nullptr;
+    lock_.lock();
+    Outcome o = read_locked(w, woken);
+    if (o == Pending && w.process) {
+        w.outcome = Pending;
+        readers_.push(&w);
+    }
+    lock_.unlock();
+    if (woken) sched_.schedule(woken);
+    return o;
+}
+
+Outcome Channel::write(Waiter& w) {
+    ProcessState* woken = nullptr;
+    lock_.lock();
+    Outcome o = write_locked(w, woken);
+    if (o == Pending && w.process) {
+        w.outcome = Pending;
+        writers_.push(&w);
+    }
+    lock_.unlock();
+    if (woken) sched_.schedule(woken);
+    return o;
+}
+
+void Channel::unlink_locked(Waiter& w) noexcept {
+    readers_.unlink(&w);
+    writers_.unlink(&w);
+}
+
+// Ends every waiter of a queue. A plain waiter wakes with `outcome`. An alternation's
+// guard that ends by retirement just drops out of its choice; the alternation wakes (End)
+// only when its last guard is gone. Poison fails the whole alternation.
+void Channel::end_waiters(WaitQueue& q, Outcome outcome, std::vector<ProcessState*>& wake) noexcept {
+    while (Waiter* w = q.head) {
+        q.unlink(w);
+        if (!w->alt) {
+            w->outcome = outcome;
+            wake.push_back(w->process);
+            continue;
+        }
+        if (outcome == PoisonedOutcome) {
+            if (w->alt->claim(w->guard)) {
+                w->outcome = PoisonedOutcome;
+                wake.push_back(w->alt->process);
+            }
+            continue;
+        }
+        w->outcome = Ended;
+        if (w->alt->live_guards.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
+            w->alt->claim(AltState::kAllEndedGuard))
+            wake.push_back(w->alt->process);
+    }
+}
+
+void Channel::wake(const std::vector<ProcessState*>& ps) {
+    for (auto* p : ps) sched_.schedule(p);
+}
+
+void Channel::retire_writer() {
+    std::vector<ProcessState*> wake_list;
+    {
+        std::lock_guard guard(lock_);
+        if (writers_alive_ > 0 && --writers_alive_ == 0 && buffer_.empty())
+            end_waiters(readers_, Ended, wake_list);
+    }
+    wake(wake_list);
+}
+
+void Channel::retire_reader() {
+    std::vector<ProcessState*> wake_list;
+    {
+        std::lock_guard guard(lock_);
+        if (readers_alive_ > 0 && --readers_alive_ == 0) {
+            buffer_.clear();  // nobody will ever read these (SPEC §2: every reader chose to stop)
+            end_waiters(writers_, Ended, wake_list);
+        }
+    }
+    wake(wake_list);
+}
+
+void Channel::poison() {
+    std::vector<ProcessState*> wake_list;
+    {
+        std::lock_guard guard(lock_);
+        if (poisoned_) return;
+        poisoned_ = true;
+        buffer_.clear();  // poison is immediate: buffered messages are not delivered
+        end_waiters(readers_, PoisonedOutcome, wake_list);
+        end_waiters(writers_, PoisonedOutcome, wake_list);
+    }
+    wake(wake_list);
+}
+
+bool Channel::drained_and_done() const noexcept { return writers_alive_ == 0 && buffer_.empty(); }
+
+}  // namespace chanflow::detail

@@ -1,0 +1,130 @@
+// A CSP channel between processes of one address space (SPEC §2).
+//
+// One spin lock guards a bounded ring buffer and two intrusive wait queues (blocked
+// readers, blocked writers). capacity 0 is a rendezvous: a writer waits with its value in
+// its Waiter until a reader takes it. Retire and poison are states of the channel, not
+// messages: the last writer retiring ends readers once the buffer is drained; the last
+// reader retiring ends writers; poison fails every operation, blocked or later.
+//
+// Alternations wait on several channels at once with one Waiter per guard, all pointing at
+// one AltState; whoever completes a guard first claims the AltState (a CAS), the others
+// skip that alternation's stale waiters until the owner unlinks them.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "chanflow/process.hpp"
+#include "chanflow/value.hpp"
+#include "spinlock.hpp"
+
+namespace chanflow::detail {
+
+class Scheduler;
+
+enum Outcome : std::uint8_t { Pending = 0, Done = 1, Ended = 2, PoisonedOutcome = 3 };
+
+/// Shared by every guard of one alternation while it waits.
+struct AltState {
+    static constexpr int kFree = -1;
+    static constexpr std::uint32_t kTimeoutGuard = 0xfffffff0u;
+    static constexpr std::uint32_t kAllEndedGuard = 0xfffffff1u;
+    std::atomic<std::int64_t> chosen{kFree};  // the guard that completed
+    std::atomic<int> live_guards{0};          // enabled guards not yet ended
+    ProcessState* process = nullptr;
+    std::uint8_t outcome = Pending;
+    bool claim(std::uint32_t guard) noexcept {
+        std::int64_t expected = kFree;
+        return chosen.compare_exchange_strong(expected, guard, std::memory_order_acq_rel);
+    }
+};
+
+/// Wait queue: FIFO, intrusive, O(1) unlink.
+struct WaitQueue {
+    Waiter* head = nullptr;
+    Waiter* tail = nullptr;
+    void push(Waiter* w) noexcept;
+    void unlink(Waiter* w) noexcept;
+    bool empty() const noexcept { return head == nullptr; }
+};
+
+/// A ring buffer that grows on demand up to its channel's capacity, so 100 000 idle
+/// channels cost little memory.
+class Ring {
+public:
+    std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+    void push(Value&& v);
+    Value pop() noexcept;
+    void clear() noexcept;
+
+private:
+    std::unique_ptr<Value[]> slots_;
+    std::size_t mask_ = 0;  // slots - 1 (a power of two), or 0 with no storage
+    std::size_t head_ = 0;
+    std::size_t size_ = 0;
+};
+
+struct ChannelStats {
+    std::uint64_t writes = 0;
+    std::uint64_t reads = 0;
+    std::size_t peak = 0;
+};
+
+class Channel {
+public:
+    Channel(std::string name, std::size_t capacity, int writers, int readers, Scheduler& sched);
+
+    const std::string& name() const noexcept { return name_; }
+    std::size_t capacity() const noexcept { return capacity_; }
+
+    /// One read: Done (value stored in `w.slot`), Ended, PoisonedOutcome, or, when
+    /// `w.process` is set and nothing is there, Pending after queueing `w`.
+    Outcome read(Waiter& w);
+    /// One write of *w.slot: Done, Ended (no readers left), PoisonedOutcome, or Pending
+    /// after queueing `w` (the value stays in *w.slot until a reader takes it).
+    Outcome write(Waiter& w);
+
+    void retire_writer();
+    void retire_reader();
+    void poison();
+
+    // Used by alternations, with the channel already locked (see lock()).
+    Outcome read_locked(Waiter& w, ProcessState*& woken);
+    Outcome write_locked(Waiter& w, ProcessState*& woken);
+    void enqueue_reader_locked(Waiter& w) noexcept { readers_.push(&w); }
+    void enqueue_writer_locked(Waiter& w) noexcept { writers_.push(&w); }
+    void unlink_locked(Waiter& w) noexcept;
+    void lock() noexcept { lock_.lock(); }
+    void unlock() noexcept { lock_.unlock(); }
+
+    // For the deadlock report and statistics (read when the run is quiet).
+    bool full() const noexcept { return capacity_ > 0 && buffer_.size() >= capacity_; }
+    bool poisoned() const noexcept { return poisoned_; }
+    bool empty() const noexcept { return buffer_.empty(); }
+    /// True once every writer retired and the buffer is drained.
+    bool drained_and_done() const noexcept;
+    ChannelStats stats() const noexcept { return stats_; }
+
+private:
+    Waiter* take_waiter(WaitQueue& q) noexcept;
+    void end_waiters(WaitQueue& q, Outcome outcome, std::vector<ProcessState*>& wake) noexcept;
+    void wake(const std::vector<ProcessState*>& ps);
+
+    SpinLock lock_;
+    std::size_t capacity_;
+    Ring buffer_;
+    WaitQueue readers_;  // blocked readers (buffer empty)
+    WaitQueue writers_;  // blocked writers (buffer full, or rendezvous)
+    int writers_alive_;
+    int readers_alive_;
+    bool poisoned_ = false;
+    ChannelStats stats_;
+    Scheduler& sched_;
+    std::string name_;
+};
+
+}  // namespace chanflow::detail

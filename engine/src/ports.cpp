@@ -1,0 +1,391 @@
+// Ports and alternation: the awaitables a process uses to talk over channels.
+#include <algorithm>
+#include <stdexcept>
+
+#include "channel.hpp"
+#include "process_state.hpp"
+#include "runtime_impl.hpp"
+#include "scheduler.hpp"
+
+namespace chanflow {
+
+using detail::AltState;
+using detail::Channel;
+using detail::Outcome;
+using detail::ProcessState;
+using detail::Scheduler;
+using detail::WaitKind;
+
+// ---- end of a process ---------------------------------------------------------------------
+
+void detail::FinalAwaiter::await_suspend(std::coroutine_handle<> h) noexcept {
+    auto typed = std::coroutine_handle<Task::promise_type>::from_address(h.address());
+    ProcessState* p = typed.promise().process;
+    std::exception_ptr error = typed.promise().error;
+    p->wait = WaitKind::None;
+    p->runtime->finish(*p, std::move(error));
+    typed.destroy();
+    p->handle = {};
+    p->ended = true;
+    p->runtime->scheduler().process_ended();
+}
+
+// ---- InPort -------------------------------------------------------------------------------
+
+bool InPort::ReadAwaiter::await_ready() {
+    waiter.slot = &value;
+    const Outcome o = port.channel_->read(waiter);
+    waiter.outcome = o;
+    return o != Outcome::Pending;
+}
+
+bool InPort::ReadAwaiter::await_suspend(std::coroutine_handle<>) {
+    ProcessState* p = Scheduler::current();
+    waiter.process = p;
+    p->wait = WaitKind::Read;
+    p->wait_channel = port.channel_;
+    const Outcome o = port.channel_->read(waiter);  // queues the waiter when still empty
+    if (o == Outcome::Pending) return true;          // from here on the frame is not ours
+    waiter.outcome = o;
+    p->wait = WaitKind::None;
+    return false;
+}
+
+std::optional<Value> InPort::ReadAwaiter::await_resume() {
+    if (waiter.process) waiter.process->wait = WaitKind::None;
+    switch (waiter.outcome) {
+        case Outcome::Done: return std::move(value);
+        case Outcome::Ended: return std::nullopt;
+        default: throw Poisoned();
+    }
+}
+
+void InPort::retire() {
+    if (retired_) return;
+    retired_ = true;
+    channel_->retire_reader();
+}
+
+void InPort::poison() {
+    retired_ = true;
+    channel_->poison();
+}
+
+const std::string& InPort::channel_name() const noexcept { return channel_->name(); }
+
+// ---- OutPort ------------------------------------------------------------------------------
+
+OutPort::OutPort(std::string name, std::vector<Channel*> targets, Deliver deliver) noexcept
+    : name_(std::move(name)),
+      targets_(std::move(targets)),
+      deliver_(deliver),
+      target_ended_(targets_.size(), false) {}
+
+namespace {
+// SPEC §1: the key of a non-empty list is its element 0, of a record its field `key`.
+const Value& hash_key(const Value& v) noexcept {
+    if (v.is_list() && !v.as_list().empty()) return v.as_list().front();
+    if (const Value* k = v.field("key")) return *k;
+    return v;
+}
+}  // namespace
+
+bool OutPort::step(WriteAwaiter& w, ProcessState* p) {
+    const std::size_t n = targets_.size();
+    const bool broadcast = deliver_ == Deliver::Broadcast;
+    if (!w.started) {
+        w.started = true;
+        w.remaining = n;
+        if (deliver_ == Deliver::RoundRobin)
+            w.target = sent_ % n;
+        else if (deliver_ == Deliver::Hash)
+            w.target = stable_hash(hash_key(w.value)) % n;
+        else
+            w.target = 0;
+    }
+    auto advance = [&] {
+        w.target = (w.target + 1) % n;
+        --w.remaining;
+    };
+    while (w.remaining > 0) {
+        if (target_ended_[w.target]) {
+            advance();
+            continue;
+        }
+        if (broadcast) w.copy = w.value;
+        w.waiter.slot = broadcast ? &w.copy : &w.value;
+        w.waiter.process = p;
+        switch (targets_[w.target]->write(w.waiter)) {
+            case Outcome::Pending: return false;
+            case Outcome::Done:
+                if (!broadcast) {
+                    ++sent_;
+                    w.waiter.outcome = Outcome::Done;
+                    return true;
+                }
+                w.delivered = true;
+                advance();
+                break;
+            case Outcome::Ended:  // this reader retired: the next live one takes it
+                target_ended_[w.target] = true;
+                advance();
+                break;
+            default: w.waiter.outcome = Outcome::PoisonedOutcome; return true;
+        }
+    }
+    w.waiter.outcome = w.delivered ? Outcome::Done : Outcome::Ended;
+    if (w.delivered) ++sent_;
+    return true;
+}
+
+// Resumes a routed write after one of its targets completed the queued part.
+bool OutPort::continue_write(void* awaiter) {
+    auto& w = *static_cast<WriteAwaiter*>(awaiter);
+    OutPort& port = w.port;
+    const bool broadcast = port.deliver_ == Deliver::Broadcast;
+    switch (w.waiter.outcome) {
+        case Outcome::Done:
+            if (!broadcast) {
+                ++port.sent_;
+                return true;
+            }
+            w.delivered = true;
+            break;
+        case Outcome::Ended: port.target_ended_[w.target] = true; break;
+        default: return true;  // poisoned
+    }
+    w.target = (w.target + 1) % port.targets_.size();
+    --w.remaining;
+    return port.step(w, w.waiter.process);
+}
+
+bool OutPort::WriteAwaiter::await_ready() {
+    if (port.targets_.size() == 1) {
+        waiter.slot = &value;
+        const Outcome o = port.targets_.front()->write(waiter);
+        waiter.outcome = o;
+        return o != Outcome::Pending;
+    }
+    return port.step(*this, nullptr);
+}
+
+bool OutPort::WriteAwaiter::await_suspend(std::coroutine_handle<>) {
+    ProcessState* p = Scheduler::current();
+    p->wait = WaitKind::Write;
+    p->wait_channel = port.targets_[target];
+    if (port.targets_.size() == 1) {
+        waiter.process = p;
+        const Outcome o = port.targets_.front()->write(waiter);
+        if (o == Outcome::Pending) return true;
+        waiter.outcome = o;
+        p->wait = WaitKind::None;
+        return false;
+    }
+    p->resume_hook = &OutPort::continue_write;
+    p->resume_hook_arg = this;
+    if (!port.step(*this, p)) return true;
+    p->resume_hook = nullptr;
+    p->wait = WaitKind::None;
+    return false;
+}
+
+void OutPort::WriteAwaiter::await_resume() {
+    if (waiter.process) waiter.process->wait = WaitKind::None;
+    switch (waiter.outcome) {
+        case Outcome::Done: return;
+        case Outcome::Ended: throw WriterRetired();
+        default: throw Poisoned();
+    }
+}
+
+void OutPort::retire() {
+    if (retired_) return;
+    retired_ = true;
+    for (auto* t : targets_) t->retire_writer();
+}
+
+void OutPort::poison() {
+    retired_ = true;
+    for (auto* t : targets_) t->poison();
+}
+
+// ---- Alternation --------------------------------------------------------------------------
+
+Alternation::~Alternation() { delete state_; }
+
+std::size_t Alternation::add_input(InPort& in) {
+    guards_.emplace_back();
+    guards_.back().in = &in;
+    return guards_.size() - 1;
+}
+
+std::size_t Alternation::add_output(OutPort& out, Value value) {
+    if (out.targets().size() != 1)
+        throw std::logic_error("an output guard needs a channel with deliver 'any'");
+    guards_.emplace_back();
+    guards_.back().out = &out;
+    guards_.back().offered = std::move(value);
+    return guards_.size() - 1;
+}
+
+void Alternation::offer(std::size_t index, Value value) { guards_.at(index).offered = std::move(value); }
+void Alternation::enable(std::size_t index, bool on) { guards_.at(index).enabled = on; }
+
+namespace {
+Channel* guard_channel(const Alternation::Guard& g) {
+    return g.in ? g.in->channel() : g.out->targets().front();
+}
+
+// Locks the channels of an alternation in address order, so that two alternations over
+// the same channels cannot deadlock each other.
+class LockAll {
+public:
+    explicit LockAll(std::vector<Channel*> chans) : chans_(std::move(chans)) {
+        std::sort(chans_.begin(), chans_.end());
+        chans_.erase(std::unique(chans_.begin(), chans_.end()), chans_.end());
+        for (auto* c : chans_) c->lock();
+    }
+    ~LockAll() { release(); }
+    void release() {
+        for (auto* c : chans_) c->unlock();
+        chans_.clear();
+    }
+
+private:
+    std::vector<Channel*> chans_;
+};
+}  // namespace
+
+bool Alternation::try_select(SelectAwaiter& a, ProcessState* p) {
+    std::vector<Channel*> chans;
+    for (auto& g : guards_)
+        if (g.enabled && !g.retired) chans.push_back(guard_channel(g));
+    LockAll locks(chans);
+    const std::size_t n = guards_.size();
+    const std::size_t start = (priority_ || n == 0) ? 0 : next_ % n;
+    std::size_t live = 0;
+    for (std::size_t k = 0; k < n; ++k) {
+        const std::size_t i = (start + k) % n;
+        Guard& g = guards_[i];
+        if (!g.enabled || g.retired) continue;
+        ProcessState* woken = nullptr;
+        g.waiter.alt = nullptr;
+        g.waiter.process = nullptr;
+        Outcome o;
+        if (g.in) {
+            g.waiter.slot = &g.received;
+            o = g.in->channel()->read_locked(g.waiter, woken);
+        } else {
+            g.waiter.slot = &g.offered;
+            o = g.out->targets().front()->write_locked(g.waiter, woken);
+        }
+        switch (o) {
+            case Outcome::Done:
+                locks.release();
+                if (woken) woken->runtime->scheduler().schedule(woken);
+                a.result.kind = g.in ? AltResult::Read : AltResult::Written;
+                a.result.index = i;
+                if (g.in) a.result.value = std::move(g.received);
+                next_ = i + 1;
+                return true;
+            case Outcome::Ended: g.retired = true; break;
+            case Outcome::Pending: ++live; break;
+            default: locks.release(); throw Poisoned();
+        }
+    }
+    if (live == 0) {
+        a.result.kind = AltResult::End;
+        return true;
+    }
+    if (skip_) {
+        a.result.kind = AltResult::Skip;
+        return true;
+    }
+    if (!p) return false;
+
+    // Nothing ready: queue on every live guard, all channels still locked.
+    if (!state_) state_ = new AltState();
+    state_->chosen.store(AltState::kFree, std::memory_order_relaxed);
+    state_->live_guards.store(static_cast<int>(live), std::memory_order_relaxed);
+    state_->process = p;
+    a.waited = true;
+    p->wait = WaitKind::Alt;
+    p->alt_channels.clear();
+    for (std::size_t i = 0; i < n; ++i) {
+        Guard& g = guards_[i];
+        if (!g.enabled || g.retired) continue;
+        g.waiter.alt = state_;
+        g.waiter.guard = static_cast<std::uint32_t>(i);
+        g.waiter.process = p;
+        g.waiter.outcome = Outcome::Pending;
+        Channel* ch = guard_channel(g);
+        p->alt_channels.push_back(ch);
+        if (g.in)
+            ch->enqueue_reader_locked(g.waiter);
+        else
+            ch->enqueue_writer_locked(g.waiter);
+    }
+    if (timeout_) timer_ = p->runtime->scheduler().add_timer(*timeout_, p, state_, AltState::kTimeoutGuard);
+    return false;  // the locks' release publishes the waiters
+}
+
+AltResult Alternation::finish_wait() {
+    ProcessState* p = state_->process;
+    p->wait = WaitKind::None;
+    const std::int64_t chosen = state_->chosen.load(std::memory_order_acquire);
+    if (timer_) {
+        if (chosen != AltState::kTimeoutGuard) p->runtime->scheduler().cancel_timer(timer_);
+        timer_ = 0;
+    }
+    for (auto& g : guards_) {
+        if (!g.waiter.alt) continue;
+        Channel* ch = guard_channel(g);
+        ch->lock();
+        ch->unlink_locked(g.waiter);
+        ch->unlock();
+        g.waiter.alt = nullptr;
+        if (g.waiter.outcome == Outcome::Ended) g.retired = true;
+    }
+    AltResult r;
+    if (chosen == AltState::kTimeoutGuard) {
+        r.kind = AltResult::Timeout;
+        return r;
+    }
+    if (chosen == AltState::kAllEndedGuard) {
+        r.kind = AltResult::End;
+        return r;
+    }
+    const auto i = static_cast<std::size_t>(chosen);
+    Guard& g = guards_[i];
+    if (g.waiter.outcome != Outcome::Done) throw Poisoned();
+    r.kind = g.in ? AltResult::Read : AltResult::Written;
+    r.index = i;
+    if (g.in) r.value = std::move(g.received);
+    next_ = i + 1;
+    return r;
+}
+
+bool Alternation::SelectAwaiter::await_ready() { return alt.try_select(*this, nullptr); }
+
+bool Alternation::SelectAwaiter::await_suspend(std::coroutine_handle<>) {
+    return !alt.try_select(*this, Scheduler::current());
+}
+
+AltResult Alternation::SelectAwaiter::await_resume() {
+    if (!waited) return std::move(result);
+    return alt.finish_wait();
+}
+
+// ---- sleep --------------------------------------------------------------------------------
+
+void SleepAwaiter::await_suspend(std::coroutine_handle<>) {
+    ProcessState* p = Scheduler::current();
+    p->wait = WaitKind::Sleep;
+    p->runtime->scheduler().add_timer(duration, p, nullptr, 0);
+}
+
+void SleepAwaiter::await_resume() const noexcept {
+    if (ProcessState* p = Scheduler::current()) p->wait = WaitKind::None;
+}
+
+}  // namespace chanflow

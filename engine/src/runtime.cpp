@@ -1,0 +1,297 @@
+#include <algorithm>
+#include <stdexcept>
+
+#include "chanflow/expr.hpp"
+#include "chanflow/runtime.hpp"
+#include "runtime_impl.hpp"
+
+namespace chanflow {
+
+const char* version() noexcept { return CHANFLOW_VERSION; }
+
+namespace detail {
+
+Runtime::Runtime(const RunOptions& options) : options_(options) {
+    sched_ = std::make_unique<Scheduler>(options.workers,
+                                         Scheduler::Hooks{[this] { flush_output(); }});
+}
+
+Runtime::~Runtime() {
+    sched_.reset();  // join the threads first
+    // Coroutines that never ran (a run that was never started) are destroyed here.
+    for (auto& p : processes_)
+        if (p->handle && !p->ended) p->handle.destroy();
+}
+
+Channel& Runtime::add_channel(std::string name, std::size_t capacity, int writers, int readers) {
+    channels_.push_back(
+        std::make_unique<Channel>(std::move(name), capacity, writers, readers, *sched_));
+    return *channels_.back();
+}
+
+ProcessState& Runtime::add_process(std::string name, std::string group, const NodeType* type,
+                                   NodeBody body) {
+    auto p = std::make_unique<ProcessState>();
+    p->name = std::move(name);
+    p->group = std::move(group);
+    p->type = type;
+    p->body = std::move(body);
+    p->runtime = this;
+    p->own_thread = type && type->own_thread;
+    processes_.push_back(std::move(p));
+    return *processes_.back();
+}
+
+InPort& Runtime::bind_in(ProcessState& p, const std::string& port, Channel& ch) {
+    p.in_storage.push_back(std::make_unique<InPort>(&ch));
+    InPort* in = p.in_storage.back().get();
+    auto it = std::find_if(p.ins.begin(), p.ins.end(), [&](auto& e) { return e.first == port; });
+    if (it == p.ins.end()) it = p.ins.insert(p.ins.end(), {port, {}});
+    it->second.push_back(in);
+    ends_[&ch].readers.push_back(&p);
+    return *in;
+}
+
+OutPort& Runtime::bind_out(ProcessState& p, const std::string& port, std::string channel_name,
+                           std::vector<Channel*> targets, Deliver deliver) {
+    for (auto* ch : targets) ends_[ch].writers.push_back(&p);
+    p.out_storage.push_back(
+        std::make_unique<OutPort>(std::move(channel_name), std::move(targets), deliver));
+    OutPort* out = p.out_storage.back().get();
+    auto it = std::find_if(p.outs.begin(), p.outs.end(), [&](auto& e) { return e.first == port; });
+    if (it == p.outs.end()) it = p.outs.insert(p.outs.end(), {port, {}});
+    it->second.push_back(out);
+    return *out;
+}
+
+RunResult Runtime::run() {
+    std::vector<ProcessState*> initial;
+    initial.reserve(processes_.size());
+    for (auto& p : processes_) {
+        const NodeBody& body = p->type ? p->type->body : p->body;
+        if (!body) throw std::logic_error("process '" + p->name + "' has no body");
+        Task task = body(p->context);
+        p->handle = task.release();
+        p->handle.promise().process = p.get();
+        sched_->add_process(p.get());
+        initial.push_back(p.get());
+    }
+
+    RunResult result;
+    sched_->start(initial);
+    if (sched_->wait() == Scheduler::Stop::Deadlock) {
+        result.blocked = describe_blocked();
+        // Unblock everything so that every coroutine unwinds and ends.
+        for (auto& ch : channels_) ch->poison();
+        sched_->wait_all_ended();
+        std::lock_guard lock(mu_);
+        if (!failed_) {
+            result.status = RunStatus::Deadlock;
+            for (const auto& line : result.blocked) {
+                if (!result.message.empty()) result.message += '\n';
+                result.message += "deadlock: " + line;
+            }
+        }
+    }
+    sched_.reset();
+    flush_output();
+    std::lock_guard lock(mu_);
+    if (failed_) {
+        result.status = RunStatus::Failed;
+        result.message = failure_;
+    }
+    result.collected = std::move(collected_);
+    return result;
+}
+
+void Runtime::finish(ProcessState& p, std::exception_ptr error) {
+    bool poison = false;
+    if (error) {
+        try {
+            std::rethrow_exception(error);
+        } catch (const WriterRetired&) {
+            // every reader of an output retired: a normal end
+        } catch (const Poisoned&) {
+            poison = true;
+        } catch (const std::exception& e) {
+            poison = true;
+            record_failure(p, e.what());
+        } catch (...) {
+            poison = true;
+            record_failure(p, "unknown exception");
+        }
+    }
+    for (auto& in : p.in_storage) poison ? in->poison() : in->retire();
+    for (auto& out : p.out_storage) poison ? out->poison() : out->retire();
+}
+
+void Runtime::record_failure(const ProcessState& p, const std::string& why) {
+    std::lock_guard lock(mu_);
+    if (failed_) return;
+    failed_ = true;
+    failure_ = "process '" + p.name + "' failed: " + why;
+}
+
+void Runtime::write_line(std::string_view line) {
+    std::lock_guard lock(output_mu_);
+    output_.append(line);
+    output_ += '\n';
+    if (output_.size() >= (1u << 16)) {
+        std::fwrite(output_.data(), 1, output_.size(), options_.output);
+        output_.clear();
+    }
+    output_pending_.store(true, std::memory_order_relaxed);
+}
+
+void Runtime::flush_output() {
+    if (!output_pending_.exchange(false, std::memory_order_relaxed)) return;
+    std::lock_guard lock(output_mu_);
+    if (!output_.empty()) std::fwrite(output_.data(), 1, output_.size(), options_.output);
+    output_.clear();
+    std::fflush(options_.output);
+}
+
+void Runtime::collect(const ProcessState& p, Value v) {
+    std::lock_guard lock(mu_);
+    collected_[p.group].push_back(std::move(v));
+}
+
+std::string Runtime::describe_wait(const ProcessState& p, bool with_peers) const {
+    auto quote = [](const std::string& s) { return "'" + s + "'"; };
+    std::string s = quote(p.name);
+    if (p.wait == WaitKind::Alt) {
+        s += " waits in an alternation on ";
+        for (std::size_t i = 0; i < p.alt_channels.size(); ++i)
+            s += (i ? ", " : "") + quote(p.alt_channels[i]->name());
+        return s;
+    }
+    if (p.wait == WaitKind::Sleep || !p.wait_channel) return s + " waits";
+    const Channel* ch = p.wait_channel;
+    const bool reading = p.wait == WaitKind::Read;
+    s += reading ? " waits to read " : " waits to write ";
+    s += quote(ch->name());
+    if (!with_peers) return s;
+    s += reading ? " (empty" : (ch->capacity() == 0 ? " (rendezvous" : " (full");
+    auto it = ends_.find(ch);
+    if (it != ends_.end()) {
+        for (const ProcessState* peer : reading ? it->second.writers : it->second.readers) {
+            if (peer == &p || peer->ended || peer->wait == WaitKind::None) continue;
+            s += reading ? ", writer " : ", reader ";
+            s += describe_wait(*peer, false);
+        }
+    }
+    return s + ")";
+}
+
+std::vector<std::string> Runtime::describe_blocked() const {
+    std::vector<std::string> lines;
+    for (const auto& p : processes_)
+        if (!p->ended && p->wait != WaitKind::None) lines.push_back(describe_wait(*p, true));
+    return lines;
+}
+
+}  // namespace detail
+
+// ---- ProcessContext -----------------------------------------------------------------------
+
+const std::string& ProcessContext::name() const noexcept { return state_->name; }
+int ProcessContext::replica() const noexcept { return state_->replica; }
+int ProcessContext::replicas() const noexcept { return state_->replicas; }
+const NodeType& ProcessContext::node_type() const noexcept { return *state_->type; }
+
+const Value& ProcessContext::param(std::string_view name) const {
+    if (state_->plan) {
+        auto it = state_->plan->params.find(name);
+        if (it != state_->plan->params.end()) return it->second;
+    }
+    throw std::out_of_range("process '" + state_->name + "' has no parameter '" +
+                            std::string(name) + "'");
+}
+
+bool ProcessContext::has_param(std::string_view name) const noexcept {
+    return state_->plan && state_->plan->params.find(name) != state_->plan->params.end();
+}
+
+const Expr& ProcessContext::expr(std::string_view name) const {
+    if (state_->plan) {
+        auto it = state_->plan->exprs.find(name);
+        if (it != state_->plan->exprs.end()) return it->second;
+    }
+    throw std::out_of_range("process '" + state_->name + "' has no expression '" +
+                            std::string(name) + "'");
+}
+
+namespace {
+template <class Port>
+std::span<Port* const> find_ports(
+    const std::vector<std::pair<std::string, std::vector<Port*>>>& ports, std::string_view name) {
+    for (const auto& [n, list] : ports)
+        if (n == name) return list;
+    return {};
+}
+}  // namespace
+
+std::span<InPort* const> ProcessContext::ins(std::string_view port) {
+    return find_ports(state_->ins, port);
+}
+std::span<OutPort* const> ProcessContext::outs(std::string_view port) {
+    return find_ports(state_->outs, port);
+}
+
+InPort& ProcessContext::in(std::string_view port) {
+    auto list = ins(port);
+    if (list.size() != 1)
+        throw std::logic_error("process '" + state_->name + "': port '" + std::string(port) +
+                               "' is bound to " + std::to_string(list.size()) + " channels");
+    return *list.front();
+}
+
+OutPort& ProcessContext::out(std::string_view port) {
+    auto list = outs(port);
+    if (list.size() != 1)
+        throw std::logic_error("process '" + state_->name + "': port '" + std::string(port) +
+                               "' is bound to " + std::to_string(list.size()) + " channels");
+    return *list.front();
+}
+
+void ProcessContext::collect(Value v) { state_->runtime->collect(*state_, std::move(v)); }
+
+// ---- run(plan) ----------------------------------------------------------------------------
+
+RunResult run(const Plan& plan, const RunOptions& options) {
+    detail::Runtime rt(options);
+    // A channel with deliver `any` is one buffer shared by its readers; the other policies
+    // give every reader end a buffer of its own, and the writing ends route.
+    std::vector<std::vector<detail::Channel*>> physical(plan.channels.size());
+    for (std::size_t c = 0; c < plan.channels.size(); ++c) {
+        const PlanChannel& pc = plan.channels[c];
+        const int writers = static_cast<int>(pc.writers.size());
+        if (pc.deliver == Deliver::Any) {
+            physical[c].push_back(&rt.add_channel(pc.name, pc.capacity, writers,
+                                                  static_cast<int>(pc.readers.size())));
+        } else {
+            for (std::size_t r = 0; r < pc.readers.size(); ++r)
+                physical[c].push_back(&rt.add_channel(pc.name, pc.capacity, writers, 1));
+        }
+    }
+    std::vector<std::size_t> readers_bound(plan.channels.size(), 0);
+    for (const PlanProcess& pp : plan.processes) {
+        auto& p = rt.add_process(pp.name, pp.group, pp.type);
+        p.plan = &pp;
+        p.replica = pp.replica;
+        p.replicas = pp.replicas;
+        for (const PlanPort& port : pp.inputs)
+            for (std::size_t c : port.channels) {
+                auto& chans = physical[c];
+                const std::size_t r = chans.size() == 1 ? 0 : readers_bound[c]++;
+                rt.bind_in(p, port.port, *chans[r]);
+            }
+        for (const PlanPort& port : pp.outputs)
+            for (std::size_t c : port.channels)
+                rt.bind_out(p, port.port, plan.channels[c].name, physical[c],
+                            plan.channels[c].deliver);
+    }
+    return rt.run();
+}
+
+}  // namespace chanflow

@@ -1,0 +1,71 @@
+// The threads backend: owns the channels, processes and scheduler of one run.
+// run(plan) builds one from a Plan; unit tests build one directly with lambdas as bodies.
+#pragma once
+
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "channel.hpp"
+#include "chanflow/runtime.hpp"
+#include "process_state.hpp"
+#include "scheduler.hpp"
+
+namespace chanflow::detail {
+
+class Runtime {
+public:
+    explicit Runtime(const RunOptions& options);
+    ~Runtime();
+    Runtime(const Runtime&) = delete;
+    Runtime& operator=(const Runtime&) = delete;
+
+    Channel& add_channel(std::string name, std::size_t capacity, int writers, int readers);
+    /// A process running `type`'s body, or `body` when type is null.
+    ProcessState& add_process(std::string name, std::string group, const NodeType* type,
+                              NodeBody body = {});
+    InPort& bind_in(ProcessState& p, const std::string& port, Channel& ch);
+    OutPort& bind_out(ProcessState& p, const std::string& port, std::string channel_name,
+                      std::vector<Channel*> targets, Deliver deliver);
+
+    /// Runs every process added to its end (or to a deadlock).
+    RunResult run();
+
+    // Called by processes.
+    void finish(ProcessState& p, std::exception_ptr error);
+    void write_line(std::string_view line);
+    void collect(const ProcessState& p, Value v);
+    Scheduler& scheduler() noexcept { return *sched_; }
+
+private:
+    struct Ends {
+        std::vector<const ProcessState*> writers, readers;
+    };
+    void flush_output();
+    void record_failure(const ProcessState& p, const std::string& why);
+    std::vector<std::string> describe_blocked() const;
+    std::string describe_wait(const ProcessState& p, bool with_peers) const;
+
+    RunOptions options_;
+    std::vector<std::unique_ptr<Channel>> channels_;
+    std::vector<std::unique_ptr<ProcessState>> processes_;
+    std::unordered_map<const Channel*, Ends> ends_;
+
+    std::mutex mu_;  // guards what follows
+    bool failed_ = false;
+    std::string failure_;
+    std::map<std::string, std::vector<Value>> collected_;
+
+    std::mutex output_mu_;
+    std::string output_;
+    std::atomic<bool> output_pending_{false};
+
+    std::unique_ptr<Scheduler> sched_;  // last: its threads stop before anything else goes
+};
+
+}  // namespace chanflow::detail

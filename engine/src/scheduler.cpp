@@ -1,0 +1,347 @@
+#include "scheduler.hpp"
+
+#include "channel.hpp"
+#include "process_state.hpp"
+#include "runtime_impl.hpp"
+
+namespace chanflow::detail {
+
+namespace {
+thread_local Scheduler::Worker* tl_worker = nullptr;
+thread_local ProcessState* tl_current = nullptr;
+thread_local const Scheduler* tl_scheduler = nullptr;
+
+// How long an idle worker looks for work before it parks, and after how many rounds it
+// may take a process from another worker's `next` slot (left alone at first, so that a
+// hand-off stays on the thread that made it).
+constexpr int kSpinRounds = 200;
+constexpr int kStealNextAfter = 40;
+}  // namespace
+
+ProcessState* Scheduler::current() noexcept { return tl_current; }
+
+Scheduler::Scheduler(unsigned workers, Hooks hooks) : hooks_(std::move(hooks)) {
+    if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 0; i < workers; ++i) {
+        workers_.push_back(std::make_unique<Worker>());
+        workers_.back()->index = i;
+    }
+}
+
+Scheduler::~Scheduler() {
+    {
+        std::lock_guard lock(mu_);
+        stopping_ = true;
+    }
+    park_cv_.notify_all();
+    for (auto& w : workers_)
+        if (w->thread.joinable()) w->thread.join();
+    for (auto& d : dedicated_) {
+        {
+            std::lock_guard lock(d->mu);
+            d->runnable = true;  // wakes it to see that it is stopping
+        }
+        d->cv.notify_all();
+        if (d->thread.joinable()) d->thread.join();
+    }
+    {
+        std::lock_guard lock(timer_mu_);
+        timer_stop_ = true;
+    }
+    timer_cv_.notify_all();
+    if (timer_thread_.joinable()) timer_thread_.join();
+}
+
+void Scheduler::add_process(ProcessState* p) {
+    live_.fetch_add(1, std::memory_order_relaxed);
+    if (p->own_thread) {
+        dedicated_.push_back(std::make_unique<Dedicated>());
+        p->dedicated = dedicated_.back().get();
+    }
+}
+
+void Scheduler::start(const std::vector<ProcessState*>& initial) {
+    {
+        std::lock_guard lock(mu_);
+        started_ = true;
+    }
+    // Spread the initial processes over the pool workers before they start.
+    std::size_t i = 0;
+    std::vector<ProcessState*> own_thread;
+    for (auto* p : initial) {
+        if (p->dedicated) {
+            own_thread.push_back(p);
+            continue;
+        }
+        auto& w = *workers_[i++ % workers_.size()];
+        w.queue.push_back(p);
+        w.queued.fetch_add(1, std::memory_order_relaxed);
+    }
+    for (auto& w : workers_) {
+        Worker* wp = w.get();
+        wp->thread = std::thread([this, wp] { worker_loop(*wp); });
+    }
+    for (auto* p : own_thread) schedule(p);
+}
+
+void Scheduler::schedule(ProcessState* p) {
+    if (p->dedicated) {
+        {
+            std::lock_guard lock(mu_);
+            ++dedicated_runnable_;
+        }
+        auto& d = *p->dedicated;
+        {
+            std::lock_guard lock(d.mu);
+            d.runnable = true;
+            if (!d.thread.joinable()) d.thread = std::thread([this, p, &d] { dedicated_loop(p, d); });
+        }
+        d.cv.notify_one();
+        return;
+    }
+    Worker* w = tl_worker;
+    if (w && tl_scheduler == this) {
+        // Go's `runnext`: the woken process runs next on this thread; the one it displaces
+        // becomes stealable work for an idle worker.
+        ProcessState* displaced = w->next.exchange(p, std::memory_order_acq_rel);
+        if (!displaced) return;
+        {
+            std::lock_guard lock(w->lock);
+            w->queue.push_back(displaced);
+        }
+        w->queued.fetch_add(1, std::memory_order_seq_cst);
+        wake_one_if_idle();
+        return;
+    }
+    push_global(p);
+}
+
+void Scheduler::push_global(ProcessState* p) {
+    {
+        std::lock_guard lock(mu_);
+        global_.push_back(p);
+        global_size_.fetch_add(1, std::memory_order_seq_cst);
+        if (!started_) return;
+        if (parked_.load() > 0 && wake_tokens_ < parked_.load()) {
+            ++wake_tokens_;
+            park_cv_.notify_one();
+        }
+    }
+}
+
+void Scheduler::wake_one_if_idle() {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (parked_.load(std::memory_order_seq_cst) == 0 || spinning_.load() > 0) return;
+    std::lock_guard lock(mu_);
+    if (parked_.load() > wake_tokens_) {
+        ++wake_tokens_;
+        park_cv_.notify_one();
+    }
+}
+
+ProcessState* Scheduler::find_work(Worker& w, bool steal_next) {
+    if (auto* p = w.next.exchange(nullptr, std::memory_order_acq_rel)) return p;
+    if (w.queued.load(std::memory_order_relaxed) > 0) {
+        std::lock_guard lock(w.lock);
+        if (!w.queue.empty()) {
+            auto* p = w.queue.front();  // FIFO: fair among runnable processes
+            w.queue.pop_front();
+            w.queued.fetch_sub(1, std::memory_order_relaxed);
+            return p;
+        }
+    }
+    if (global_size_.load(std::memory_order_relaxed) > 0) {
+        std::lock_guard lock(mu_);
+        if (!global_.empty()) {
+            auto* p = global_.front();
+            global_.pop_front();
+            global_size_.fetch_sub(1, std::memory_order_relaxed);
+            return p;
+        }
+    }
+    const std::size_t n = workers_.size();
+    for (std::size_t k = 1; k < n; ++k) {
+        Worker& v = *workers_[(w.index + k) % n];
+        if (v.queued.load(std::memory_order_relaxed) > 0) {
+            std::lock_guard lock(v.lock);
+            if (!v.queue.empty()) {
+                auto* p = v.queue.back();
+                v.queue.pop_back();
+                v.queued.fetch_sub(1, std::memory_order_relaxed);
+                return p;
+            }
+        }
+        if (steal_next)
+            if (auto* p = v.next.exchange(nullptr, std::memory_order_acq_rel)) return p;
+    }
+    return nullptr;
+}
+
+void Scheduler::run_process(ProcessState* p) {
+    if (p->resume_hook) {
+        auto hook = p->resume_hook;
+        if (!hook(p->resume_hook_arg)) return;  // the operation blocked again
+        p->resume_hook = nullptr;
+    }
+    tl_current = p;
+    p->handle.resume();
+    tl_current = nullptr;
+}
+
+void Scheduler::worker_loop(Worker& w) {
+    tl_worker = &w;
+    tl_scheduler = this;
+    for (;;) {
+        if (auto* p = find_work(w, false)) {
+            run_process(p);
+            continue;
+        }
+        ProcessState* found = nullptr;
+        spinning_.fetch_add(1);
+        for (int round = 0; round < kSpinRounds && !found; ++round) {
+            found = find_work(w, round >= kStealNextAfter);
+            if (!found) {
+                for (int k = 0; k < 32; ++k) CHANFLOW_CPU_RELAX();
+                if (round % 16 == 15) std::this_thread::yield();
+            }
+        }
+        spinning_.fetch_sub(1);
+        if (found) {
+            run_process(found);
+            continue;
+        }
+        if (hooks_.on_idle) hooks_.on_idle();
+        std::unique_lock lock(mu_);
+        if (stopping_) break;
+        if (!global_.empty()) continue;
+        parked_.fetch_add(1, std::memory_order_seq_cst);
+        check_stuck_locked();
+        // A process pushed to another worker's queue before we counted ourselves parked
+        // would otherwise wait for nobody.
+        bool work_left = false;
+        for (auto& v : workers_)
+            if (v->queued.load(std::memory_order_seq_cst) > 0) work_left = true;
+        if (!work_left) {
+            park_cv_.wait(lock, [&] { return wake_tokens_ > 0 || stopping_; });
+            if (wake_tokens_ > 0) --wake_tokens_;
+        }
+        parked_.fetch_sub(1, std::memory_order_seq_cst);
+        if (stopping_) break;
+    }
+    tl_worker = nullptr;
+}
+
+void Scheduler::dedicated_loop(ProcessState* p, Dedicated& d) {
+    tl_scheduler = this;
+    for (;;) {
+        {
+            std::unique_lock lock(d.mu);
+            d.cv.wait(lock, [&] { return d.runnable; });
+            d.runnable = false;
+        }
+        {
+            std::lock_guard lock(mu_);
+            if (stopping_ || !p->handle) break;
+        }
+        const bool ended = p->ended;
+        if (!ended) run_process(p);
+        std::lock_guard lock(mu_);
+        --dedicated_runnable_;
+        check_stuck_locked();
+        if (p->ended) break;
+    }
+}
+
+// Called with mu_ held whenever something may have become idle: if nothing can run and
+// no timer can wake anything, the live processes are deadlocked.
+void Scheduler::check_stuck_locked() {
+    if (deadlock_ || stopping_) return;
+    if (parked_.load() != workers_.size() || dedicated_runnable_ > 0 || timers_pending_ > 0 ||
+        !global_.empty())
+        return;
+    if (live_.load() <= 0) return;
+    deadlock_ = true;
+    main_cv_.notify_all();
+}
+
+void Scheduler::process_ended() {
+    if (live_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard lock(mu_);
+        main_cv_.notify_all();
+    }
+}
+
+Scheduler::Stop Scheduler::wait() {
+    std::unique_lock lock(mu_);
+    main_cv_.wait(lock, [&] { return live_.load() <= 0 || deadlock_; });
+    if (live_.load() <= 0) return Stop::AllEnded;
+    return Stop::Deadlock;
+}
+
+void Scheduler::wait_all_ended() {
+    std::unique_lock lock(mu_);
+    main_cv_.wait(lock, [&] { return live_.load() <= 0; });
+}
+
+// ---- timers -------------------------------------------------------------------------------
+
+std::uint64_t Scheduler::add_timer(std::chrono::nanoseconds d, ProcessState* p, AltState* alt,
+                                   std::uint32_t guard) {
+    {
+        std::lock_guard lock(mu_);
+        ++timers_pending_;
+    }
+    std::lock_guard lock(timer_mu_);
+    if (!timer_thread_.joinable()) timer_thread_ = std::thread([this] { timer_loop(); });
+    const auto deadline = std::chrono::steady_clock::now() + d;
+    const std::uint64_t id = next_timer_id_++;
+    timers_.emplace(std::make_pair(deadline, id), Timer{p, alt, guard});
+    timer_deadlines_.emplace(id, deadline);
+    timer_cv_.notify_one();
+    return id;
+}
+
+void Scheduler::cancel_timer(std::uint64_t id) {
+    bool removed = false;
+    {
+        std::lock_guard lock(timer_mu_);
+        auto it = timer_deadlines_.find(id);
+        if (it != timer_deadlines_.end()) {
+            timers_.erase({it->second, id});
+            timer_deadlines_.erase(it);
+            removed = true;
+        }
+    }
+    if (removed) {
+        std::lock_guard lock(mu_);
+        --timers_pending_;
+        check_stuck_locked();
+    }
+}
+
+void Scheduler::timer_loop() {
+    tl_scheduler = this;
+    std::unique_lock lock(timer_mu_);
+    while (!timer_stop_) {
+        if (timers_.empty()) {
+            timer_cv_.wait(lock);
+            continue;
+        }
+        auto first = timers_.begin();
+        if (std::chrono::steady_clock::now() < first->first.first) {
+            timer_cv_.wait_until(lock, first->first.first);
+            continue;
+        }
+        const Timer t = first->second;
+        timer_deadlines_.erase(first->first.second);
+        timers_.erase(first);
+        // Fire under timer_mu_, so that cancel_timer() returning means "not running".
+        const bool wake = !t.alt || t.alt->claim(t.guard);
+        if (wake) schedule(t.process);
+        std::lock_guard sched_lock(mu_);
+        --timers_pending_;
+        check_stuck_locked();
+    }
+}
+
+}  // namespace chanflow::detail

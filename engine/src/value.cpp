@@ -1,0 +1,375 @@
+#include "chanflow/value.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+
+namespace chanflow {
+
+const char* type_name(Type t) noexcept {
+    switch (t) {
+        case Type::Null: return "null";
+        case Type::Bool: return "bool";
+        case Type::Int: return "int";
+        case Type::Float: return "float";
+        case Type::String: return "str";
+        case Type::Bytes: return "bytes";
+        case Type::List: return "list";
+        case Type::Record: return "record";
+        case Type::Tensor: return "tensor";
+    }
+    return "?";
+}
+
+std::size_t Tensor::size() const noexcept {
+    std::size_t n = 1;
+    for (auto d : shape) n *= static_cast<std::size_t>(d);
+    return n;
+}
+
+Value::Value(std::string s) : type_(Type::String), p_(new detail::Heap<std::string>(std::move(s))) {}
+Value::Value(List l) : type_(Type::List), p_(new detail::Heap<List>(std::move(l))) {}
+Value::Value(Record r) : type_(Type::Record), p_(new detail::Heap<Record>(std::move(r))) {}
+Value::Value(Tensor t) : type_(Type::Tensor), p_(new detail::Heap<Tensor>(std::move(t))) {}
+
+Value Value::bytes(std::vector<unsigned char> b) {
+    Value v;
+    v.p_ = new detail::Heap<std::vector<unsigned char>>(std::move(b));
+    v.type_ = Type::Bytes;
+    return v;
+}
+
+void Value::release() noexcept {
+    if (p_->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    switch (type_) {
+        case Type::String: delete static_cast<detail::Heap<std::string>*>(p_); break;
+        case Type::Bytes: delete static_cast<detail::Heap<std::vector<unsigned char>>*>(p_); break;
+        case Type::List: delete static_cast<detail::Heap<List>*>(p_); break;
+        case Type::Record: delete static_cast<detail::Heap<Record>*>(p_); break;
+        case Type::Tensor: delete static_cast<detail::Heap<Tensor>*>(p_); break;
+        default: break;
+    }
+}
+
+void Value::throw_type(Type wanted) const {
+    throw TypeError(std::string("expected ") + type_name(wanted) + ", got " + type_name(type_));
+}
+
+double Value::as_number() const {
+    if (type_ == Type::Int) return static_cast<double>(i_);
+    if (type_ == Type::Float) return f_;
+    throw TypeError(std::string("expected a number, got ") + type_name(type_));
+}
+
+const Value* Value::field(std::string_view name) const noexcept {
+    if (type_ != Type::Record) return nullptr;
+    for (const auto& [k, v] : heap<Record>())
+        if (k == name) return &v;
+    return nullptr;
+}
+
+bool operator==(const Value& a, const Value& b) noexcept {
+    if (a.is_number() && b.is_number()) {
+        if (a.is_int() && b.is_int()) return a.i_ == b.i_;
+        if (a.is_float() && b.is_float()) return a.f_ == b.f_;
+        // int vs float: compare exactly, as Python does.
+        const std::int64_t i = a.is_int() ? a.i_ : b.i_;
+        const double f = a.is_int() ? b.f_ : a.f_;
+        if (!std::isfinite(f) || f != std::floor(f)) return false;
+        if (f < -9223372036854775808.0 || f >= 9223372036854775808.0) return false;
+        return static_cast<std::int64_t>(f) == i;
+    }
+    // Python: True == 1; keep bools apart from ints for predictability of keys? Python says
+    // True == 1, and so do we.
+    if (a.is_bool() && b.is_int()) return a.i_ == b.i_;
+    if (a.is_int() && b.is_bool()) return a.i_ == b.i_;
+    if (a.type_ != b.type_) return false;
+    switch (a.type_) {
+        case Type::Null: return true;
+        case Type::Bool: return a.i_ == b.i_;
+        case Type::String: return a.as_string() == b.as_string();
+        case Type::Bytes: return a.as_bytes() == b.as_bytes();
+        case Type::List: return a.as_list() == b.as_list();
+        case Type::Record: return a.as_record() == b.as_record();
+        case Type::Tensor: {
+            const auto& x = a.as_tensor();
+            const auto& y = b.as_tensor();
+            return x.dtype == y.dtype && x.shape == y.shape && x.data == y.data;
+        }
+        default: return false;
+    }
+}
+
+// ---- printing ---------------------------------------------------------------------------
+
+void append_float_repr(std::string& out, double f) {
+    if (std::isnan(f)) {
+        out += "nan";
+        return;
+    }
+    if (std::isinf(f)) {
+        out += f < 0 ? "-inf" : "inf";
+        return;
+    }
+    // Shortest round-trip digits, then laid out the way Python's repr does: fixed notation
+    // for decimal exponents in [-4, 16), scientific with a two-digit exponent otherwise.
+    char buf[64];
+    auto res = std::to_chars(buf, buf + sizeof buf, f, std::chars_format::scientific);
+    std::string_view sci(buf, static_cast<std::size_t>(res.ptr - buf));
+    bool neg = false;
+    if (!sci.empty() && sci[0] == '-') {
+        neg = true;
+        sci.remove_prefix(1);
+    }
+    const auto epos = sci.find('e');
+    std::string digits;
+    for (char c : sci.substr(0, epos))
+        if (c != '.') digits += c;
+    const char* ep = sci.data() + epos + 1;
+    const bool exp_neg = *ep == '-';
+    if (*ep == '+' || *ep == '-') ++ep;
+    int exp10 = 0;
+    std::from_chars(ep, sci.data() + sci.size(), exp10);
+    if (exp_neg) exp10 = -exp10;
+    while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
+    if (neg) out += '-';
+    const int n = static_cast<int>(digits.size());
+    if (exp10 >= -4 && exp10 < 16) {
+        if (exp10 < 0) {
+            out += "0.";
+            out.append(static_cast<std::size_t>(-exp10 - 1), '0');
+            out += digits;
+        } else if (exp10 + 1 >= n) {
+            out += digits;
+            out.append(static_cast<std::size_t>(exp10 + 1 - n), '0');
+            out += ".0";
+        } else {
+            out.append(digits, 0, static_cast<std::size_t>(exp10 + 1));
+            out += '.';
+            out.append(digits, static_cast<std::size_t>(exp10 + 1));
+        }
+        return;
+    }
+    out += digits[0];
+    if (n > 1) {
+        out += '.';
+        out.append(digits, 1);
+    }
+    out += 'e';
+    out += exp10 < 0 ? '-' : '+';
+    const int e = exp10 < 0 ? -exp10 : exp10;
+    if (e < 10) out += '0';
+    out += std::to_string(e);
+}
+
+namespace {
+
+void append_int(std::string& out, std::int64_t i) {
+    char buf[24];
+    auto res = std::to_chars(buf, buf + sizeof buf, i);
+    out.append(buf, res.ptr);
+}
+
+void append_json_string(std::string& out, const std::string& s) {
+    out += '"';
+    for (unsigned char c : s) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            case '\b': out += "\\b"; break;
+            case '\f': out += "\\f"; break;
+            default:
+                if (c < 0x20 || c == 0x7f) {
+                    static const char* hex = "0123456789abcdef";
+                    out += "\\u00";
+                    out += hex[c >> 4];
+                    out += hex[c & 15];
+                } else {
+                    out += static_cast<char>(c);
+                }
+        }
+    }
+    out += '"';
+}
+
+void append_hex(std::string& out, const std::vector<unsigned char>& b) {
+    static const char* hex = "0123456789abcdef";
+    for (unsigned char c : b) {
+        out += hex[c >> 4];
+        out += hex[c & 15];
+    }
+}
+
+void append_json_float(std::string& out, double f) {
+    if (std::isnan(f))
+        out += "NaN";
+    else if (std::isinf(f))
+        out += f < 0 ? "-Infinity" : "Infinity";
+    else
+        append_float_repr(out, f);
+}
+
+template <class T>
+T load(const unsigned char* p) {
+    T t;
+    std::memcpy(&t, p, sizeof t);
+    return t;
+}
+
+void append_tensor(std::string& out, const Tensor& t, std::size_t dim, std::size_t& index) {
+    if (dim == t.shape.size()) {
+        const unsigned char* p = t.data.data();
+        switch (t.dtype) {
+            case DType::I32: append_int(out, load<std::int32_t>(p + index * 4)); break;
+            case DType::I64: append_int(out, load<std::int64_t>(p + index * 8)); break;
+            case DType::F32: append_json_float(out, load<float>(p + index * 4)); break;
+            case DType::F64: append_json_float(out, load<double>(p + index * 8)); break;
+        }
+        ++index;
+        return;
+    }
+    out += '[';
+    for (std::int64_t i = 0; i < t.shape[dim]; ++i) {
+        if (i) out += ", ";
+        append_tensor(out, t, dim + 1, index);
+    }
+    out += ']';
+}
+
+}  // namespace
+
+void append_json(std::string& out, const Value& v) {
+    switch (v.type()) {
+        case Type::String: append_json_string(out, v.as_string()); return;
+        case Type::Float: append_json_float(out, v.as_float()); return;
+        case Type::Bytes:
+            out += '"';
+            append_hex(out, v.as_bytes());
+            out += '"';
+            return;
+        case Type::List: {
+            out += '[';
+            bool first = true;
+            for (const auto& e : v.as_list()) {
+                if (!first) out += ", ";
+                first = false;
+                append_json(out, e);
+            }
+            out += ']';
+            return;
+        }
+        case Type::Record: {
+            out += '{';
+            bool first = true;
+            for (const auto& [k, e] : v.as_record()) {
+                if (!first) out += ", ";
+                first = false;
+                append_json_string(out, k);
+                out += ": ";
+                append_json(out, e);
+            }
+            out += '}';
+            return;
+        }
+        default: append_printed(out, v);
+    }
+}
+
+void append_printed(std::string& out, const Value& v) {
+    switch (v.type()) {
+        case Type::Null: out += "null"; return;
+        case Type::Bool: out += v.as_bool() ? "true" : "false"; return;
+        case Type::Int: append_int(out, v.as_int()); return;
+        case Type::Float: append_float_repr(out, v.as_float()); return;
+        case Type::String: out += v.as_string(); return;
+        case Type::Bytes: append_hex(out, v.as_bytes()); return;
+        case Type::Tensor: {
+            std::size_t index = 0;
+            append_tensor(out, v.as_tensor(), 0, index);
+            return;
+        }
+        default: append_json(out, v);
+    }
+}
+
+std::string to_printed(const Value& v) {
+    std::string s;
+    append_printed(s, v);
+    return s;
+}
+
+// ---- hashing ----------------------------------------------------------------------------
+// FNV-1a over a canonical encoding; numbers that compare equal (1 and 1.0, true and 1) hash
+// equal, as Python requires of dict keys.
+
+namespace {
+constexpr std::uint64_t kFnvOffset = 1469598103934665603ULL;
+constexpr std::uint64_t kFnvPrime = 1099511628211ULL;
+
+void mix(std::uint64_t& h, const void* data, std::size_t n) noexcept {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (std::size_t i = 0; i < n; ++i) {
+        h ^= p[i];
+        h *= kFnvPrime;
+    }
+}
+
+void mix_value(std::uint64_t& h, const Value& v) noexcept {
+    auto tag = [&](unsigned char t) { mix(h, &t, 1); };
+    switch (v.type()) {
+        case Type::Null: tag(0); return;
+        case Type::Bool:
+        case Type::Int: {
+            tag(2);
+            const std::int64_t i = v.is_bool() ? (v.as_bool() ? 1 : 0) : v.as_int();
+            mix(h, &i, sizeof i);
+            return;
+        }
+        case Type::Float: {
+            const double f = v.as_float();
+            if (std::isfinite(f) && f == std::floor(f) && std::fabs(f) < 9.2e18) {
+                tag(2);
+                const auto i = static_cast<std::int64_t>(f);
+                mix(h, &i, sizeof i);
+            } else {
+                tag(3);
+                mix(h, &f, sizeof f);
+            }
+            return;
+        }
+        case Type::String: tag(4); mix(h, v.as_string().data(), v.as_string().size()); return;
+        case Type::Bytes: tag(5); mix(h, v.as_bytes().data(), v.as_bytes().size()); return;
+        case Type::List:
+            tag(6);
+            for (const auto& e : v.as_list()) mix_value(h, e);
+            tag(7);
+            return;
+        case Type::Record:
+            tag(8);
+            for (const auto& [k, e] : v.as_record()) {
+                mix(h, k.data(), k.size());
+                tag(0);
+                mix_value(h, e);
+            }
+            tag(9);
+            return;
+        case Type::Tensor: {
+            const auto& t = v.as_tensor();
+            tag(10);
+            mix(h, t.data.data(), t.data.size());
+            return;
+        }
+    }
+}
+}  // namespace
+
+std::uint64_t stable_hash(const Value& v) noexcept {
+    std::uint64_t h = kFnvOffset;
+    mix_value(h, v);
+    return h;
+}
+
+}  // namespace chanflow

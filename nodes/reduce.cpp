@@ -1,0 +1,118 @@
+// reduce: one value at the end of the stream (MPI's Reduce, Python's functools.reduce).
+#include <cmath>
+#include <stdexcept>
+
+#include "chanflow/expr.hpp"
+#include "chanflow/node.hpp"
+
+namespace chanflow {
+namespace {
+
+enum class Op { Sum, Product, Min, Max, Count, Mean };
+
+Op parse_op(const std::string& s) {
+    if (s == "sum") return Op::Sum;
+    if (s == "product") return Op::Product;
+    if (s == "min") return Op::Min;
+    if (s == "max") return Op::Max;
+    if (s == "count") return Op::Count;
+    if (s == "mean") return Op::Mean;
+    throw std::invalid_argument("reduce: unknown op '" + s +
+                                "' (expected sum, product, min, max, count or mean)");
+}
+
+// Combines two values with op; ints stay ints (overflow is an error), lists combine
+// element-wise.
+Value combine(Op op, const Value& a, const Value& b) {
+    if (a.is_list() && b.is_list()) {
+        const List& x = a.as_list();
+        const List& y = b.as_list();
+        if (x.size() != y.size())
+            throw std::invalid_argument("reduce: lists of different lengths (" +
+                                        std::to_string(x.size()) + " and " +
+                                        std::to_string(y.size()) + ")");
+        List out;
+        out.reserve(x.size());
+        for (std::size_t i = 0; i < x.size(); ++i) out.push_back(combine(op, x[i], y[i]));
+        return Value(std::move(out));
+    }
+    if (a.is_int() && b.is_int()) {
+        std::int64_t r = 0;
+        const std::int64_t x = a.as_int();
+        const std::int64_t y = b.as_int();
+        switch (op) {
+            case Op::Sum:
+            case Op::Mean:
+                if (__builtin_add_overflow(x, y, &r)) throw std::overflow_error("reduce: int overflow");
+                return r;
+            case Op::Product:
+                if (__builtin_mul_overflow(x, y, &r)) throw std::overflow_error("reduce: int overflow");
+                return r;
+            case Op::Min: return y < x ? y : x;
+            case Op::Max: return y > x ? y : x;
+            case Op::Count: return x + 1;
+        }
+    }
+    if (a.is_number() && b.is_number()) {
+        const double x = a.as_number();
+        const double y = b.as_number();
+        switch (op) {
+            case Op::Sum:
+            case Op::Mean: return x + y;
+            case Op::Product: return x * y;
+            case Op::Min: return less_than(b, a) ? b : a;
+            case Op::Max: return less_than(a, b) ? b : a;
+            case Op::Count: return a;
+        }
+    }
+    if (op == Op::Min) return less_than(b, a) ? b : a;
+    if (op == Op::Max) return less_than(a, b) ? b : a;
+    throw std::invalid_argument(std::string("reduce: cannot combine ") + type_name(a.type()) +
+                                " and " + type_name(b.type()));
+}
+
+Value divide(const Value& v, std::int64_t n) {
+    if (v.is_list()) {
+        List out;
+        for (const auto& e : v.as_list()) out.push_back(divide(e, n));
+        return Value(std::move(out));
+    }
+    return v.as_number() / static_cast<double>(n);
+}
+
+Task reduce_body(ProcessContext& ctx) {
+    const Op op = parse_op(ctx.param("op").as_string());
+    const Expr* pre = ctx.has_param("expr") && !ctx.param("expr").is_null() ? &ctx.expr("expr") : nullptr;
+    auto& in = ctx.in();
+    std::int64_t n = 0;
+    Value acc;
+    while (auto x = co_await in.read()) {
+        ++n;
+        if (op == Op::Count) continue;
+        Value v = pre ? (*pre)(*x) : std::move(*x);
+        acc = n == 1 ? std::move(v) : combine(op, acc, v);
+    }
+    auto& out = ctx.out();
+    switch (op) {
+        case Op::Count: co_await out.write(n); break;
+        case Op::Sum: co_await out.write(n ? acc : Value(0)); break;
+        case Op::Product: co_await out.write(n ? acc : Value(1)); break;
+        case Op::Mean:
+            if (n) co_await out.write(divide(acc, n));
+            break;
+        default:
+            if (n) co_await out.write(acc);
+    }
+}
+
+CHANFLOW_NODE({.name = "reduce",
+               .doc = "At end emits one value: the sum, product, min, max, count or mean of its "
+                      "inputs (lists reduce element-wise). On empty input sum emits 0, "
+                      "product 1, count 0; min, max and mean emit nothing.",
+               .params = {param("op", ParamType::String, "sum, product, min, max, count or mean", "sum"),
+                          param("expr", ParamType::Expr, "applied to each input first", Value())},
+               .ports = {in_port("in"), out_port("out")},
+               .body = reduce_body});
+
+}  // namespace
+}  // namespace chanflow

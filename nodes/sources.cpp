@@ -1,0 +1,57 @@
+// Source nodes: emit a sequence and retire.
+#include "chanflow/node.hpp"
+
+namespace chanflow {
+namespace {
+
+Task range_body(ProcessContext& ctx) {
+    const std::int64_t start = ctx.param("start").as_int();
+    const std::int64_t stop = ctx.param("stop").as_int();
+    const std::int64_t step = ctx.param("step").as_int();
+    if (step == 0) throw std::invalid_argument("range: step must not be 0");
+    auto& out = ctx.out();
+    if (step > 0)
+        for (std::int64_t i = start; i < stop; i += step) co_await out.write(i);
+    else
+        for (std::int64_t i = start; i > stop; i += step) co_await out.write(i);
+}
+
+CHANFLOW_NODE({.name = "range",
+               .doc = "Emits the ints start, start+step, ... up to (not including) stop.",
+               .params = {param("start", ParamType::Int, "first value", 0),
+                          param("stop", ParamType::Int, "end of the range (excluded)"),
+                          param("step", ParamType::Int, "increment (may be negative)", 1)},
+               .ports = {out_port("out", "the numbers")},
+               .body = range_body});
+
+Task values_body(ProcessContext& ctx) {
+    const Value items = ctx.param("items");
+    auto& out = ctx.out();
+    for (const Value& v : items.as_list()) co_await out.write(v);
+}
+
+CHANFLOW_NODE({.name = "values",
+               .doc = "Emits each item of a list, in order.",
+               .params = {param("items", ParamType::List, "the messages to emit")},
+               .ports = {out_port("out", "the items")},
+               .body = values_body});
+
+Task ticker_body(ProcessContext& ctx) {
+    const auto period = std::chrono::milliseconds(ctx.param("period_ms").as_int());
+    const std::int64_t count = ctx.param("count").as_int();
+    auto& out = ctx.out();
+    for (std::int64_t i = 0; i < count; ++i) {
+        co_await sleep_for(period);
+        co_await out.write(i);
+    }
+}
+
+CHANFLOW_NODE({.name = "ticker",
+               .doc = "Emits 0..count-1, one every period_ms milliseconds.",
+               .params = {param("period_ms", ParamType::Int, "milliseconds between messages"),
+                          param("count", ParamType::Int, "how many messages")},
+               .ports = {out_port("out", "the tick numbers")},
+               .body = ticker_body});
+
+}  // namespace
+}  // namespace chanflow

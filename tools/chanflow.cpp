@@ -1,0 +1,196 @@
+// chanflow — the command-line client of the engine (SPEC §6).
+// stdout carries only what the graph prints; everything else goes to stderr.
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chanflow/chanflow.hpp"
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitInvalid = 2;
+
+const char* const kUsage = R"(usage:
+  chanflow run FILE [--set NAME=VALUE]... [--backend threads] [--workers N]
+  chanflow check FILE [--set NAME=VALUE]...
+  chanflow nodes [NODE]
+  chanflow --version | --help
+
+commands:
+  run     check the graph, then run it; prints what its print nodes print
+  check   load and validate the graph only (exit 0 when valid, 2 when not)
+  nodes   list the node types, or describe one with its parameters and ports
+
+options:
+  --set NAME=VALUE   override a parameter of the graph (VALUE is a YAML scalar)
+  --backend NAME     where processes run: threads (default)
+  --workers N        worker threads for the threads backend (default: one per core)
+
+exit codes: 0 success, 1 the graph failed at run time, 2 invalid graph or command line,
+            3 deadlock
+)";
+
+int usage_error(const std::string& msg) {
+    std::cerr << "chanflow: error: " << msg << "\n(see 'chanflow --help')\n";
+    return kExitInvalid;
+}
+
+struct Args {
+    std::string command;
+    std::string file;
+    std::string node;
+    chanflow::Overrides overrides;
+    std::string backend;
+    unsigned workers = 0;
+};
+
+// Parses argv; returns an error message or "".
+std::string parse_args(int argc, char** argv, Args& a) {
+    std::vector<std::string_view> positional;
+    for (int i = 1; i < argc; ++i) {
+        std::string_view arg = argv[i];
+        auto value_of = [&](std::string_view opt, std::string& out) -> std::string {
+            if (arg.size() > opt.size() && arg[opt.size()] == '=') {
+                out = std::string(arg.substr(opt.size() + 1));
+                return {};
+            }
+            if (i + 1 >= argc) return "option " + std::string(opt) + " needs a value";
+            out = argv[++i];
+            return {};
+        };
+        auto is = [&](std::string_view opt) {
+            return arg == opt || (arg.size() > opt.size() && arg.substr(0, opt.size()) == opt &&
+                                  arg[opt.size()] == '=');
+        };
+        std::string value;
+        if (is("--set")) {
+            if (auto e = value_of("--set", value); !e.empty()) return e;
+            const auto eq = value.find('=');
+            if (eq == std::string::npos || eq == 0)
+                return "--set takes NAME=VALUE, got '" + value + "'";
+            a.overrides.emplace_back(value.substr(0, eq), value.substr(eq + 1));
+        } else if (is("--backend")) {
+            if (auto e = value_of("--backend", value); !e.empty()) return e;
+            a.backend = value;
+        } else if (is("--workers")) {
+            if (auto e = value_of("--workers", value); !e.empty()) return e;
+            unsigned n = 0;
+            auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+            if (ec != std::errc() || ptr != value.data() + value.size() || n == 0 || n > 1024)
+                return "--workers takes a number from 1 to 1024, got '" + value + "'";
+            a.workers = n;
+        } else if (arg.size() > 1 && arg[0] == '-') {
+            return "unknown option '" + std::string(arg) + "'";
+        } else {
+            positional.push_back(arg);
+        }
+    }
+    if (positional.empty()) return "no command given";
+    a.command = positional[0];
+    if (a.command == "run" || a.command == "check") {
+        if (positional.size() != 2) return "'" + a.command + "' takes one graph file";
+        a.file = positional[1];
+    } else if (a.command == "nodes") {
+        if (positional.size() > 2) return "'nodes' takes at most one node type";
+        if (positional.size() == 2) a.node = positional[1];
+    } else {
+        return "unknown command '" + a.command + "'";
+    }
+    return {};
+}
+
+std::string default_text(const chanflow::ParamSpec& p) {
+    if (!p.default_value) return "required";
+    const chanflow::Value& v = *p.default_value;
+    if (v.is_null()) return "optional";
+    std::string s = "default ";
+    if (v.is_string())
+        chanflow::append_json(s, v);
+    else
+        chanflow::append_printed(s, v);
+    return s;
+}
+
+int list_nodes(const std::string& name) {
+    auto& registry = chanflow::NodeRegistry::global();
+    if (name.empty()) {
+        std::size_t width = 0;
+        for (const auto* t : registry.all()) width = std::max(width, t->name.size());
+        for (const auto* t : registry.all()) {
+            std::string first = t->doc.substr(0, t->doc.find('\n'));
+            std::cout << t->name << std::string(width + 2 - t->name.size(), ' ') << first << '\n';
+        }
+        return kExitOk;
+    }
+    const chanflow::NodeType* t = registry.find(name);
+    if (!t) {
+        std::vector<std::string> names;
+        for (const auto* n : registry.all()) names.push_back(n->name);
+        std::string msg = "unknown node type '" + name + "'";
+        if (auto m = chanflow::closest_match(name, names); !m.empty())
+            msg += " (did you mean '" + m + "'?)";
+        std::cerr << "chanflow: error: " << msg << '\n';
+        return kExitInvalid;
+    }
+    std::cout << t->name << " — " << t->doc << "\n\nparameters:\n";
+    if (t->params.empty()) std::cout << "  (none)\n";
+    for (const auto& p : t->params)
+        std::cout << "  " << p.name << " (" << chanflow::param_type_name(p.type) << ", "
+                  << default_text(p) << ")" << (p.doc.empty() ? "" : ": " + p.doc) << '\n';
+    std::cout << "\nports:\n";
+    for (const auto& p : t->ports)
+        std::cout << "  " << p.name << " (" << (p.dir == chanflow::PortDir::In ? "in" : "out")
+                  << (p.multi ? ", a list of channels" : "") << (p.required ? "" : ", optional")
+                  << ")" << (p.doc.empty() ? "" : ": " + p.doc) << '\n';
+    if (t->own_thread) std::cout << "\nruns on a thread of its own\n";
+    return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+            std::cout << kUsage;
+            return kExitOk;
+        }
+        if (!std::strcmp(argv[i], "--version")) {
+            std::cout << "chanflow " << chanflow::version() << '\n';
+            return kExitOk;
+        }
+    }
+    Args args;
+    if (auto err = parse_args(argc, argv, args); !err.empty()) return usage_error(err);
+    if (args.command == "nodes") return list_nodes(args.node);
+
+    chanflow::Plan plan;
+    try {
+        plan = chanflow::load_plan(args.file, args.overrides);
+    } catch (const chanflow::GraphError& e) {
+        for (const auto& d : e.diagnostics()) std::cerr << d.str() << '\n';
+        return kExitInvalid;
+    }
+    const std::string backend = args.backend.empty() ? plan.backend : args.backend;
+    if (backend != "threads") {
+        if (backend == "processes" || backend == "mpi")
+            return usage_error("backend '" + backend + "' is not available in this version");
+        return usage_error("unknown backend '" + backend + "' (expected threads, processes or mpi)");
+    }
+    if (args.command == "check") {
+        std::cout << args.file << ": ok (" << plan.processes.size() << " processes, "
+                  << plan.channels.size() << " channels)\n";
+        return kExitOk;
+    }
+    chanflow::RunOptions options;
+    options.workers = args.workers;
+    const chanflow::RunResult result = chanflow::run(plan, options);
+    std::fflush(stdout);
+    if (result.status == chanflow::RunStatus::Failed) std::cerr << "error: " << result.message << '\n';
+    if (result.status == chanflow::RunStatus::Deadlock) std::cerr << result.message << '\n';
+    return result.exit_code();
+}
