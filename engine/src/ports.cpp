@@ -32,16 +32,15 @@ void detail::FinalAwaiter::await_suspend(std::coroutine_handle<> h) noexcept {
 
 // ---- InPort -------------------------------------------------------------------------------
 
-bool InPort::ReadAwaiter::await_ready() {
-    waiter.slot = &value;
-    const Outcome o = port.channel_->read(waiter);
-    waiter.outcome = o;
-    return o != Outcome::Pending;
-}
+// Reads and single-target writes do all their work in await_suspend, under one lock: try,
+// and queue the waiter if the channel cannot complete it now. A completed operation
+// returns false there and the coroutine goes on without having been suspended.
+bool InPort::ReadAwaiter::await_ready() { return false; }
 
 bool InPort::ReadAwaiter::await_suspend(std::coroutine_handle<>) {
     ProcessState* p = Scheduler::current();
     waiter.process = p;
+    waiter.slot = &value;
     p->wait = WaitKind::Read;
     p->wait_channel = port.channel_;
     const Outcome o = port.channel_->read(waiter);  // queues the waiter when still empty
@@ -160,12 +159,7 @@ bool OutPort::continue_write(void* awaiter) {
 }
 
 bool OutPort::WriteAwaiter::await_ready() {
-    if (port.targets_.size() == 1) {
-        waiter.slot = &value;
-        const Outcome o = port.targets_.front()->write(waiter);
-        waiter.outcome = o;
-        return o != Outcome::Pending;
-    }
+    if (port.targets_.size() == 1) return false;
     return port.step(*this, nullptr);
 }
 
@@ -175,6 +169,7 @@ bool OutPort::WriteAwaiter::await_suspend(std::coroutine_handle<>) {
     p->wait_channel = port.targets_[target];
     if (port.targets_.size() == 1) {
         waiter.process = p;
+        waiter.slot = &value;
         const Outcome o = port.targets_.front()->write(waiter);
         if (o == Outcome::Pending) return true;
         waiter.outcome = o;
@@ -341,7 +336,10 @@ AltResult Alternation::finish_wait() {
         if (!g.waiter.alt) continue;
         Channel* ch = guard_channel(g);
         ch->lock();
-        ch->unlink_locked(g.waiter);
+        if (g.in)
+            ch->unlink_reader_locked(g.waiter);
+        else
+            ch->unlink_writer_locked(g.waiter);
         ch->unlock();
         g.waiter.alt = nullptr;
         if (g.waiter.outcome == Outcome::Ended) g.retired = true;

@@ -7,15 +7,25 @@
 namespace chanflow::detail {
 
 namespace {
-thread_local Scheduler::Worker* tl_worker = nullptr;
-thread_local ProcessState* tl_current = nullptr;
-thread_local const Scheduler* tl_scheduler = nullptr;
+// initial-exec: these are read on every channel operation, and the general TLS model
+// would call __tls_get_addr each time from a shared library.
+#define CHANFLOW_TLS __attribute__((tls_model("initial-exec"))) thread_local
+CHANFLOW_TLS Scheduler::Worker* tl_worker = nullptr;
+CHANFLOW_TLS ProcessState* tl_current = nullptr;
+CHANFLOW_TLS const Scheduler* tl_scheduler = nullptr;
 
 // How long an idle worker looks for work before it parks, and after how many rounds it
 // may take a process from another worker's `next` slot (left alone at first, so that a
 // hand-off stays on the thread that made it).
 constexpr int kSpinRounds = 200;
 constexpr int kStealNextAfter = 40;
+// Fairness, as in Go's scheduler: processes handed on through `next` share one turn, so
+// after kNextBudget of them in a row older work goes first; and every kGlobalEvery-th
+// look-up starts with the global queue (where timers and other threads put processes).
+// Without these, two processes that keep waking each other hold a worker forever, and
+// every other process queued there (a timer's wake-up, a poisoner) never runs.
+constexpr std::uint32_t kNextBudget = 8;
+constexpr std::uint32_t kGlobalEvery = 61;
 }  // namespace
 
 ProcessState* Scheduler::current() noexcept { return tl_current; }
@@ -139,8 +149,28 @@ void Scheduler::wake_one_if_idle() {
     }
 }
 
+ProcessState* Scheduler::pop_global() {
+    if (global_size_.load(std::memory_order_relaxed) == 0) return nullptr;
+    std::lock_guard lock(mu_);
+    if (global_.empty()) return nullptr;
+    auto* p = global_.front();
+    global_.pop_front();
+    global_size_.fetch_sub(1, std::memory_order_relaxed);
+    return p;
+}
+
 ProcessState* Scheduler::find_work(Worker& w, bool steal_next) {
-    if (auto* p = w.next.exchange(nullptr, std::memory_order_acq_rel)) return p;
+    if (++w.ticks % kGlobalEvery == 0)
+        if (auto* p = pop_global()) {
+            w.next_streak = 0;
+            return p;
+        }
+    if (w.next_streak < kNextBudget)
+        if (auto* p = w.next.exchange(nullptr, std::memory_order_acq_rel)) {
+            ++w.next_streak;
+            return p;
+        }
+    w.next_streak = 0;
     if (w.queued.load(std::memory_order_relaxed) > 0) {
         std::lock_guard lock(w.lock);
         if (!w.queue.empty()) {
@@ -150,15 +180,9 @@ ProcessState* Scheduler::find_work(Worker& w, bool steal_next) {
             return p;
         }
     }
-    if (global_size_.load(std::memory_order_relaxed) > 0) {
-        std::lock_guard lock(mu_);
-        if (!global_.empty()) {
-            auto* p = global_.front();
-            global_.pop_front();
-            global_size_.fetch_sub(1, std::memory_order_relaxed);
-            return p;
-        }
-    }
+    if (auto* p = pop_global()) return p;
+    // The budget was spent but nothing older waits: `next` goes on.
+    if (auto* p = w.next.exchange(nullptr, std::memory_order_acq_rel)) return p;
     const std::size_t n = workers_.size();
     for (std::size_t k = 1; k < n; ++k) {
         Worker& v = *workers_[(w.index + k) % n];

@@ -1,0 +1,141 @@
+// The command line itself: options, help, node docs, plugins, big generated graphs.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "run_cli.hpp"
+
+namespace fs = std::filesystem;
+using chanflow::test::run_cli;
+
+namespace {
+// A scratch directory for generated graph files, removed at the end of the test.
+struct ScratchDir {
+    fs::path path;
+    ScratchDir() {
+        char tmpl[] = "/tmp/chanflow-test-XXXXXX";
+        path = mkdtemp(tmpl);
+    }
+    ~ScratchDir() { fs::remove_all(path); }
+    std::string write(const std::string& name, const std::string& text) const {
+        std::ofstream(path / name) << text;
+        return (path / name).string();
+    }
+};
+}  // namespace
+
+TEST_CASE("cli: --version and --help go to stdout and exit 0") {
+    auto v = run_cli({"--version"});
+    CHECK(v.exit_code == 0);
+    CHECK(v.out.rfind("chanflow ", 0) == 0);
+    CHECK(v.err.empty());
+    auto h = run_cli({"--help"});
+    CHECK(h.exit_code == 0);
+    CHECK(h.out.find("chanflow run FILE") != std::string::npos);
+    CHECK(h.out.find("exit codes") != std::string::npos);
+}
+
+TEST_CASE("cli: a bad command line exits 2 with a message on stderr only") {
+    for (const auto& args : std::vector<std::vector<std::string>>{
+             {}, {"frobnicate"}, {"run"}, {"run", "a.yaml", "b.yaml"}, {"run", "x.yaml", "--bogus"},
+             {"run", "x.yaml", "--workers", "0"}, {"run", "x.yaml", "--set", "novalue"},
+             {"run", "x.yaml", "--workers"}}) {
+        auto r = run_cli(args);
+        CAPTURE(args.size());
+        CHECK(r.exit_code == 2);
+        CHECK(r.out.empty());
+        CHECK(r.err.rfind("chanflow: error: ", 0) == 0);
+    }
+    auto r = run_cli({"frobnicate"});
+    CHECK(r.err == "chanflow: error: unknown command 'frobnicate'\n(see 'chanflow --help')\n");
+}
+
+TEST_CASE("cli: a missing graph file is an error naming the file") {
+    auto r = run_cli({"run", "no/such/graph.yaml"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err.find("no/such/graph.yaml") != std::string::npos);
+}
+
+TEST_CASE("cli: nodes lists every node type and documents one") {
+    auto all = run_cli({"nodes"});
+    CHECK(all.exit_code == 0);
+    for (const char* n : {"range", "values", "print", "discard", "merge", "delta", "prefix",
+                          "map", "filter", "take", "reduce", "collect", "ticker"}) {
+        const bool listed = ("\n" + all.out).find(std::string("\n") + n + " ") != std::string::npos;
+        CHECK_MESSAGE(listed, n);
+    }
+    auto range = run_cli({"nodes", "range"});
+    CHECK(range.exit_code == 0);
+    CHECK(range.out.find("stop (int, required)") != std::string::npos);
+    CHECK(range.out.find("start (int, default 0)") != std::string::npos);
+    CHECK(range.out.find("out (out)") != std::string::npos);
+    auto merge = run_cli({"nodes", "merge"});
+    CHECK(merge.out.find("in (in, a list of channels)") != std::string::npos);
+    auto typo = run_cli({"nodes", "rnage"});
+    CHECK(typo.exit_code == 2);
+    CHECK(typo.err == "chanflow: error: unknown node type 'rnage' (did you mean 'range'?)\n");
+}
+
+TEST_CASE("cli: --set may only name a declared parameter") {
+    auto r = run_cli({"run", "tests/graphs/commstime.yaml", "--set", "m=3"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err.find("unknown parameter 'm'") != std::string::npos);
+    auto ok = run_cli({"run", "tests/graphs/commstime.yaml", "--set", "n=3"});
+    CHECK(ok.exit_code == 0);
+    CHECK(ok.out == "0\n1\n2\n");
+}
+
+TEST_CASE("cli: unavailable backends are refused before anything runs") {
+    auto r = run_cli({"run", "tests/graphs/commstime.yaml", "--backend", "gpu"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+}
+
+TEST_CASE("cli: a plugin's node types are loaded from the graph file") {
+    ScratchDir dir;
+    const auto graph = dir.write("plugin.yaml", std::string("chanflow: 1\nplugins: [\"") +
+                                                    CHANFLOW_TEST_PLUGIN + "\"]\n" + R"(processes:
+  numbers: {node: range, with: {stop: 3}, out: {out: a}}
+  triple:  {node: plugin.triple, in: {in: a}, out: {out: b}}
+  print:   {node: print, in: {in: b}}
+)");
+    auto r = run_cli({"run", graph});
+    CHECK(r.err == "");
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "0\n3\n6\n");
+    const auto missing = dir.write("missing.yaml", R"(chanflow: 1
+plugins: [libnot-there.so]
+processes:
+  numbers: {node: range, with: {stop: 3}, out: {out: a}}
+  print:   {node: print, in: {in: a}}
+)");
+    auto m = run_cli({"check", missing});
+    CHECK(m.exit_code == 2);
+    CHECK(m.err.find("libnot-there.so") != std::string::npos);
+}
+
+TEST_CASE("cli: a ring of 100 000 processes passes a token around") {
+    ScratchDir dir;
+    constexpr int n = 100000;
+    std::string yaml = "chanflow: 1\nprocesses:\n";
+    yaml += "  p0: {node: prefix, with: {value: 0}, in: {in: r" + std::to_string(n - 1) +
+            "}, out: {out: r0}}\n";
+    for (int i = 1; i < n - 1; ++i)
+        yaml += "  p" + std::to_string(i) + ": {node: map, with: {expr: \"x + 1\"}, in: {in: r" +
+                std::to_string(i - 1) + "}, out: {out: r" + std::to_string(i) + "}}\n";
+    // `last` lets the token pass twice, and a delta after it shows each pass.
+    yaml += "  last: {node: take, with: {count: 2}, in: {in: r" + std::to_string(n - 2) +
+            "}, out: {out: passed}}\n";
+    yaml += "  tap: {node: delta, in: {in: passed}, out: {out: [r" + std::to_string(n - 1) +
+            ", shown]}}\n";
+    yaml += "  print: {node: print, in: {in: shown}}\n";
+    const auto graph = dir.write("ring.yaml", yaml);
+    auto r = run_cli({"run", graph, "--workers", "2"});
+    CHECK(r.err == "");
+    CHECK(r.out == "99998\n199996\n");
+    CHECK(r.exit_code == 0);
+}

@@ -1,0 +1,79 @@
+// Runs the real `chanflow` binary and captures what it printed and how it exited.
+#pragma once
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace chanflow::test {
+
+struct CliResult {
+    int exit_code = -1;  // -1: killed by the time limit
+    std::string out;
+    std::string err;
+};
+
+/// Runs CHANFLOW_BIN with args in the source directory; kills it after `limit`.
+inline CliResult run_cli(const std::vector<std::string>& args,
+                         std::chrono::seconds limit = std::chrono::seconds(60)) {
+    int out_pipe[2], err_pipe[2];
+    if (pipe(out_pipe) != 0 || pipe(err_pipe) != 0) throw std::runtime_error("pipe failed");
+    const pid_t pid = fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+        dup2(out_pipe[1], 1);
+        dup2(err_pipe[1], 2);
+        close(out_pipe[0]);
+        close(err_pipe[0]);
+        close(out_pipe[1]);
+        close(err_pipe[1]);
+        if (chdir(CHANFLOW_SOURCE_DIR) != 0) _exit(127);
+        std::vector<char*> argv;
+        argv.push_back(const_cast<char*>(CHANFLOW_BIN));
+        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        execv(CHANFLOW_BIN, argv.data());
+        _exit(127);
+    }
+    close(out_pipe[1]);
+    close(err_pipe[1]);
+    CliResult r;
+    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    int open_fds = 2;
+    bool killed = false;
+    while (open_fds > 0) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0 && !killed) {
+            kill(pid, SIGKILL);
+            killed = true;
+        }
+        if (poll(fds, 2, killed ? 1000 : static_cast<int>(left.count())) < 0) break;
+        for (int i = 0; i < 2; ++i) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
+            char buf[65536];
+            const ssize_t n = read(fds[i].fd, buf, sizeof buf);
+            if (n <= 0) {
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                --open_fds;
+            } else {
+                (i == 0 ? r.out : r.err).append(buf, static_cast<std::size_t>(n));
+            }
+        }
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    r.exit_code = (!killed && WIFEXITED(status)) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+}  // namespace chanflow::test
