@@ -7,8 +7,10 @@
 // over Num, a 16-byte number that travels in registers and carries a failure code instead
 // of throwing. The chain `leaf [* // % c] [+ - c] [comparison c]` over x or x.field, which
 // covers most map/filter/key expressions, is fused into one straight-line operand with no
-// virtual call at all. Whenever the numeric evaluator fails (x is not a number, an
-// overflow, a division by zero) the generic one runs instead and says why.
+// virtual call at all; when the whole expression is such a chain over x with int constants,
+// Expr::operator() runs it on an int x without even the Num tags. Whenever the numeric
+// evaluator fails (x is not a number, an overflow, a division by zero) the generic one runs
+// instead and says why.
 //
 // Run-time errors are thrown as a bare ExprError("division by zero") from deep inside and
 // decorated once, in Expr::operator(), with the source text and the message x.
@@ -20,7 +22,6 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -339,7 +340,8 @@ template <BinOp Op>
 CHANFLOW_HOT Num num_arith(Num a, Num b) {
     if (a.is_int() && b.is_int()) [[likely]]
         return int_arith<Op>(a.i, b.i);
-    if (a.is_float() && b.is_float()) return float_arith<Op>(a.f, b.f);
+    if (a.is_float() && (b.is_float() || b.is_int())) return float_arith<Op>(a.f, b.as_double());
+    if (a.is_int() && b.is_float()) return float_arith<Op>(a.as_double(), b.f);
     return num_arith_mixed<Op>(a, b);
 }
 
@@ -623,6 +625,28 @@ std::string_view strip_view(std::string_view s, std::string_view chars = kWhites
     return s.substr(b, s.find_last_not_of(chars) - b + 1);
 }
 
+/// The power of ten of a decimal number's leading digit ("123.4" 2, "0.05e3" 1), for telling
+/// an overflow from an underflow. Digits only, no sign.
+long decimal_exponent(std::string_view s) {
+    const std::size_t e = s.find_first_of("eE");
+    long exp = 0;
+    if (e != std::string_view::npos) {
+        std::string_view digits = s.substr(e + 1);
+        const bool neg = !digits.empty() && digits[0] == '-';
+        if (!digits.empty() && (digits[0] == '-' || digits[0] == '+')) digits.remove_prefix(1);
+        if (std::from_chars(digits.data(), digits.data() + digits.size(), exp).ec != std::errc())
+            exp = 1'000'000;  // beyond any double either way
+        if (neg) exp = -exp;
+        s = s.substr(0, e);
+    }
+    const std::size_t dot = std::min(s.find('.'), s.size());
+    const std::size_t first = s.find_first_not_of("0.");
+    if (first == std::string_view::npos) return exp;  // zero never overflows anyway
+    const long place =
+        first < dot ? static_cast<long>(dot - first - 1) : -static_cast<long>(first - dot);
+    return place + exp;
+}
+
 /// Parses Python float syntax (and inf/nan), overflowing to inf like Python's float().
 bool parse_float(std::string_view s, double& out) {
     bool neg = false;
@@ -634,8 +658,7 @@ bool parse_float(std::string_view s, double& out) {
     auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
     if (ptr != s.data() + s.size()) return false;
     if (ec == std::errc::result_out_of_range) {
-        // from_chars does not say which way it overflowed; strtod does (C locale here).
-        out = std::strtod(std::string(s).c_str(), nullptr);
+        out = decimal_exponent(s) >= 0 ? HUGE_VAL : 0.0;  // as Python: 1e999 is inf
     } else if (ec != std::errc()) {
         return false;
     }
@@ -2203,7 +2226,8 @@ public:
     }
 
 private:
-    // Recursion guard: every level of nesting passes through expression() or factor().
+    // Recursion guard: every level of nesting passes through expression() or a unary
+    // operator.
     struct Nest {
         explicit Nest(Parser& p) : p_(p) {
             if (++p_.depth_ > kMaxDepth)
@@ -2609,14 +2633,11 @@ Expr Expr::compile(std::string_view source) {
 }
 
 namespace {
-/// Everything but the int fast path, out of line so that the fast path stays a leaf.
-[[gnu::noinline]] Value evaluate(const detail::ExprProgram* p, const Value& x) {
+// The three evaluation paths, from the fastest, each out of line so that the one before it
+// stays small.
+
+[[gnu::noinline]] Value evaluate_generic(const detail::ExprProgram* p, const Value& x) {
     if (!p) throw ExprError("evaluating an empty expression");
-    if (p->root.is_fast()) {
-        const Num r = p->root.fast().get(x);
-        if (r.ok()) [[likely]]
-            return to_value(r);
-    }
     try {
         return p->root.eval_generic(x);
     } catch (const ExprError& e) {
@@ -2624,6 +2645,13 @@ namespace {
     } catch (const TypeError& e) {
         rethrow_with_context(*p, e.what(), x);
     }
+}
+
+[[gnu::noinline]] Value evaluate_numeric(const detail::ExprProgram* p, const Value& x) {
+    const Num r = p->root.fast().get(x);
+    if (r.ok()) [[likely]]
+        return to_value(r);
+    return evaluate_generic(p, x);
 }
 }  // namespace
 
@@ -2634,7 +2662,8 @@ Value Expr::operator()(const Value& x) const {
         if (p->root.fast().run_int(x.as_int(), r))
             return p->int_linear_bool ? Value(r != 0) : Value(r);
     }
-    return evaluate(p, x);
+    if (p && p->root.is_fast()) return evaluate_numeric(p, x);
+    return evaluate_generic(p, x);
 }
 
 const std::string& Expr::source() const noexcept {
@@ -2671,3 +2700,5 @@ bool less_than(const Value& a, const Value& b) {
 }
 
 }  // namespace chanflow
+
+#undef CHANFLOW_HOT
