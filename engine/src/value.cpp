@@ -68,29 +68,38 @@ const Value* Value::field(std::string_view name) const noexcept {
     return nullptr;
 }
 
+namespace {
+// Python treats bool as an int (True == 1 == 1.0).
+bool numeric(const Value& v) noexcept { return v.is_number() || v.is_bool(); }
+}  // namespace
+
 bool operator==(const Value& a, const Value& b) noexcept {
-    if (a.is_number() && b.is_number()) {
-        if (a.is_int() && b.is_int()) return a.i_ == b.i_;
+    if (numeric(a) && numeric(b)) {
+        if (!a.is_float() && !b.is_float()) return a.i_ == b.i_;
         if (a.is_float() && b.is_float()) return a.f_ == b.f_;
         // int vs float: compare exactly, as Python does.
-        const std::int64_t i = a.is_int() ? a.i_ : b.i_;
-        const double f = a.is_int() ? b.f_ : a.f_;
+        const std::int64_t i = a.is_float() ? b.i_ : a.i_;
+        const double f = a.is_float() ? a.f_ : b.f_;
         if (!std::isfinite(f) || f != std::floor(f)) return false;
         if (f < -9223372036854775808.0 || f >= 9223372036854775808.0) return false;
         return static_cast<std::int64_t>(f) == i;
     }
-    // Python: True == 1; keep bools apart from ints for predictability of keys? Python says
-    // True == 1, and so do we.
-    if (a.is_bool() && b.is_int()) return a.i_ == b.i_;
-    if (a.is_int() && b.is_bool()) return a.i_ == b.i_;
     if (a.type_ != b.type_) return false;
     switch (a.type_) {
         case Type::Null: return true;
-        case Type::Bool: return a.i_ == b.i_;
         case Type::String: return a.as_string() == b.as_string();
         case Type::Bytes: return a.as_bytes() == b.as_bytes();
         case Type::List: return a.as_list() == b.as_list();
-        case Type::Record: return a.as_record() == b.as_record();
+        case Type::Record: {
+            // Like Python's dict: the same keys with equal values, in any order.
+            const Record& x = a.as_record();
+            if (x.size() != b.as_record().size()) return false;
+            for (const auto& [k, v] : x) {
+                const Value* other = b.field(k);
+                if (!other || !(v == *other)) return false;
+            }
+            return true;
+        }
         case Type::Tensor: {
             const auto& x = a.as_tensor();
             const auto& y = b.as_tensor();
@@ -347,15 +356,19 @@ void mix_value(std::uint64_t& h, const Value& v) noexcept {
             for (const auto& e : v.as_list()) mix_value(h, e);
             tag(7);
             return;
-        case Type::Record:
-            tag(8);
+        case Type::Record: {
+            // Order-independent, as record equality is: a sum of per-field hashes.
+            std::uint64_t sum = 0;
             for (const auto& [k, e] : v.as_record()) {
-                mix(h, k.data(), k.size());
-                tag(0);
-                mix_value(h, e);
+                std::uint64_t f = kFnvOffset;
+                mix(f, k.data(), k.size());
+                mix_value(f, e);
+                sum += f;
             }
-            tag(9);
+            tag(8);
+            mix(h, &sum, sizeof sum);
             return;
+        }
         case Type::Tensor: {
             const auto& t = v.as_tensor();
             tag(10);

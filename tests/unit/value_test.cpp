@@ -1,0 +1,84 @@
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "chanflow/value.hpp"
+
+using chanflow::List;
+using chanflow::Record;
+using chanflow::Value;
+using chanflow::to_printed;
+
+TEST_CASE("value: 16 bytes, scalars inline, payloads shared on copy") {
+    CHECK(sizeof(Value) == 16);
+    Value s("hello");
+    Value t = s;
+    CHECK(&s.as_string() == &t.as_string());
+    Value moved = std::move(t);
+    CHECK(t.is_null());
+    CHECK(moved.as_string() == "hello");
+    CHECK_THROWS_AS(s.as_int(), chanflow::TypeError);
+}
+
+TEST_CASE("value: floats print as Python's repr") {
+    const std::pair<double, const char*> cases[] = {
+        {1.0, "1.0"},        {0.1, "0.1"},          {100000.0, "100000.0"}, {1e16, "1e+16"},
+        {1e15, "1000000000000000.0"}, {1e-5, "1e-05"}, {0.0001, "0.0001"},   {-0.0, "-0.0"},
+        {2.5, "2.5"},        {1.5e300, "1.5e+300"}, {123456789.125, "123456789.125"},
+        {1.0 / 3, "0.3333333333333333"}, {5e-324, "5e-324"}, {-1.25e-7, "-1.25e-07"},
+        {std::numeric_limits<double>::infinity(), "inf"},
+        {-std::numeric_limits<double>::infinity(), "-inf"}};
+    for (auto [f, want] : cases) {
+        CAPTURE(want);
+        CHECK(to_printed(Value(f)) == want);
+    }
+    CHECK(to_printed(Value(std::nan(""))) == "nan");
+}
+
+TEST_CASE("value: printed form of every type (SPEC §3)") {
+    CHECK(to_printed(Value()) == "null");
+    CHECK(to_printed(Value(true)) == "true");
+    CHECK(to_printed(Value(-42)) == "-42");
+    CHECK(to_printed(Value("raw \"text\"")) == "raw \"text\"");
+    CHECK(to_printed(Value::bytes({0x00, 0xab, 0x10})) == "00ab10");
+    CHECK(to_printed(Value(List{1, "the", 2.0, Value()})) == "[1, \"the\", 2.0, null]");
+    CHECK(to_printed(Value(Record{{"a", 1}, {"b", Value(List{1.5, 2.0})}})) ==
+          "{\"a\": 1, \"b\": [1.5, 2.0]}");
+    CHECK(to_printed(Value(List{"é\n\x01"})) == "[\"é\\n\\u0001\"]");
+    CHECK(to_printed(Value(List{std::nan(""), std::numeric_limits<double>::infinity(),
+                                -std::numeric_limits<double>::infinity()})) ==
+          "[NaN, Infinity, -Infinity]");
+    chanflow::Tensor t;
+    t.dtype = chanflow::DType::I32;
+    t.shape = {2, 2};
+    const std::int32_t data[] = {1, 2, 3, 4};
+    t.data.assign(reinterpret_cast<const unsigned char*>(data),
+                  reinterpret_cast<const unsigned char*>(data) + sizeof data);
+    CHECK(to_printed(Value(t)) == "[[1, 2], [3, 4]]");
+}
+
+TEST_CASE("value: equality follows Python") {
+    CHECK(Value(1) == Value(1.0));
+    CHECK(Value(true) == Value(1));
+    CHECK(Value(true) == Value(1.0));
+    CHECK(Value(false) == Value(0));
+    CHECK(Value(0.5) != Value(0));
+    CHECK(Value(std::nan("")) != Value(std::nan("")));
+    CHECK(Value("1") != Value(1));
+    CHECK(Value(List{1, 2}) == Value(List{1.0, 2}));
+    CHECK(Value(Record{{"a", 1}, {"b", 2}}) == Value(Record{{"b", 2}, {"a", 1}}));
+    CHECK(Value(Record{{"a", 1}}) != Value(Record{{"a", 1}, {"b", 2}}));
+    CHECK(Value() == Value());
+}
+
+TEST_CASE("value: the stable hash is fixed and agrees with equality") {
+    using chanflow::stable_hash;
+    CHECK(stable_hash(Value(1)) == stable_hash(Value(1.0)));
+    CHECK(stable_hash(Value(true)) == stable_hash(Value(1)));
+    CHECK(stable_hash(Value(Record{{"a", 1}, {"b", 2}})) ==
+          stable_hash(Value(Record{{"b", 2}, {"a", 1}})));
+    CHECK(stable_hash(Value("a")) != stable_hash(Value("b")));
+    // Fixed across runs and builds: partitions must match on every backend.
+    CHECK(stable_hash(Value("the")) == 15598126875679635644ULL);
+}
