@@ -3,7 +3,8 @@
 // Every benchmark interleaves chanflow and its baselines run by run (these virtual machines
 // are shared and noisy) and reports the median of each and the median of the per-round
 // ratios. Usage:
-//   chanflow_bench [all|channel|pingpong|pipeline|commstime|ring] [--rounds N] [--scale F]
+//   chanflow_bench [all|channel|pingpong|pipeline|commstime|ring|load] [--rounds N] [--scale F]
+//                  [--workers N]
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -302,6 +303,29 @@ void bench_ring_child(const Options& o) {
                 build, secs, secs / (double(n) * turns) * 1e9, ru.ru_maxrss / 1024.0);
 }
 
+// Loading and checking a graph file of 10 000 processes (a chain of maps).
+void bench_load(const Options& o) {
+    const int n = 10'000;
+    char dir_template[] = "/tmp/chanflow-bench-XXXXXX";
+    const std::string dir = mkdtemp(dir_template);
+    const std::string path = dir + "/chain.yaml";
+    {
+        std::FILE* f = std::fopen(path.c_str(), "w");
+        std::fprintf(f, "chanflow: 1\nprocesses:\n  p0: {node: range, with: {stop: 10}, out: {out: c0}}\n");
+        for (int i = 1; i < n - 1; ++i)
+            std::fprintf(f, "  p%d: {node: map, with: {expr: \"x * 2 + %d\"}, in: {in: c%d}, out: {out: c%d}}\n",
+                         i, i, i - 1, i);
+        std::fprintf(f, "  sink: {node: discard, in: {in: c%d}}\n", n - 2);
+        std::fclose(f);
+    }
+    std::vector<double> secs;
+    for (int r = 0; r < o.rounds; ++r) secs.push_back(seconds_of([&] { chanflow::load_plan(path); }));
+    std::remove(path.c_str());
+    rmdir(dir.c_str());
+    std::printf("\n(f) load + check a graph file of %d processes: median %.3f s (best %.3f s)\n", n,
+                median(secs), *std::min_element(secs.begin(), secs.end()));
+}
+
 void bench_ring(const Options& o, const char* self) {
     std::fflush(stdout);
     const pid_t pid = fork();
@@ -341,5 +365,6 @@ int main(int argc, char** argv) {
     if (which == "all" || which == "pingpong") bench_pingpong(o);
     if (which == "all" || which == "pipeline") bench_pipeline(o);
     if (which == "all" || which == "commstime") bench_commstime(o);
+    if (which == "all" || which == "load") bench_load(o);
     return 0;
 }

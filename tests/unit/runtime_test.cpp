@@ -1,0 +1,165 @@
+// The library API as an embedding program uses it: graphs built in code, custom node types
+// (coroutines, plain functions, own-thread nodes), collected results, failures, deadlocks.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "chanflow/chanflow.hpp"
+
+using namespace chanflow;
+
+namespace {
+
+std::vector<std::int64_t> ints(const std::vector<Value>& vs) {
+    std::vector<std::int64_t> out;
+    for (const auto& v : vs) out.push_back(v.as_int());
+    return out;
+}
+
+std::atomic<std::thread::id> own_thread_id;
+std::atomic<std::thread::id> pool_thread_id;
+
+Task blocking_sleeper(ProcessContext& ctx) {
+    own_thread_id = std::this_thread::get_id();
+    auto& out = ctx.out();
+    for (int i = 0; i < 3; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // foreign blocking code
+        co_await out.write(i);
+    }
+}
+
+Task note_thread(ProcessContext& ctx) {
+    pool_thread_id = std::this_thread::get_id();
+    auto& in = ctx.in();
+    auto& out = ctx.out();
+    while (auto x = co_await in.read()) co_await out.write(std::move(*x));
+}
+
+Task throw_at_three(ProcessContext& ctx) {
+    auto& in = ctx.in();
+    auto& out = ctx.out();
+    while (auto x = co_await in.read()) {
+        if (x->as_int() == 3) throw std::runtime_error("three is not allowed");
+        co_await out.write(std::move(*x));
+    }
+}
+
+const bool registered = [] {
+    NodeRegistry::global().add({.name = "test.sleeper",
+                                .doc = "Blocks its thread between writes.",
+                                .ports = {out_port("out")},
+                                .body = blocking_sleeper,
+                                .own_thread = true});
+    NodeRegistry::global().add({.name = "test.note_thread",
+                                .doc = "Forwards, noting its thread.",
+                                .ports = {in_port("in"), out_port("out")},
+                                .body = note_thread});
+    NodeRegistry::global().add({.name = "test.throw_at_three",
+                                .doc = "Fails on the value 3.",
+                                .ports = {in_port("in"), out_port("out")},
+                                .body = throw_at_three});
+    register_function_node("test.negate", "Emits -x.",
+                           [](const Value& x) { return Value(-x.as_int()); });
+    return true;
+}();
+
+}  // namespace
+
+TEST_CASE("runtime: a graph built in code runs and its sink collects the output") {
+    for (unsigned workers : {1u, 2u, 4u}) {
+        Graph g("squares");
+        g.process("numbers", "range").with("stop", 5).out("out", "nums");
+        g.process("square", "map").with("expr", "x * x").in("in", "nums").out("out", "sq");
+        g.process("negate", "test.negate").in("in", "sq").out("out", "neg");
+        g.process("sink", "collect").in("in", "neg");
+        g.channel("nums", 0);
+        RunResult r = run(g.plan(), {.workers = workers});
+        CHECK(r.status == RunStatus::Ok);
+        CHECK(r.exit_code() == 0);
+        CHECK(ints(r.collected["sink"]) == std::vector<std::int64_t>{0, -1, -4, -9, -16});
+    }
+}
+
+TEST_CASE("runtime: an own-thread node blocks its own thread, not a worker") {
+    Graph g("blocking");
+    g.process("sleeper", "test.sleeper").out("out", "a");
+    g.process("fwd", "test.note_thread").in("in", "a").out("out", "b");
+    g.process("sink", "collect").in("in", "b");
+    // A second, independent pipeline must keep flowing on the single worker meanwhile.
+    g.process("numbers", "range").with("stop", 1000).out("out", "c");
+    g.process("sink2", "collect").in("in", "c");
+    RunResult r = run(g.plan(), {.workers = 1});
+    CHECK(r.status == RunStatus::Ok);
+    CHECK(ints(r.collected["sink"]) == std::vector<std::int64_t>{0, 1, 2});
+    CHECK(r.collected["sink2"].size() == 1000);
+    CHECK(own_thread_id.load() != pool_thread_id.load());
+}
+
+TEST_CASE("runtime: a failing process stops the run with its name and reason") {
+    Graph g("failing");
+    g.process("numbers", "range").with("stop", 1000000000).out("out", "a");
+    g.process("check", "test.throw_at_three").in("in", "a").out("out", "b");
+    g.process("sink", "collect").in("in", "b");
+    g.channel("b", 0);
+    RunResult r = run(g.plan(), {.workers = 2});
+    CHECK(r.status == RunStatus::Failed);
+    CHECK(r.exit_code() == 1);
+    CHECK(r.message == "process 'check' failed: three is not allowed");
+    CHECK(ints(r.collected["sink"]) == std::vector<std::int64_t>{0, 1, 2});
+}
+
+TEST_CASE("runtime: a deadlocked graph is reported, not hung") {
+    Graph g("stuck");
+    g.process("a", "map").with("expr", "x").in("in", "ba").out("out", "ab");
+    g.process("b", "map").with("expr", "x").in("in", "ab").out("out", "ba");
+    RunResult r = run(g.plan(), {.workers = 2});
+    CHECK(r.status == RunStatus::Deadlock);
+    CHECK(r.exit_code() == 3);
+    REQUIRE(r.blocked.size() == 2);
+    CHECK(r.blocked[0].rfind("'a' waits to read 'ba'", 0) == 0);
+    CHECK(r.blocked[1].rfind("'b' waits to read 'ab'", 0) == 0);
+}
+
+TEST_CASE("runtime: a failure wins over a deadlock") {
+    // One part fails; another part is stuck in a cycle. The run reports the failure.
+    Graph g("fail-and-stuck");
+    g.process("numbers", "values").with("items", Value(List{1, 3})).out("out", "a");
+    g.process("check", "test.throw_at_three").in("in", "a").out("out", "b");
+    g.process("sink", "collect").in("in", "b");
+    g.process("x", "map").with("expr", "x").in("in", "yx").out("out", "xy");
+    g.process("y", "map").with("expr", "x").in("in", "xy").out("out", "yx");
+    RunResult r = run(g.plan(), {.workers = 1});
+    CHECK(r.status == RunStatus::Failed);
+    CHECK(r.message == "process 'check' failed: three is not allowed");
+}
+
+TEST_CASE("runtime: replicas each run the whole process; ticker paces with timers") {
+    Graph g("replicas");
+    g.process("numbers", "range").with("stop", 3).replicas(3).out("out", "a");
+    g.process("sink", "collect").in("in", "a");
+    g.process("tick", "ticker").with("period_ms", 5).with("count", 3).out("out", "t");
+    g.process("ticks", "collect").in("in", "t");
+    RunResult r = run(g.plan(), {.workers = 2});
+    CHECK(r.status == RunStatus::Ok);
+    auto got = ints(r.collected["sink"]);
+    std::sort(got.begin(), got.end());
+    CHECK(got == std::vector<std::int64_t>{0, 0, 0, 1, 1, 1, 2, 2, 2});
+    CHECK(ints(r.collected["ticks"]) == std::vector<std::int64_t>{0, 1, 2});
+}
+
+TEST_CASE("runtime: 10 000 processes built in code run on a few threads") {
+    Graph g("chain");
+    const int n = 10000;
+    g.process("p0", "range").with("stop", 5).out("out", "c0");
+    for (int i = 1; i < n - 1; ++i)
+        g.process("p" + std::to_string(i), "map")
+            .with("expr", "x + 1")
+            .in("in", "c" + std::to_string(i - 1))
+            .out("out", "c" + std::to_string(i));
+    g.process("sink", "collect").in("in", "c" + std::to_string(n - 2));
+    RunResult r = run(g.plan(), {.workers = 2});
+    CHECK(r.status == RunStatus::Ok);
+    CHECK(ints(r.collected["sink"]) ==
+          std::vector<std::int64_t>{n - 2, n - 1, n, n + 1, n + 2});
+}
