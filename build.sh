@@ -3,6 +3,8 @@
 #   bash build.sh demo   install what is missing, build, run the showcase graph
 #   bash build.sh test   install what is missing, build, run the whole test suite
 #   bash build.sh build  install what is missing and build only
+#   bash build.sh asan   the test suite built with AddressSanitizer and UBSan (build-asan/)
+#   bash build.sh tsan   the test suite built with ThreadSanitizer (build-tsan/)
 # Environment: BUILD_DIR (default build), BUILD_TYPE (default RelWithDebInfo),
 #              SANITIZE (address,undefined | thread), JOBS (default: cores).
 set -euo pipefail
@@ -49,8 +51,19 @@ case "${1:-}" in
         install_missing
         configure_and_build
         ;;
+    asan | tsan)
+        install_missing
+        if [ "$1" = asan ]; then SANITIZE=address,undefined; else SANITIZE=thread; fi
+        BUILD_DIR=build-$1 BUILD_TYPE=Debug
+        # Benchmarks measure nothing useful under a sanitizer.
+        cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=$BUILD_TYPE \
+              -DCHANFLOW_SANITIZE=$SANITIZE -DCHANFLOW_BENCH=OFF >/dev/null
+        cmake --build "$BUILD_DIR" -j "$JOBS"
+        UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+            ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS" -E install
+        ;;
     *)
-        echo "usage: bash build.sh demo|test|build" >&2
+        echo "usage: bash build.sh demo|test|build|asan|tsan" >&2
         exit 2
         ;;
 esac

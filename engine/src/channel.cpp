@@ -159,11 +159,6 @@ Outcome Channel::write(Waiter& w) {
     return o;
 }
 
-void Channel::unlink_locked(Waiter& w) noexcept {
-    readers_.unlink(&w);
-    writers_.unlink(&w);
-}
-
 // Ends every waiter of a queue. A plain waiter wakes with `outcome`. An alternation's
 // guard that ends by retirement just drops out of its choice; the alternation wakes (End)
 // only when its last guard is gone. Poison fails the whole alternation.

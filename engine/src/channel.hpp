@@ -97,7 +97,9 @@ public:
     Outcome write_locked(Waiter& w, ProcessState*& woken);
     void enqueue_reader_locked(Waiter& w) noexcept { readers_.push(&w); }
     void enqueue_writer_locked(Waiter& w) noexcept { writers_.push(&w); }
-    void unlink_locked(Waiter& w) noexcept;
+    // A Waiter does not know its queue, so the caller says which end it waits on.
+    void unlink_reader_locked(Waiter& w) noexcept { readers_.unlink(&w); }
+    void unlink_writer_locked(Waiter& w) noexcept { writers_.unlink(&w); }
     void lock() noexcept { lock_.lock(); }
     void unlock() noexcept { lock_.unlock(); }
 

@@ -114,6 +114,9 @@ bool OutPort::step(WriteAwaiter& w, ProcessState* p) {
         if (broadcast) w.copy = w.value;
         w.waiter.slot = broadcast ? &w.copy : &w.value;
         w.waiter.process = p;
+        // The deadlock report names the target waited on; set before the write can queue
+        // (after that the awaiter may already be resumed elsewhere).
+        if (p) p->wait_channel = targets_[w.target];
         switch (targets_[w.target]->write(w.waiter)) {
             case Outcome::Pending: return false;
             case Outcome::Done:
@@ -328,10 +331,6 @@ AltResult Alternation::finish_wait() {
     ProcessState* p = state_->process;
     p->wait = WaitKind::None;
     const std::int64_t chosen = state_->chosen.load(std::memory_order_acquire);
-    if (timer_) {
-        if (chosen != AltState::kTimeoutGuard) p->runtime->scheduler().cancel_timer(timer_);
-        timer_ = 0;
-    }
     for (auto& g : guards_) {
         if (!g.waiter.alt) continue;
         Channel* ch = guard_channel(g);
@@ -343,6 +342,12 @@ AltResult Alternation::finish_wait() {
         ch->unlock();
         g.waiter.alt = nullptr;
         if (g.waiter.outcome == Outcome::Ended) g.retired = true;
+    }
+    // Only now: a short timeout can fire and resume us before try_select, still holding
+    // the guards' channel locks, has stored timer_; taking those locks above orders that.
+    if (timer_) {
+        if (chosen != AltState::kTimeoutGuard) p->runtime->scheduler().cancel_timer(timer_);
+        timer_ = 0;
     }
     AltResult r;
     if (chosen == AltState::kTimeoutGuard) {

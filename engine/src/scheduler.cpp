@@ -352,8 +352,11 @@ void Scheduler::timer_loop() {
             continue;
         }
         auto first = timers_.begin();
-        if (std::chrono::steady_clock::now() < first->first.first) {
-            timer_cv_.wait_until(lock, first->first.first);
+        // A copy: wait_until reads its deadline again after waking, and cancel_timer may
+        // have freed the map node meanwhile.
+        const auto deadline = first->first.first;
+        if (std::chrono::steady_clock::now() < deadline) {
+            timer_cv_.wait_until(lock, deadline);
             continue;
         }
         const Timer t = first->second;

@@ -40,6 +40,10 @@ public:
         std::atomic<std::size_t> queued{0};
         std::thread thread;
         unsigned index = 0;
+        // Owned by the worker's thread: look-ups so far, and processes run from `next` in
+        // a row (see find_work).
+        std::uint32_t ticks = 0;
+        std::uint32_t next_streak = 0;
     };
     struct Dedicated {
         std::mutex mu;
@@ -94,6 +98,7 @@ private:
     void timer_loop();
     void run_process(ProcessState* p);
     ProcessState* find_work(Worker& w, bool steal_next);
+    ProcessState* pop_global();
     void push_global(ProcessState* p);
     void wake_one_if_idle();
     void check_stuck_locked();

@@ -29,7 +29,9 @@ public:
     }
     void writes_routed(detail::ProcessState& p, const std::string& port,
                        std::vector<detail::Channel*> targets, Deliver d) {
-        rt_.bind_out(p, port, targets.front()->name(), std::move(targets), d);
+        // The name first: argument evaluation order is unspecified, and the move empties it.
+        std::string name = targets.front()->name();
+        rt_.bind_out(p, port, std::move(name), std::move(targets), d);
     }
     RunResult run() { return rt_.run(); }
 
