@@ -69,6 +69,7 @@ Channel::Channel(std::string name, std::size_t capacity, int writers, int reader
     : capacity_(capacity),
       writers_alive_(writers),
       readers_alive_(readers),
+      single_reader_(readers == 1),
       sched_(sched),
       name_(std::move(name)) {}
 
@@ -89,7 +90,7 @@ static ProcessState* owner(const Waiter* w) noexcept {
 }
 
 Outcome Channel::read_locked(Waiter& w, ProcessState*& woken) {
-    if (poisoned_) return PoisonedOutcome;
+    if (poisoned_.load(std::memory_order_relaxed)) return PoisonedOutcome;
     if (!buffer_.empty()) {
         *w.slot = buffer_.pop();
         ++stats_.reads;
@@ -114,7 +115,7 @@ Outcome Channel::read_locked(Waiter& w, ProcessState*& woken) {
 }
 
 Outcome Channel::write_locked(Waiter& w, ProcessState*& woken) {
-    if (poisoned_) return PoisonedOutcome;
+    if (poisoned_.load(std::memory_order_relaxed)) return PoisonedOutcome;
     if (readers_alive_ == 0) return Ended;
     if (Waiter* rd = take_waiter(readers_)) {  // a reader waits: the buffer is empty
         *rd->slot = std::move(*w.slot);
@@ -143,6 +144,39 @@ Outcome Channel::read(Waiter& w) {
     }
     lock_.unlock();
     if (woken) sched_.schedule(woken);
+    return o;
+}
+
+Outcome Channel::read_batch(Waiter& w, std::vector<Value>& batch) {
+    ProcessState* woken[8];
+    std::size_t n_woken = 0;
+    lock_.lock();
+    Outcome o;
+    if (buffer_.empty() || poisoned_.load(std::memory_order_relaxed)) {
+        ProcessState* one = nullptr;
+        o = read_locked(w, one);
+        if (one) woken[n_woken++] = one;
+        if (o == Pending && w.process) {
+            w.outcome = Pending;
+            readers_.push(&w);
+        }
+    } else {
+        *w.slot = buffer_.pop();
+        while (!buffer_.empty()) batch.push_back(buffer_.pop());
+        stats_.reads += 1 + batch.size();
+        // The buffer is empty now: let blocked writers in, in their order.
+        while (n_woken < 8 && buffer_.size() < capacity_) {
+            Waiter* wr = take_waiter(writers_);
+            if (!wr) break;
+            buffer_.push(std::move(*wr->slot));
+            ++stats_.writes;
+            wr->outcome = Done;
+            woken[n_woken++] = owner(wr);
+        }
+        o = Done;
+    }
+    lock_.unlock();
+    for (std::size_t i = 0; i < n_woken; ++i) sched_.schedule(woken[i]);
     return o;
 }
 
@@ -214,8 +248,8 @@ void Channel::poison() {
     std::vector<ProcessState*> wake_list;
     {
         std::lock_guard guard(lock_);
-        if (poisoned_) return;
-        poisoned_ = true;
+        if (poisoned_.load(std::memory_order_relaxed)) return;
+        poisoned_.store(true, std::memory_order_relaxed);
         buffer_.clear();  // poison is immediate: buffered messages are not delivered
         end_waiters(readers_, PoisonedOutcome, wake_list);
         end_waiters(writers_, PoisonedOutcome, wake_list);

@@ -84,6 +84,9 @@ public:
     /// One read: Done (value stored in `w.slot`), Ended, PoisonedOutcome, or, when
     /// `w.process` is set and nothing is there, Pending after queueing `w`.
     Outcome read(Waiter& w);
+    /// Like read(), and when the buffer holds more, moves the rest into `batch` too
+    /// (for the channel's only reader), admitting blocked writers into the freed room.
+    Outcome read_batch(Waiter& w, std::vector<Value>& batch);
     /// One write of *w.slot: Done, Ended (no readers left), PoisonedOutcome, or Pending
     /// after queueing `w` (the value stays in *w.slot until a reader takes it).
     Outcome write(Waiter& w);
@@ -105,7 +108,9 @@ public:
 
     // For the deadlock report and statistics (read when the run is quiet).
     bool full() const noexcept { return capacity_ > 0 && buffer_.size() >= capacity_; }
-    bool poisoned() const noexcept { return poisoned_; }
+    bool poisoned() const noexcept { return poisoned_.load(std::memory_order_relaxed); }
+    /// True when the channel was made with one reader end: that reader may take batches.
+    bool single_reader() const noexcept { return single_reader_; }
     bool empty() const noexcept { return buffer_.empty(); }
     /// True once every writer retired and the buffer is drained.
     bool drained_and_done() const noexcept;
@@ -123,7 +128,8 @@ private:
     WaitQueue writers_;  // blocked writers (buffer full, or rendezvous)
     int writers_alive_;
     int readers_alive_;
-    bool poisoned_ = false;
+    std::atomic<bool> poisoned_{false};  // read without the lock by batching readers
+    bool single_reader_;
     ChannelStats stats_;
     Scheduler& sched_;
     std::string name_;

@@ -35,7 +35,29 @@ void detail::FinalAwaiter::await_suspend(std::coroutine_handle<> h) noexcept {
 // Reads and single-target writes do all their work in await_suspend, under one lock: try,
 // and queue the waiter if the channel cannot complete it now. A completed operation
 // returns false there and the coroutine goes on without having been suspended.
-bool InPort::ReadAwaiter::await_ready() { return false; }
+bool InPort::ReadAwaiter::await_ready() {
+    if (!port.take_held(value)) return false;
+    waiter.outcome = Outcome::Done;
+    return true;
+}
+
+InPort::InPort(Channel* ch) noexcept
+    : channel_(ch), batching_(ch->capacity() >= 2 && ch->single_reader()) {}
+
+bool InPort::take_held(Value& out) {
+    if (batch_pos_ == batch_.size()) return false;
+    if (channel_->poisoned()) {  // poison is immediate: what was taken is not delivered
+        batch_.clear();
+        batch_pos_ = 0;
+        return false;
+    }
+    out = std::move(batch_[batch_pos_++]);
+    if (batch_pos_ == batch_.size()) {
+        batch_.clear();
+        batch_pos_ = 0;
+    }
+    return true;
+}
 
 bool InPort::ReadAwaiter::await_suspend(std::coroutine_handle<>) {
     ProcessState* p = Scheduler::current();
@@ -43,7 +65,9 @@ bool InPort::ReadAwaiter::await_suspend(std::coroutine_handle<>) {
     waiter.slot = &value;
     p->wait = WaitKind::Read;
     p->wait_channel = port.channel_;
-    const Outcome o = port.channel_->read(waiter);  // queues the waiter when still empty
+    // Either call queues the waiter when the channel is still empty.
+    const Outcome o = port.batching_ ? port.channel_->read_batch(waiter, port.batch_)
+                                     : port.channel_->read(waiter);
     if (o == Outcome::Pending) return true;          // from here on the frame is not ours
     waiter.outcome = o;
     p->wait = WaitKind::None;
@@ -62,11 +86,15 @@ std::optional<Value> InPort::ReadAwaiter::await_resume() {
 void InPort::retire() {
     if (retired_) return;
     retired_ = true;
+    batch_.clear();
+    batch_pos_ = 0;
     channel_->retire_reader();
 }
 
 void InPort::poison() {
     retired_ = true;
+    batch_.clear();
+    batch_pos_ = 0;
     channel_->poison();
 }
 
@@ -270,7 +298,9 @@ bool Alternation::try_select(SelectAwaiter& a, ProcessState* p) {
         g.waiter.alt = nullptr;
         g.waiter.process = nullptr;
         Outcome o;
-        if (g.in) {
+        if (g.in && g.in->take_held(g.received)) {
+            o = Outcome::Done;  // a batch taken by an earlier read() on this port
+        } else if (g.in) {
             g.waiter.slot = &g.received;
             o = g.in->channel()->read_locked(g.waiter, woken);
         } else {

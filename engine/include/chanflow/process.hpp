@@ -127,11 +127,19 @@ public:
     void poison();
     const std::string& channel_name() const noexcept;
 
-    explicit InPort(detail::Channel* ch) noexcept : channel_(ch) {}
+    explicit InPort(detail::Channel* ch) noexcept;
     detail::Channel* channel() const noexcept { return channel_; }
+    /// Takes a message this port already holds (see batch_); false when it holds none.
+    bool take_held(Value& out);
 
 private:
     detail::Channel* channel_;
+    // The only reader of a buffered channel takes everything buffered at once, under one
+    // lock, and serves the following reads from here: a pipeline pays for the channel's
+    // lock once per batch instead of once per message.
+    std::vector<Value> batch_;
+    std::size_t batch_pos_ = 0;
+    bool batching_ = false;
     bool retired_ = false;
 };
 
