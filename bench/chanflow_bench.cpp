@@ -254,8 +254,8 @@ void bench_pipeline(const Options& o) {
                   if (res.collected["keep"].at(0).as_int() != n * n) std::exit(1);
               }));
         c.add(1, seconds_of([&] {
-                  if (tbb_flow_pipeline(n / 10) != (n / 10) * (n / 10)) std::exit(1);
-              }) * 10);
+                     if (tbb_flow_pipeline(n / 10) != (n / 10) * (n / 10)) std::exit(1);
+                 }) * 10);
     }
     c.print();
 }
@@ -287,7 +287,10 @@ void bench_ring_child(const Options& o) {
     auto link = [](int i) { return "r" + std::to_string(i); };
     g.process("p0", "prefix").with("value", 0).in("in", link(n - 1)).out("out", link(0));
     for (int i = 1; i < n - 1; ++i)
-        g.process("p" + std::to_string(i), "map").with("expr", "x + 1").in("in", link(i - 1)).out("out", link(i));
+        g.process("p" + std::to_string(i), "map")
+            .with("expr", "x + 1")
+            .in("in", link(i - 1))
+            .out("out", link(i));
     g.process("last", "take").with("count", turns).in("in", link(n - 2)).out("out", link(n - 1));
     chanflow::Plan plan;
     const double build = seconds_of([&] { plan = g.plan(); });
@@ -311,15 +314,19 @@ void bench_load(const Options& o) {
     const std::string path = dir + "/chain.yaml";
     {
         std::FILE* f = std::fopen(path.c_str(), "w");
-        std::fprintf(f, "chanflow: 1\nprocesses:\n  p0: {node: range, with: {stop: 10}, out: {out: c0}}\n");
+        std::fprintf(
+            f, "chanflow: 1\nprocesses:\n  p0: {node: range, with: {stop: 10}, out: {out: c0}}\n");
         for (int i = 1; i < n - 1; ++i)
-            std::fprintf(f, "  p%d: {node: map, with: {expr: \"x * 2 + %d\"}, in: {in: c%d}, out: {out: c%d}}\n",
+            std::fprintf(f,
+                         "  p%d: {node: map, with: {expr: \"x * 2 + %d\"}, in: {in: c%d}, out: "
+                         "{out: c%d}}\n",
                          i, i, i - 1, i);
         std::fprintf(f, "  sink: {node: discard, in: {in: c%d}}\n", n - 2);
         std::fclose(f);
     }
     std::vector<double> secs;
-    for (int r = 0; r < o.rounds; ++r) secs.push_back(seconds_of([&] { chanflow::load_plan(path); }));
+    for (int r = 0; r < o.rounds; ++r)
+        secs.push_back(seconds_of([&] { chanflow::load_plan(path); }));
     std::remove(path.c_str());
     rmdir(dir.c_str());
     std::printf("\n(f) load + check a graph file of %d processes: median %.3f s (best %.3f s)\n", n,

@@ -43,14 +43,19 @@ Value combine(Op op, const Value& a, const Value& b) {
         switch (op) {
             case Op::Sum:
             case Op::Mean:
-                if (__builtin_add_overflow(x, y, &r)) throw std::overflow_error("reduce: int overflow");
+                if (__builtin_add_overflow(x, y, &r))
+                    throw std::overflow_error("reduce: int overflow");
                 return r;
             case Op::Product:
-                if (__builtin_mul_overflow(x, y, &r)) throw std::overflow_error("reduce: int overflow");
+                if (__builtin_mul_overflow(x, y, &r))
+                    throw std::overflow_error("reduce: int overflow");
                 return r;
-            case Op::Min: return y < x ? y : x;
-            case Op::Max: return y > x ? y : x;
-            case Op::Count: return x + 1;
+            case Op::Min:
+                return y < x ? y : x;
+            case Op::Max:
+                return y > x ? y : x;
+            case Op::Count:
+                return x + 1;
         }
     }
     if (a.is_number() && b.is_number()) {
@@ -58,11 +63,16 @@ Value combine(Op op, const Value& a, const Value& b) {
         const double y = b.as_number();
         switch (op) {
             case Op::Sum:
-            case Op::Mean: return x + y;
-            case Op::Product: return x * y;
-            case Op::Min: return less_than(b, a) ? b : a;
-            case Op::Max: return less_than(a, b) ? b : a;
-            case Op::Count: return a;
+            case Op::Mean:
+                return x + y;
+            case Op::Product:
+                return x * y;
+            case Op::Min:
+                return less_than(b, a) ? b : a;
+            case Op::Max:
+                return less_than(a, b) ? b : a;
+            case Op::Count:
+                return a;
         }
     }
     if (op == Op::Min) return less_than(b, a) ? b : a;
@@ -82,7 +92,8 @@ Value divide(const Value& v, std::int64_t n) {
 
 Task reduce_body(ProcessContext& ctx) {
     const Op op = parse_op(ctx.param("op").as_string());
-    const Expr* pre = ctx.has_param("expr") && !ctx.param("expr").is_null() ? &ctx.expr("expr") : nullptr;
+    const Expr* pre =
+        ctx.has_param("expr") && !ctx.param("expr").is_null() ? &ctx.expr("expr") : nullptr;
     auto& in = ctx.in();
     std::int64_t n = 0;
     Value acc;
@@ -94,9 +105,15 @@ Task reduce_body(ProcessContext& ctx) {
     }
     auto& out = ctx.out();
     switch (op) {
-        case Op::Count: co_await out.write(n); break;
-        case Op::Sum: co_await out.write(n ? acc : Value(0)); break;
-        case Op::Product: co_await out.write(n ? acc : Value(1)); break;
+        case Op::Count:
+            co_await out.write(n);
+            break;
+        case Op::Sum:
+            co_await out.write(n ? acc : Value(0));
+            break;
+        case Op::Product:
+            co_await out.write(n ? acc : Value(1));
+            break;
         case Op::Mean:
             if (n) co_await out.write(divide(acc, n));
             break;
@@ -109,7 +126,8 @@ CHANFLOW_NODE({.name = "reduce",
                .doc = "At end emits one value: the sum, product, min, max, count or mean of its "
                       "inputs (lists reduce element-wise). On empty input sum emits 0, "
                       "product 1, count 0; min, max and mean emit nothing.",
-               .params = {param("op", ParamType::String, "sum, product, min, max, count or mean", "sum"),
+               .params = {param("op", ParamType::String, "sum, product, min, max, count or mean",
+                                "sum"),
                           param("expr", ParamType::Expr, "applied to each input first", Value())},
                .ports = {in_port("in"), out_port("out")},
                .body = reduce_body});

@@ -20,7 +20,8 @@ CHANFLOW_NODE({.name = "merge",
                       "(or by input order with priority).",
                .params = {param("priority", ParamType::Bool,
                                 "prefer earlier inputs instead of fair choice", false)},
-               .ports = {in_ports("in", "the inputs (a list)"), out_port("out", "the merged stream")},
+               .ports = {in_ports("in", "the inputs (a list)"),
+                         out_port("out", "the merged stream")},
                .body = merge_body});
 
 Task delta_body(ProcessContext& ctx) {

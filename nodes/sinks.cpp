@@ -1,6 +1,6 @@
 // Sink nodes: consume a stream.
-#include "chanflow/node.hpp"
 #include "../engine/src/runtime_impl.hpp"
+#include "chanflow/node.hpp"
 
 namespace chanflow {
 namespace {

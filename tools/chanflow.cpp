@@ -179,18 +179,24 @@ int main(int argc, char** argv) {
     if (backend != "threads") {
         if (backend == "processes" || backend == "mpi")
             return usage_error("backend '" + backend + "' is not available in this version");
-        return usage_error("unknown backend '" + backend + "' (expected threads, processes or mpi)");
+        return usage_error("unknown backend '" + backend +
+                           "' (expected threads, processes or mpi)");
     }
     if (args.command == "check") {
-        std::cout << args.file << ": ok (" << plan.processes.size() << " processes, "
-                  << plan.channels.size() << " channels)\n";
+        auto count = [](std::size_t n, const char* one, const char* many) {
+            return std::to_string(n) + " " + (n == 1 ? one : many);
+        };
+        std::cout << args.file << ": ok ("
+                  << count(plan.processes.size(), "process", "processes") << ", "
+                  << count(plan.channels.size(), "channel", "channels") << ")\n";
         return kExitOk;
     }
     chanflow::RunOptions options;
     options.workers = args.workers;
     const chanflow::RunResult result = chanflow::run(plan, options);
     std::fflush(stdout);
-    if (result.status == chanflow::RunStatus::Failed) std::cerr << "error: " << result.message << '\n';
+    if (result.status == chanflow::RunStatus::Failed)
+        std::cerr << "error: " << result.message << '\n';
     if (result.status == chanflow::RunStatus::Deadlock) std::cerr << result.message << '\n';
     return result.exit_code();
 }

@@ -64,8 +64,7 @@ void Ring::clear() noexcept {
 
 // ---- Channel ------------------------------------------------------------------------------
 
-Channel::Channel(std::string name, std::size_t capacity, int writers, int readers,
-                 Scheduler& sched)
+Channel::Channel(std::string name, std::size_t capacity, int writers, int readers, Scheduler& sched)
     : capacity_(capacity),
       writers_alive_(writers),
       readers_alive_(readers),
@@ -134,69 +133,58 @@ Outcome Channel::write_locked(Waiter& w, ProcessState*& woken) {
     return Pending;
 }
 
-Outcome Channel::read(Waiter& w) {
+// One locked attempt; a caller with a process queues there when it cannot complete now.
+Outcome Channel::attempt(Waiter& w, Outcome (Channel::*op)(Waiter&, ProcessState*&),
+                         WaitQueue& queue) {
     ProcessState* woken = nullptr;
     lock_.lock();
-    Outcome o = read_locked(w, woken);
+    const Outcome o = (this->*op)(w, woken);
     if (o == Pending && w.process) {
         w.outcome = Pending;
-        readers_.push(&w);
+        queue.push(&w);
     }
     lock_.unlock();
     if (woken) sched_.schedule(woken);
     return o;
+}
+
+Outcome Channel::read(Waiter& w) {
+    return attempt(w, &Channel::read_locked, readers_);
+}
+Outcome Channel::write(Waiter& w) {
+    return attempt(w, &Channel::write_locked, writers_);
 }
 
 Outcome Channel::read_batch(Waiter& w, std::vector<Value>& batch) {
+    lock_.lock();
+    if (buffer_.empty() || poisoned_.load(std::memory_order_relaxed)) {
+        lock_.unlock();
+        return read(w);  // nothing to batch: the plain read (and its queueing) applies
+    }
+    *w.slot = buffer_.pop();
+    while (!buffer_.empty()) batch.push_back(buffer_.pop());
+    stats_.reads += 1 + batch.size();
+    // The buffer is empty now: let blocked writers in, in their order.
     ProcessState* woken[8];
     std::size_t n_woken = 0;
-    lock_.lock();
-    Outcome o;
-    if (buffer_.empty() || poisoned_.load(std::memory_order_relaxed)) {
-        ProcessState* one = nullptr;
-        o = read_locked(w, one);
-        if (one) woken[n_woken++] = one;
-        if (o == Pending && w.process) {
-            w.outcome = Pending;
-            readers_.push(&w);
-        }
-    } else {
-        *w.slot = buffer_.pop();
-        while (!buffer_.empty()) batch.push_back(buffer_.pop());
-        stats_.reads += 1 + batch.size();
-        // The buffer is empty now: let blocked writers in, in their order.
-        while (n_woken < 8 && buffer_.size() < capacity_) {
-            Waiter* wr = take_waiter(writers_);
-            if (!wr) break;
-            buffer_.push(std::move(*wr->slot));
-            ++stats_.writes;
-            wr->outcome = Done;
-            woken[n_woken++] = owner(wr);
-        }
-        o = Done;
+    while (n_woken < 8 && buffer_.size() < capacity_) {
+        Waiter* wr = take_waiter(writers_);
+        if (!wr) break;
+        buffer_.push(std::move(*wr->slot));
+        ++stats_.writes;
+        wr->outcome = Done;
+        woken[n_woken++] = owner(wr);
     }
     lock_.unlock();
     for (std::size_t i = 0; i < n_woken; ++i) sched_.schedule(woken[i]);
-    return o;
-}
-
-Outcome Channel::write(Waiter& w) {
-    ProcessState* woken = nullptr;
-    lock_.lock();
-    Outcome o = write_locked(w, woken);
-    if (o == Pending && w.process) {
-        w.outcome = Pending;
-        writers_.push(&w);
-    }
-    lock_.unlock();
-    if (woken) sched_.schedule(woken);
-    return o;
+    return Done;
 }
 
 // Ends every waiter of a queue. A plain waiter wakes with `outcome`. An alternation's
 // guard that ends by retirement just drops out of its choice; the alternation wakes (End)
 // only when its last guard is gone. Poison fails the whole alternation.
-void Channel::end_waiters(WaitQueue& q, Outcome outcome, std::vector<ProcessState*>& wake) noexcept {
+void Channel::end_waiters(WaitQueue& q, Outcome outcome,
+                          std::vector<ProcessState*>& wake) noexcept {
     while (Waiter* w = q.head) {
         q.unlink(w);
         if (!w->alt) {
@@ -257,6 +245,8 @@ void Channel::poison() {
     wake(wake_list);
 }
 
-bool Channel::drained_and_done() const noexcept { return writers_alive_ == 0 && buffer_.empty(); }
+bool Channel::drained_and_done() const noexcept {
+    return writers_alive_ == 0 && buffer_.empty();
+}
 
 }  // namespace chanflow::detail

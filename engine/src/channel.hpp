@@ -118,6 +118,7 @@ public:
 
 private:
     Waiter* take_waiter(WaitQueue& q) noexcept;
+    Outcome attempt(Waiter& w, Outcome (Channel::*op)(Waiter&, ProcessState*&), WaitQueue& queue);
     void end_waiters(WaitQueue& q, Outcome outcome, std::vector<ProcessState*>& wake) noexcept;
     void wake(const std::vector<ProcessState*>& ps);
 

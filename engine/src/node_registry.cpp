@@ -7,14 +7,22 @@ namespace chanflow {
 
 const char* param_type_name(ParamType t) noexcept {
     switch (t) {
-        case ParamType::Any: return "any";
-        case ParamType::Int: return "int";
-        case ParamType::Float: return "float";
-        case ParamType::Number: return "number";
-        case ParamType::Bool: return "bool";
-        case ParamType::String: return "string";
-        case ParamType::List: return "list";
-        case ParamType::Expr: return "expr";
+        case ParamType::Any:
+            return "any";
+        case ParamType::Int:
+            return "int";
+        case ParamType::Float:
+            return "float";
+        case ParamType::Number:
+            return "number";
+        case ParamType::Bool:
+            return "bool";
+        case ParamType::String:
+            return "string";
+        case ParamType::List:
+            return "list";
+        case ParamType::Expr:
+            return "expr";
     }
     return "?";
 }

@@ -68,7 +68,7 @@ bool InPort::ReadAwaiter::await_suspend(std::coroutine_handle<>) {
     // Either call queues the waiter when the channel is still empty.
     const Outcome o = port.batching_ ? port.channel_->read_batch(waiter, port.batch_)
                                      : port.channel_->read(waiter);
-    if (o == Outcome::Pending) return true;          // from here on the frame is not ours
+    if (o == Outcome::Pending) return true;  // from here on the frame is not ours
     waiter.outcome = o;
     p->wait = WaitKind::None;
     return false;
@@ -77,9 +77,12 @@ bool InPort::ReadAwaiter::await_suspend(std::coroutine_handle<>) {
 std::optional<Value> InPort::ReadAwaiter::await_resume() {
     if (waiter.process) waiter.process->wait = WaitKind::None;
     switch (waiter.outcome) {
-        case Outcome::Done: return std::move(value);
-        case Outcome::Ended: return std::nullopt;
-        default: throw Poisoned();
+        case Outcome::Done:
+            return std::move(value);
+        case Outcome::Ended:
+            return std::nullopt;
+        default:
+            throw Poisoned();
     }
 }
 
@@ -98,7 +101,9 @@ void InPort::poison() {
     channel_->poison();
 }
 
-const std::string& InPort::channel_name() const noexcept { return channel_->name(); }
+const std::string& InPort::channel_name() const noexcept {
+    return channel_->name();
+}
 
 // ---- OutPort ------------------------------------------------------------------------------
 
@@ -146,7 +151,8 @@ bool OutPort::step(WriteAwaiter& w, ProcessState* p) {
         // (after that the awaiter may already be resumed elsewhere).
         if (p) p->wait_channel = targets_[w.target];
         switch (targets_[w.target]->write(w.waiter)) {
-            case Outcome::Pending: return false;
+            case Outcome::Pending:
+                return false;
             case Outcome::Done:
                 if (!broadcast) {
                     ++sent_;
@@ -160,7 +166,9 @@ bool OutPort::step(WriteAwaiter& w, ProcessState* p) {
                 target_ended_[w.target] = true;
                 advance();
                 break;
-            default: w.waiter.outcome = Outcome::PoisonedOutcome; return true;
+            default:
+                w.waiter.outcome = Outcome::PoisonedOutcome;
+                return true;
         }
     }
     w.waiter.outcome = w.delivered ? Outcome::Done : Outcome::Ended;
@@ -181,8 +189,11 @@ bool OutPort::continue_write(void* awaiter) {
             }
             w.delivered = true;
             break;
-        case Outcome::Ended: port.target_ended_[w.target] = true; break;
-        default: return true;  // poisoned
+        case Outcome::Ended:
+            port.target_ended_[w.target] = true;
+            break;
+        default:
+            return true;  // poisoned
     }
     w.target = (w.target + 1) % port.targets_.size();
     --w.remaining;
@@ -218,9 +229,12 @@ bool OutPort::WriteAwaiter::await_suspend(std::coroutine_handle<>) {
 void OutPort::WriteAwaiter::await_resume() {
     if (waiter.process) waiter.process->wait = WaitKind::None;
     switch (waiter.outcome) {
-        case Outcome::Done: return;
-        case Outcome::Ended: throw WriterRetired();
-        default: throw Poisoned();
+        case Outcome::Done:
+            return;
+        case Outcome::Ended:
+            throw WriterRetired();
+        default:
+            throw Poisoned();
     }
 }
 
@@ -237,7 +251,9 @@ void OutPort::poison() {
 
 // ---- Alternation --------------------------------------------------------------------------
 
-Alternation::~Alternation() { delete state_; }
+Alternation::~Alternation() {
+    delete state_;
+}
 
 std::size_t Alternation::add_input(InPort& in) {
     guards_.emplace_back();
@@ -254,8 +270,12 @@ std::size_t Alternation::add_output(OutPort& out, Value value) {
     return guards_.size() - 1;
 }
 
-void Alternation::offer(std::size_t index, Value value) { guards_.at(index).offered = std::move(value); }
-void Alternation::enable(std::size_t index, bool on) { guards_.at(index).enabled = on; }
+void Alternation::offer(std::size_t index, Value value) {
+    guards_.at(index).offered = std::move(value);
+}
+void Alternation::enable(std::size_t index, bool on) {
+    guards_.at(index).enabled = on;
+}
 
 namespace {
 Channel* guard_channel(const Alternation::Guard& g) {
@@ -316,9 +336,15 @@ bool Alternation::try_select(SelectAwaiter& a, ProcessState* p) {
                 if (g.in) a.result.value = std::move(g.received);
                 next_ = i + 1;
                 return true;
-            case Outcome::Ended: g.retired = true; break;
-            case Outcome::Pending: ++live; break;
-            default: locks.release(); throw Poisoned();
+            case Outcome::Ended:
+                g.retired = true;
+                break;
+            case Outcome::Pending:
+                ++live;
+                break;
+            default:
+                locks.release();
+                throw Poisoned();
         }
     }
     if (live == 0) {
@@ -353,7 +379,8 @@ bool Alternation::try_select(SelectAwaiter& a, ProcessState* p) {
         else
             ch->enqueue_writer_locked(g.waiter);
     }
-    if (timeout_) timer_ = p->runtime->scheduler().add_timer(*timeout_, p, state_, AltState::kTimeoutGuard);
+    if (timeout_)
+        timer_ = p->runtime->scheduler().add_timer(*timeout_, p, state_, AltState::kTimeoutGuard);
     return false;  // the locks' release publishes the waiters
 }
 
@@ -398,7 +425,9 @@ AltResult Alternation::finish_wait() {
     return r;
 }
 
-bool Alternation::SelectAwaiter::await_ready() { return alt.try_select(*this, nullptr); }
+bool Alternation::SelectAwaiter::await_ready() {
+    return alt.try_select(*this, nullptr);
+}
 
 bool Alternation::SelectAwaiter::await_suspend(std::coroutine_handle<>) {
     return !alt.try_select(*this, Scheduler::current());

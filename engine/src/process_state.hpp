@@ -45,7 +45,7 @@ struct ProcessState {
     void* resume_hook_arg = nullptr;
 
     WaitKind wait = WaitKind::None;
-    const Channel* wait_channel = nullptr;      // Read, Write
+    const Channel* wait_channel = nullptr;     // Read, Write
     std::vector<const Channel*> alt_channels;  // Alt
 };
 

@@ -7,13 +7,15 @@
 
 namespace chanflow {
 
-const char* version() noexcept { return CHANFLOW_VERSION; }
+const char* version() noexcept {
+    return CHANFLOW_VERSION;
+}
 
 namespace detail {
 
 Runtime::Runtime(const RunOptions& options) : options_(options) {
-    sched_ = std::make_unique<Scheduler>(options.workers,
-                                         Scheduler::Hooks{[this] { flush_output(); }});
+    sched_ =
+        std::make_unique<Scheduler>(options.workers, Scheduler::Hooks{[this] { flush_output(); }});
 }
 
 Runtime::~Runtime() {
@@ -194,10 +196,18 @@ std::vector<std::string> Runtime::describe_blocked() const {
 
 // ---- ProcessContext -----------------------------------------------------------------------
 
-const std::string& ProcessContext::name() const noexcept { return state_->name; }
-int ProcessContext::replica() const noexcept { return state_->replica; }
-int ProcessContext::replicas() const noexcept { return state_->replicas; }
-const NodeType& ProcessContext::node_type() const noexcept { return *state_->type; }
+const std::string& ProcessContext::name() const noexcept {
+    return state_->name;
+}
+int ProcessContext::replica() const noexcept {
+    return state_->replica;
+}
+int ProcessContext::replicas() const noexcept {
+    return state_->replicas;
+}
+const NodeType& ProcessContext::node_type() const noexcept {
+    return *state_->type;
+}
 
 const Value& ProcessContext::param(std::string_view name) const {
     if (state_->plan) {
@@ -254,7 +264,9 @@ OutPort& ProcessContext::out(std::string_view port) {
     return *list.front();
 }
 
-void ProcessContext::collect(Value v) { state_->runtime->collect(*state_, std::move(v)); }
+void ProcessContext::collect(Value v) {
+    state_->runtime->collect(*state_, std::move(v));
+}
 
 // ---- run(plan) ----------------------------------------------------------------------------
 

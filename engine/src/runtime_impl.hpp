@@ -11,8 +11,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "channel.hpp"
 #include "chanflow/runtime.hpp"
+#include "channel.hpp"
 #include "process_state.hpp"
 #include "scheduler.hpp"
 

@@ -28,7 +28,9 @@ constexpr std::uint32_t kNextBudget = 8;
 constexpr std::uint32_t kGlobalEvery = 61;
 }  // namespace
 
-ProcessState* Scheduler::current() noexcept { return tl_current; }
+ProcessState* Scheduler::current() noexcept {
+    return tl_current;
+}
 
 Scheduler::Scheduler(unsigned workers, Hooks hooks) : hooks_(std::move(hooks)) {
     if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
@@ -104,7 +106,8 @@ void Scheduler::schedule(ProcessState* p) {
         {
             std::lock_guard lock(d.mu);
             d.runnable = true;
-            if (!d.thread.joinable()) d.thread = std::thread([this, p, &d] { dedicated_loop(p, d); });
+            if (!d.thread.joinable())
+                d.thread = std::thread([this, p, &d] { dedicated_loop(p, d); });
         }
         d.cv.notify_one();
         return;
@@ -139,8 +142,10 @@ void Scheduler::push_global(ProcessState* p) {
     }
 }
 
+// The caller has just made work visible with a seq_cst increment of a `queued` counter;
+// a parking worker increments parked_ (seq_cst) and then reads every `queued`. In the
+// single order of seq_cst operations one of the two sees the other: no lost wake-up.
 void Scheduler::wake_one_if_idle() {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
     if (parked_.load(std::memory_order_seq_cst) == 0 || spinning_.load() > 0) return;
     std::lock_guard lock(mu_);
     if (parked_.load() > wake_tokens_) {

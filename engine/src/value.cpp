@@ -8,15 +8,24 @@ namespace chanflow {
 
 const char* type_name(Type t) noexcept {
     switch (t) {
-        case Type::Null: return "null";
-        case Type::Bool: return "bool";
-        case Type::Int: return "int";
-        case Type::Float: return "float";
-        case Type::String: return "str";
-        case Type::Bytes: return "bytes";
-        case Type::List: return "list";
-        case Type::Record: return "record";
-        case Type::Tensor: return "tensor";
+        case Type::Null:
+            return "null";
+        case Type::Bool:
+            return "bool";
+        case Type::Int:
+            return "int";
+        case Type::Float:
+            return "float";
+        case Type::String:
+            return "str";
+        case Type::Bytes:
+            return "bytes";
+        case Type::List:
+            return "list";
+        case Type::Record:
+            return "record";
+        case Type::Tensor:
+            return "tensor";
     }
     return "?";
 }
@@ -27,7 +36,8 @@ std::size_t Tensor::size() const noexcept {
     return n;
 }
 
-Value::Value(std::string s) : type_(Type::String), p_(new detail::Heap<std::string>(std::move(s))) {}
+Value::Value(std::string s)
+    : type_(Type::String), p_(new detail::Heap<std::string>(std::move(s))) {}
 Value::Value(List l) : type_(Type::List), p_(new detail::Heap<List>(std::move(l))) {}
 Value::Value(Record r) : type_(Type::Record), p_(new detail::Heap<Record>(std::move(r))) {}
 Value::Value(Tensor t) : type_(Type::Tensor), p_(new detail::Heap<Tensor>(std::move(t))) {}
@@ -42,12 +52,23 @@ Value Value::bytes(std::vector<unsigned char> b) {
 void Value::release() noexcept {
     if (p_->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     switch (type_) {
-        case Type::String: delete static_cast<detail::Heap<std::string>*>(p_); break;
-        case Type::Bytes: delete static_cast<detail::Heap<std::vector<unsigned char>>*>(p_); break;
-        case Type::List: delete static_cast<detail::Heap<List>*>(p_); break;
-        case Type::Record: delete static_cast<detail::Heap<Record>*>(p_); break;
-        case Type::Tensor: delete static_cast<detail::Heap<Tensor>*>(p_); break;
-        default: break;
+        case Type::String:
+            delete static_cast<detail::Heap<std::string>*>(p_);
+            break;
+        case Type::Bytes:
+            delete static_cast<detail::Heap<std::vector<unsigned char>>*>(p_);
+            break;
+        case Type::List:
+            delete static_cast<detail::Heap<List>*>(p_);
+            break;
+        case Type::Record:
+            delete static_cast<detail::Heap<Record>*>(p_);
+            break;
+        case Type::Tensor:
+            delete static_cast<detail::Heap<Tensor>*>(p_);
+            break;
+        default:
+            break;
     }
 }
 
@@ -70,7 +91,9 @@ const Value* Value::field(std::string_view name) const noexcept {
 
 namespace {
 // Python treats bool as an int (True == 1 == 1.0).
-bool numeric(const Value& v) noexcept { return v.is_number() || v.is_bool(); }
+bool numeric(const Value& v) noexcept {
+    return v.is_number() || v.is_bool();
+}
 }  // namespace
 
 bool operator==(const Value& a, const Value& b) noexcept {
@@ -86,10 +109,14 @@ bool operator==(const Value& a, const Value& b) noexcept {
     }
     if (a.type_ != b.type_) return false;
     switch (a.type_) {
-        case Type::Null: return true;
-        case Type::String: return a.as_string() == b.as_string();
-        case Type::Bytes: return a.as_bytes() == b.as_bytes();
-        case Type::List: return a.as_list() == b.as_list();
+        case Type::Null:
+            return true;
+        case Type::String:
+            return a.as_string() == b.as_string();
+        case Type::Bytes:
+            return a.as_bytes() == b.as_bytes();
+        case Type::List:
+            return a.as_list() == b.as_list();
         case Type::Record: {
             // Like Python's dict: the same keys with equal values, in any order.
             const Record& x = a.as_record();
@@ -105,7 +132,8 @@ bool operator==(const Value& a, const Value& b) noexcept {
             const auto& y = b.as_tensor();
             return x.dtype == y.dtype && x.shape == y.shape && x.data == y.data;
         }
-        default: return false;
+        default:
+            return false;
     }
 }
 
@@ -183,13 +211,27 @@ void append_json_string(std::string& out, const std::string& s) {
     out += '"';
     for (unsigned char c : s) {
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
             default:
                 if (c < 0x20 || c == 0x7f) {
                     static const char* hex = "0123456789abcdef";
@@ -232,10 +274,18 @@ void append_tensor(std::string& out, const Tensor& t, std::size_t dim, std::size
     if (dim == t.shape.size()) {
         const unsigned char* p = t.data.data();
         switch (t.dtype) {
-            case DType::I32: append_int(out, load<std::int32_t>(p + index * 4)); break;
-            case DType::I64: append_int(out, load<std::int64_t>(p + index * 8)); break;
-            case DType::F32: append_json_float(out, load<float>(p + index * 4)); break;
-            case DType::F64: append_json_float(out, load<double>(p + index * 8)); break;
+            case DType::I32:
+                append_int(out, load<std::int32_t>(p + index * 4));
+                break;
+            case DType::I64:
+                append_int(out, load<std::int64_t>(p + index * 8));
+                break;
+            case DType::F32:
+                append_json_float(out, load<float>(p + index * 4));
+                break;
+            case DType::F64:
+                append_json_float(out, load<double>(p + index * 8));
+                break;
         }
         ++index;
         return;
@@ -252,8 +302,12 @@ void append_tensor(std::string& out, const Tensor& t, std::size_t dim, std::size
 
 void append_json(std::string& out, const Value& v) {
     switch (v.type()) {
-        case Type::String: append_json_string(out, v.as_string()); return;
-        case Type::Float: append_json_float(out, v.as_float()); return;
+        case Type::String:
+            append_json_string(out, v.as_string());
+            return;
+        case Type::Float:
+            append_json_float(out, v.as_float());
+            return;
         case Type::Bytes:
             out += '"';
             append_hex(out, v.as_bytes());
@@ -283,24 +337,38 @@ void append_json(std::string& out, const Value& v) {
             out += '}';
             return;
         }
-        default: append_printed(out, v);
+        default:
+            append_printed(out, v);
     }
 }
 
 void append_printed(std::string& out, const Value& v) {
     switch (v.type()) {
-        case Type::Null: out += "null"; return;
-        case Type::Bool: out += v.as_bool() ? "true" : "false"; return;
-        case Type::Int: append_int(out, v.as_int()); return;
-        case Type::Float: append_float_repr(out, v.as_float()); return;
-        case Type::String: out += v.as_string(); return;
-        case Type::Bytes: append_hex(out, v.as_bytes()); return;
+        case Type::Null:
+            out += "null";
+            return;
+        case Type::Bool:
+            out += v.as_bool() ? "true" : "false";
+            return;
+        case Type::Int:
+            append_int(out, v.as_int());
+            return;
+        case Type::Float:
+            append_float_repr(out, v.as_float());
+            return;
+        case Type::String:
+            out += v.as_string();
+            return;
+        case Type::Bytes:
+            append_hex(out, v.as_bytes());
+            return;
         case Type::Tensor: {
             std::size_t index = 0;
             append_tensor(out, v.as_tensor(), 0, index);
             return;
         }
-        default: append_json(out, v);
+        default:
+            append_json(out, v);
     }
 }
 
@@ -329,7 +397,9 @@ void mix(std::uint64_t& h, const void* data, std::size_t n) noexcept {
 void mix_value(std::uint64_t& h, const Value& v) noexcept {
     auto tag = [&](unsigned char t) { mix(h, &t, 1); };
     switch (v.type()) {
-        case Type::Null: tag(0); return;
+        case Type::Null:
+            tag(0);
+            return;
         case Type::Bool:
         case Type::Int: {
             tag(2);
@@ -349,8 +419,14 @@ void mix_value(std::uint64_t& h, const Value& v) noexcept {
             }
             return;
         }
-        case Type::String: tag(4); mix(h, v.as_string().data(), v.as_string().size()); return;
-        case Type::Bytes: tag(5); mix(h, v.as_bytes().data(), v.as_bytes().size()); return;
+        case Type::String:
+            tag(4);
+            mix(h, v.as_string().data(), v.as_string().size());
+            return;
+        case Type::Bytes:
+            tag(5);
+            mix(h, v.as_bytes().data(), v.as_bytes().size());
+            return;
         case Type::List:
             tag(6);
             for (const auto& e : v.as_list()) mix_value(h, e);

@@ -38,10 +38,15 @@ TEST_CASE("cli: --version and --help go to stdout and exit 0") {
 }
 
 TEST_CASE("cli: a bad command line exits 2 with a message on stderr only") {
-    for (const auto& args : std::vector<std::vector<std::string>>{
-             {}, {"frobnicate"}, {"run"}, {"run", "a.yaml", "b.yaml"}, {"run", "x.yaml", "--bogus"},
-             {"run", "x.yaml", "--workers", "0"}, {"run", "x.yaml", "--set", "novalue"},
-             {"run", "x.yaml", "--workers"}}) {
+    for (const auto& args :
+         std::vector<std::vector<std::string>>{{},
+                                               {"frobnicate"},
+                                               {"run"},
+                                               {"run", "a.yaml", "b.yaml"},
+                                               {"run", "x.yaml", "--bogus"},
+                                               {"run", "x.yaml", "--workers", "0"},
+                                               {"run", "x.yaml", "--set", "novalue"},
+                                               {"run", "x.yaml", "--workers"}}) {
         auto r = run_cli(args);
         CAPTURE(args.size());
         CHECK(r.exit_code == 2);
@@ -62,8 +67,8 @@ TEST_CASE("cli: a missing graph file is an error naming the file") {
 TEST_CASE("cli: nodes lists every node type and documents one") {
     auto all = run_cli({"nodes"});
     CHECK(all.exit_code == 0);
-    for (const char* n : {"range", "values", "print", "discard", "merge", "delta", "prefix",
-                          "map", "filter", "take", "reduce", "collect", "ticker"}) {
+    for (const char* n : {"range", "values", "print", "discard", "merge", "delta", "prefix", "map",
+                          "filter", "take", "reduce", "collect", "ticker"}) {
         const bool listed = ("\n" + all.out).find(std::string("\n") + n + " ") != std::string::npos;
         CHECK_MESSAGE(listed, n);
     }
@@ -134,7 +139,8 @@ TEST_CASE("cli: a ring of 100 000 processes passes a token around") {
             ", shown]}}\n";
     yaml += "  print: {node: print, in: {in: shown}}\n";
     const auto graph = dir.write("ring.yaml", yaml);
-    auto r = run_cli({"run", graph, "--workers", "2"});
+    // Generous: sanitizer builds run this ring ten times slower.
+    auto r = run_cli({"run", graph, "--workers", "2"}, std::chrono::seconds(280));
     CHECK(r.err == "");
     CHECK(r.out == "99998\n199996\n");
     CHECK(r.exit_code == 0);

@@ -160,6 +160,5 @@ TEST_CASE("runtime: 10 000 processes built in code run on a few threads") {
     g.process("sink", "collect").in("in", "c" + std::to_string(n - 2));
     RunResult r = run(g.plan(), {.workers = 2});
     CHECK(r.status == RunStatus::Ok);
-    CHECK(ints(r.collected["sink"]) ==
-          std::vector<std::int64_t>{n - 2, n - 1, n, n + 1, n + 2});
+    CHECK(ints(r.collected["sink"]) == std::vector<std::int64_t>{n - 2, n - 1, n, n + 1, n + 2});
 }

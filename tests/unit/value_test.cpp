@@ -7,8 +7,8 @@
 
 using chanflow::List;
 using chanflow::Record;
-using chanflow::Value;
 using chanflow::to_printed;
+using chanflow::Value;
 
 TEST_CASE("value: 16 bytes, scalars inline, payloads shared on copy") {
     CHECK(sizeof(Value) == 16);
@@ -23,10 +23,20 @@ TEST_CASE("value: 16 bytes, scalars inline, payloads shared on copy") {
 
 TEST_CASE("value: floats print as Python's repr") {
     const std::pair<double, const char*> cases[] = {
-        {1.0, "1.0"},        {0.1, "0.1"},          {100000.0, "100000.0"}, {1e16, "1e+16"},
-        {1e15, "1000000000000000.0"}, {1e-5, "1e-05"}, {0.0001, "0.0001"},   {-0.0, "-0.0"},
-        {2.5, "2.5"},        {1.5e300, "1.5e+300"}, {123456789.125, "123456789.125"},
-        {1.0 / 3, "0.3333333333333333"}, {5e-324, "5e-324"}, {-1.25e-7, "-1.25e-07"},
+        {1.0, "1.0"},
+        {0.1, "0.1"},
+        {100000.0, "100000.0"},
+        {1e16, "1e+16"},
+        {1e15, "1000000000000000.0"},
+        {1e-5, "1e-05"},
+        {0.0001, "0.0001"},
+        {-0.0, "-0.0"},
+        {2.5, "2.5"},
+        {1.5e300, "1.5e+300"},
+        {123456789.125, "123456789.125"},
+        {1.0 / 3, "0.3333333333333333"},
+        {5e-324, "5e-324"},
+        {-1.25e-7, "-1.25e-07"},
         {std::numeric_limits<double>::infinity(), "inf"},
         {-std::numeric_limits<double>::infinity(), "-inf"}};
     for (auto [f, want] : cases) {

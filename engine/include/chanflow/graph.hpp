@@ -75,7 +75,7 @@ struct ProcessSpec {
     std::string name;
     SourcePos pos;  // of the process key
     std::string node;
-    SourcePos node_pos;  // of the node type's value
+    SourcePos node_pos;                                   // of the node type's value
     std::vector<std::pair<std::string, SpecValue>> with;  // parameter name -> value
     std::map<std::string, SourcePos> with_key_pos;
     std::optional<SpecValue> replicas;
@@ -105,7 +105,7 @@ struct GraphSpec {
     std::optional<SpecValue> default_capacity;
     std::string backend = "threads";
     SourcePos backend_pos;
-    std::vector<std::string> plugins;  // resolved paths
+    std::vector<std::string> plugins;   // resolved paths
     std::vector<SourcePos> plugin_pos;  // where each plugin was named (parallel to plugins)
     std::vector<ChannelSpec> channels;
     std::vector<ProcessSpec> processes;

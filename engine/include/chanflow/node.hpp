@@ -46,8 +46,8 @@ enum class PortDir : std::uint8_t { In, Out };
 struct PortSpec {
     std::string name;
     PortDir dir = PortDir::In;
-    bool multi = false;     // takes a list of channels
-    bool required = true;   // must be bound
+    bool multi = false;    // takes a list of channels
+    bool required = true;  // must be bound
     std::string doc;
 };
 
@@ -118,6 +118,6 @@ struct NodeRegistrar {
 #define CHANFLOW_CONCAT_(a, b) a##b
 #define CHANFLOW_CONCAT(a, b) CHANFLOW_CONCAT_(a, b)
 /// Registers a node type when the program (or plugin) is loaded.
-#define CHANFLOW_NODE(...)                                                               \
-    static const ::chanflow::detail::NodeRegistrar CHANFLOW_CONCAT(chanflow_node_, __LINE__)( \
-        ::chanflow::NodeType __VA_ARGS__)
+#define CHANFLOW_NODE(...)                                          \
+    static const ::chanflow::detail::NodeRegistrar CHANFLOW_CONCAT( \
+        chanflow_node_, __LINE__)(::chanflow::NodeType __VA_ARGS__)

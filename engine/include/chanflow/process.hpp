@@ -43,11 +43,11 @@ struct AltState;
 /// awaiting coroutine's frame, so blocking allocates nothing.
 struct Waiter {
     ProcessState* process = nullptr;
-    Value* slot = nullptr;       // reader: where the value goes; writer: the value to give
-    AltState* alt = nullptr;     // set when part of an alternation
-    std::uint32_t guard = 0;     // the guard's index within the alternation
-    std::uint8_t outcome = 0;    // see Outcome in channel.hpp
-    bool linked = false;         // in a channel's wait queue
+    Value* slot = nullptr;     // reader: where the value goes; writer: the value to give
+    AltState* alt = nullptr;   // set when part of an alternation
+    std::uint32_t guard = 0;   // the guard's index within the alternation
+    std::uint8_t outcome = 0;  // see Outcome in channel.hpp
+    bool linked = false;       // in a channel's wait queue
     Waiter* prev = nullptr;
     Waiter* next = nullptr;
 };
@@ -157,7 +157,7 @@ public:
         std::size_t remaining = 0;  // targets still to visit
         Value copy;                 // broadcast: the copy offered to the current target
         bool started = false;
-        bool delivered = false;     // broadcast: some reader took it
+        bool delivered = false;  // broadcast: some reader took it
         bool await_ready();
         bool await_suspend(std::coroutine_handle<> h);
         void await_resume();
@@ -264,7 +264,9 @@ struct SleepAwaiter {
     void await_suspend(std::coroutine_handle<> h);
     void await_resume() const noexcept;
 };
-inline SleepAwaiter sleep_for(std::chrono::nanoseconds d) noexcept { return SleepAwaiter{d, {}}; }
+inline SleepAwaiter sleep_for(std::chrono::nanoseconds d) noexcept {
+    return SleepAwaiter{d, {}};
+}
 
 /// What a running process sees of itself: its name, parameters and ports.
 class ProcessContext {
