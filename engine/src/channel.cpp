@@ -134,14 +134,14 @@ Outcome Channel::write_locked(Waiter& w, ProcessState*& woken) {
 }
 
 // One locked attempt; a caller with a process queues there when it cannot complete now.
-Outcome Channel::attempt(Waiter& w, Outcome (Channel::*op)(Waiter&, ProcessState*&),
-                         WaitQueue& queue) {
+template <bool kRead>
+Outcome Channel::attempt(Waiter& w) {
     ProcessState* woken = nullptr;
     lock_.lock();
-    const Outcome o = (this->*op)(w, woken);
+    const Outcome o = kRead ? read_locked(w, woken) : write_locked(w, woken);
     if (o == Pending && w.process) {
         w.outcome = Pending;
-        queue.push(&w);
+        (kRead ? readers_ : writers_).push(&w);
     }
     lock_.unlock();
     if (woken) sched_.schedule(woken);
@@ -149,10 +149,10 @@ Outcome Channel::attempt(Waiter& w, Outcome (Channel::*op)(Waiter&, ProcessState
 }
 
 Outcome Channel::read(Waiter& w) {
-    return attempt(w, &Channel::read_locked, readers_);
+    return attempt<true>(w);
 }
 Outcome Channel::write(Waiter& w) {
-    return attempt(w, &Channel::write_locked, writers_);
+    return attempt<false>(w);
 }
 
 Outcome Channel::read_batch(Waiter& w, std::vector<Value>& batch) {

@@ -118,7 +118,8 @@ public:
 
 private:
     Waiter* take_waiter(WaitQueue& q) noexcept;
-    Outcome attempt(Waiter& w, Outcome (Channel::*op)(Waiter&, ProcessState*&), WaitQueue& queue);
+    template <bool kRead>
+    Outcome attempt(Waiter& w);
     void end_waiters(WaitQueue& q, Outcome outcome, std::vector<ProcessState*>& wake) noexcept;
     void wake(const std::vector<ProcessState*>& ps);
 

@@ -200,9 +200,14 @@ bool OutPort::continue_write(void* awaiter) {
     return port.step(w, w.waiter.process);
 }
 
+// A write usually completes at once (room in the buffer, or a reader waiting): try that
+// here, without a process to queue, so the coroutine is not even suspended.
 bool OutPort::WriteAwaiter::await_ready() {
-    if (port.targets_.size() == 1) return false;
-    return port.step(*this, nullptr);
+    if (port.targets_.size() != 1) return port.step(*this, nullptr);
+    waiter.slot = &value;
+    const Outcome o = port.targets_.front()->write(waiter);
+    waiter.outcome = o;
+    return o != Outcome::Pending;
 }
 
 bool OutPort::WriteAwaiter::await_suspend(std::coroutine_handle<>) {

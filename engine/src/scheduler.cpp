@@ -11,7 +11,6 @@ namespace {
 // would call __tls_get_addr each time from a shared library.
 #define CHANFLOW_TLS __attribute__((tls_model("initial-exec"))) thread_local
 CHANFLOW_TLS Scheduler::Worker* tl_worker = nullptr;
-CHANFLOW_TLS ProcessState* tl_current = nullptr;
 CHANFLOW_TLS const Scheduler* tl_scheduler = nullptr;
 
 // How long an idle worker looks for work before it parks, and after how many rounds it
@@ -28,9 +27,7 @@ constexpr std::uint32_t kNextBudget = 8;
 constexpr std::uint32_t kGlobalEvery = 61;
 }  // namespace
 
-ProcessState* Scheduler::current() noexcept {
-    return tl_current;
-}
+thread_local ProcessState* Scheduler::current_ = nullptr;
 
 Scheduler::Scheduler(unsigned workers, Hooks hooks) : hooks_(std::move(hooks)) {
     if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
@@ -212,9 +209,9 @@ void Scheduler::run_process(ProcessState* p) {
         if (!hook(p->resume_hook_arg)) return;  // the operation blocked again
         p->resume_hook = nullptr;
     }
-    tl_current = p;
+    current_ = p;
     p->handle.resume();
-    tl_current = nullptr;
+    current_ = nullptr;
 }
 
 void Scheduler::worker_loop(Worker& w) {

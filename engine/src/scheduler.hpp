@@ -82,11 +82,15 @@ public:
     void cancel_timer(std::uint64_t id);
 
     /// The process running on this thread (nullptr outside processes).
-    static ProcessState* current() noexcept;
+    static ProcessState* current() noexcept { return current_; }
 
     unsigned worker_count() const noexcept { return static_cast<unsigned>(workers_.size()); }
 
 private:
+    // The process running on this thread; read on every blocking channel operation, so
+    // initial-exec TLS (no __tls_get_addr call from the shared library).
+    static thread_local ProcessState* current_ __attribute__((tls_model("initial-exec")));
+
     struct Timer {
         ProcessState* process;
         AltState* alt;

@@ -87,8 +87,12 @@ public:
         return *this;
     }
     Value& operator=(Value&& o) noexcept {
-        Value tmp(std::move(o));
-        swap(tmp);
+        if (this != &o) {
+            if (is_heap()) release();
+            type_ = o.type_;
+            i_ = o.i_;
+            o.type_ = Type::Null;
+        }
         return *this;
     }
     ~Value() {
