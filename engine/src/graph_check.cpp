@@ -365,6 +365,12 @@ void Checker::check_process(const ProcessSpec& p) {
               "unknown node type '" + p.node + "'" + did_you_mean(p.node, names), &p);
     }
     const int replicas = replicas_of(p);
+    // Refused rather than ignored: a graph that asks for order must not silently lose it.
+    if (p.ordered && replicas > 1)
+        error(p.pos,
+              "'ordered: true' on a replicated process is not supported yet (the merged "
+              "output would not keep the input order)",
+              &p);
 
     PlanProcess proto;
     proto.group = p.name;
