@@ -174,6 +174,9 @@ int main(int argc, char** argv) {
     } catch (const chanflow::GraphError& e) {
         for (const auto& d : e.diagnostics()) std::cerr << d.str() << '\n';
         return kExitInvalid;
+    } catch (const std::exception& e) {
+        std::cerr << "chanflow: error: " << args.file << ": " << e.what() << '\n';
+        return kExitInvalid;
     }
     const std::string backend = args.backend.empty() ? plan.backend : args.backend;
     if (backend != "threads") {
@@ -186,14 +189,19 @@ int main(int argc, char** argv) {
         auto count = [](std::size_t n, const char* one, const char* many) {
             return std::to_string(n) + " " + (n == 1 ? one : many);
         };
-        std::cout << args.file << ": ok ("
-                  << count(plan.processes.size(), "process", "processes") << ", "
-                  << count(plan.channels.size(), "channel", "channels") << ")\n";
+        std::cout << args.file << ": ok (" << count(plan.processes.size(), "process", "processes")
+                  << ", " << count(plan.channels.size(), "channel", "channels") << ")\n";
         return kExitOk;
     }
     chanflow::RunOptions options;
     options.workers = args.workers;
-    const chanflow::RunResult result = chanflow::run(plan, options);
+    chanflow::RunResult result;
+    try {
+        result = chanflow::run(plan, options);
+    } catch (const std::exception& e) {  // the engine could not start the run at all
+        std::cerr << "chanflow: error: " << e.what() << '\n';
+        return static_cast<int>(chanflow::RunStatus::Failed);
+    }
     std::fflush(stdout);
     if (result.status == chanflow::RunStatus::Failed)
         std::cerr << "error: " << result.message << '\n';
