@@ -119,8 +119,10 @@ void Scheduler::schedule(ProcessState* p) {
             std::lock_guard lock(w->lock);
             w->queue.push_back(displaced);
         }
-        w->queued.fetch_add(1, std::memory_order_seq_cst);
-        wake_one_if_idle();
+        // One displaced process is no surplus: this worker runs it as soon as the current
+        // one blocks, which in a CSP graph is soon. Waking a parked worker for it would
+        // only move a hand-off partner to another core (see find_work).
+        if (w->queued.fetch_add(1, std::memory_order_seq_cst) >= 1) wake_one_if_idle();
         return;
     }
     push_global(p);
@@ -186,9 +188,13 @@ ProcessState* Scheduler::find_work(Worker& w, bool steal_next) {
     // The budget was spent but nothing older waits: `next` goes on.
     if (auto* p = w.next.exchange(nullptr, std::memory_order_acq_rel)) return p;
     const std::size_t n = workers_.size();
+    // A thief takes a lone queued process only once it has looked for a while (steal_next):
+    // that process is usually the partner of a hand-off about to happen on its own worker,
+    // and moving it would turn every following hand-off into a cross-core one.
+    const std::size_t surplus = steal_next ? 1 : 2;
     for (std::size_t k = 1; k < n; ++k) {
         Worker& v = *workers_[(w.index + k) % n];
-        if (v.queued.load(std::memory_order_relaxed) > 0) {
+        if (v.queued.load(std::memory_order_relaxed) >= surplus) {
             std::lock_guard lock(v.lock);
             if (!v.queue.empty()) {
                 auto* p = v.queue.back();
