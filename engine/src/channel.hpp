@@ -109,6 +109,7 @@ public:
     // For the deadlock report and statistics (read when the run is quiet).
     bool full() const noexcept { return capacity_ > 0 && buffer_.size() >= capacity_; }
     bool poisoned() const noexcept { return poisoned_.load(std::memory_order_relaxed); }
+    const std::atomic<bool>& poisoned_flag() const noexcept { return poisoned_; }
     /// True when the channel was made with one reader end: that reader may take batches.
     bool single_reader() const noexcept { return single_reader_; }
     bool empty() const noexcept { return buffer_.empty(); }

@@ -35,29 +35,12 @@ void detail::FinalAwaiter::await_suspend(std::coroutine_handle<> h) noexcept {
 // Reads and single-target writes do all their work in await_suspend, under one lock: try,
 // and queue the waiter if the channel cannot complete it now. A completed operation
 // returns false there and the coroutine goes on without having been suspended.
-bool InPort::ReadAwaiter::await_ready() {
-    if (!port.take_held(value)) return false;
-    waiter.outcome = Outcome::Done;
-    return true;
-}
+static_assert(Outcome::Done == 1, "InPort's inline fast path assumes Done == 1");
 
 InPort::InPort(Channel* ch) noexcept
-    : channel_(ch), batching_(ch->capacity() >= 2 && ch->single_reader()) {}
-
-bool InPort::take_held(Value& out) {
-    if (batch_pos_ == batch_.size()) return false;
-    if (channel_->poisoned()) {  // poison is immediate: what was taken is not delivered
-        batch_.clear();
-        batch_pos_ = 0;
-        return false;
-    }
-    out = std::move(batch_[batch_pos_++]);
-    if (batch_pos_ == batch_.size()) {
-        batch_.clear();
-        batch_pos_ = 0;
-    }
-    return true;
-}
+    : channel_(ch),
+      poisoned_(&ch->poisoned_flag()),
+      batching_(ch->capacity() >= 2 && ch->single_reader()) {}
 
 bool InPort::ReadAwaiter::await_suspend(std::coroutine_handle<>) {
     ProcessState* p = Scheduler::current();
@@ -74,7 +57,7 @@ bool InPort::ReadAwaiter::await_suspend(std::coroutine_handle<>) {
     return false;
 }
 
-std::optional<Value> InPort::ReadAwaiter::await_resume() {
+std::optional<Value> InPort::ReadAwaiter::finish() {
     if (waiter.process) waiter.process->wait = WaitKind::None;
     switch (waiter.outcome) {
         case Outcome::Done:
@@ -89,15 +72,13 @@ std::optional<Value> InPort::ReadAwaiter::await_resume() {
 void InPort::retire() {
     if (retired_) return;
     retired_ = true;
-    batch_.clear();
-    batch_pos_ = 0;
+    drop_held();
     channel_->retire_reader();
 }
 
 void InPort::poison() {
     retired_ = true;
-    batch_.clear();
-    batch_pos_ = 0;
+    drop_held();
     channel_->poison();
 }
 
@@ -231,7 +212,7 @@ bool OutPort::WriteAwaiter::await_suspend(std::coroutine_handle<>) {
     return false;
 }
 
-void OutPort::WriteAwaiter::await_resume() {
+void OutPort::WriteAwaiter::finish() {
     if (waiter.process) waiter.process->wait = WaitKind::None;
     switch (waiter.outcome) {
         case Outcome::Done:

@@ -16,6 +16,7 @@
 // the process. Any other exception fails the process and poisons its ports.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <coroutine>
 #include <cstdint>
@@ -110,13 +111,22 @@ private:
 /// The reading end of a channel, as a process sees it.
 class InPort {
 public:
+    // The common case, a message from the port's batch, is inline: no call into the library.
     struct ReadAwaiter {
         InPort& port;
         Value value;
         detail::Waiter waiter;
-        bool await_ready();
+        bool await_ready() {
+            if (!port.take_held(value)) return false;
+            waiter.outcome = kDone;
+            return true;
+        }
         bool await_suspend(std::coroutine_handle<> h);
-        std::optional<Value> await_resume();
+        std::optional<Value> await_resume() {
+            if (!waiter.process && waiter.outcome == kDone) return std::move(value);
+            return finish();
+        }
+        std::optional<Value> finish();  // after a channel operation: end, poison, wait state
     };
     /// Reads one message; std::nullopt once every writer has retired and the buffer is
     /// drained. Throws Poisoned on a poisoned channel.
@@ -130,10 +140,25 @@ public:
     explicit InPort(detail::Channel* ch) noexcept;
     detail::Channel* channel() const noexcept { return channel_; }
     /// Takes a message this port already holds (see batch_); false when it holds none.
-    bool take_held(Value& out);
+    bool take_held(Value& out) {
+        if (batch_pos_ == batch_.size()) return false;
+        if (poisoned_->load(std::memory_order_relaxed)) {  // poison is immediate
+            drop_held();
+            return false;
+        }
+        out = std::move(batch_[batch_pos_++]);
+        if (batch_pos_ == batch_.size()) drop_held();
+        return true;
+    }
 
 private:
+    static constexpr std::uint8_t kDone = 1;  // detail::Outcome::Done
+    void drop_held() noexcept {
+        batch_.clear();
+        batch_pos_ = 0;
+    }
     detail::Channel* channel_;
+    const std::atomic<bool>* poisoned_;  // the channel's poison flag, read without its lock
     // The only reader of a buffered channel takes everything buffered at once, under one
     // lock, and serves the following reads from here: a pipeline pays for the channel's
     // lock once per batch instead of once per message.
@@ -160,7 +185,10 @@ public:
         bool delivered = false;  // broadcast: some reader took it
         bool await_ready();
         bool await_suspend(std::coroutine_handle<> h);
-        void await_resume();
+        void await_resume() {
+            if (waiter.process || waiter.outcome != 1) finish();  // 1: detail::Outcome::Done
+        }
+        void finish();  // after a wait, or an end or poison: may throw
     };
     /// Writes one message; blocks while the buffer is full (or, for a rendezvous, until a
     /// reader takes it).
