@@ -101,7 +101,14 @@ Task reduce_body(ProcessContext& ctx) {
         ++n;
         if (op == Op::Count) continue;
         Value v = pre ? (*pre)(*x) : std::move(*x);
-        acc = n == 1 ? std::move(v) : combine(op, acc, v);
+        std::int64_t sum = 0;
+        if (n == 1)
+            acc = std::move(v);
+        else if (op == Op::Sum && acc.is_int() && v.is_int() &&
+                 !__builtin_add_overflow(acc.as_int(), v.as_int(), &sum))
+            acc = Value(sum);  // the common case, without the general combine
+        else
+            acc = combine(op, acc, v);
     }
     auto& out = ctx.out();
     switch (op) {

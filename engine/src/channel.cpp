@@ -37,18 +37,14 @@ void WaitQueue::unlink(Waiter* w) noexcept {
 
 // ---- Ring ---------------------------------------------------------------------------------
 
-void Ring::push(Value&& v) {
-    const std::size_t slots = slots_ ? mask_ + 1 : 0;
-    if (size_ == slots) {
-        const std::size_t grown = slots ? slots * 2 : 4;
-        auto fresh = std::make_unique<Value[]>(grown);
-        for (std::size_t i = 0; i < size_; ++i) fresh[i] = std::move(slots_[(head_ + i) & mask_]);
-        slots_ = std::move(fresh);
-        mask_ = grown - 1;
-        head_ = 0;
-    }
-    slots_[(head_ + size_) & mask_] = std::move(v);
-    ++size_;
+void Ring::grow() {
+    const std::size_t grown = slots_count_ ? slots_count_ * 2 : 4;
+    auto fresh = std::make_unique<Value[]>(grown);
+    for (std::size_t i = 0; i < size_; ++i) fresh[i] = std::move(slots_[(head_ + i) & mask_]);
+    slots_ = std::move(fresh);
+    slots_count_ = grown;
+    mask_ = grown - 1;
+    head_ = 0;
 }
 
 Value Ring::pop() noexcept {
@@ -93,7 +89,7 @@ Outcome Channel::read_locked(Waiter& w, ProcessState*& woken) {
     if (!buffer_.empty()) {
         *w.slot = buffer_.pop();
         ++stats_.reads;
-        if (Waiter* wr = take_waiter(writers_)) {  // room now: let a blocked writer in
+        if (Waiter* wr = writers_.head ? take_waiter(writers_) : nullptr) {  // room now
             buffer_.push(std::move(*wr->slot));
             ++stats_.writes;
             wr->outcome = Done;
@@ -101,7 +97,7 @@ Outcome Channel::read_locked(Waiter& w, ProcessState*& woken) {
         }
         return Done;
     }
-    if (Waiter* wr = take_waiter(writers_)) {  // rendezvous: take straight from the writer
+    if (Waiter* wr = writers_.head ? take_waiter(writers_) : nullptr) {  // rendezvous
         *w.slot = std::move(*wr->slot);
         ++stats_.writes;
         ++stats_.reads;
@@ -116,7 +112,7 @@ Outcome Channel::read_locked(Waiter& w, ProcessState*& woken) {
 Outcome Channel::write_locked(Waiter& w, ProcessState*& woken) {
     if (poisoned_.load(std::memory_order_relaxed)) return PoisonedOutcome;
     if (readers_alive_ == 0) return Ended;
-    if (Waiter* rd = take_waiter(readers_)) {  // a reader waits: the buffer is empty
+    if (Waiter* rd = readers_.head ? take_waiter(readers_) : nullptr) {  // buffer empty
         *rd->slot = std::move(*w.slot);
         ++stats_.writes;
         ++stats_.reads;

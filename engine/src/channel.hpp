@@ -57,13 +57,19 @@ class Ring {
 public:
     std::size_t size() const noexcept { return size_; }
     bool empty() const noexcept { return size_ == 0; }
-    void push(Value&& v);
+    void push(Value&& v) {
+        if (size_ == slots_count_) grow();
+        slots_[(head_ + size_) & mask_] = std::move(v);
+        ++size_;
+    }
     Value pop() noexcept;
     void clear() noexcept;
 
 private:
+    void grow();
     std::unique_ptr<Value[]> slots_;
-    std::size_t mask_ = 0;  // slots - 1 (a power of two), or 0 with no storage
+    std::size_t slots_count_ = 0;  // a power of two, or 0 before the first push
+    std::size_t mask_ = 0;
     std::size_t head_ = 0;
     std::size_t size_ = 0;
 };
