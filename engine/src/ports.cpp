@@ -44,8 +44,7 @@ InPort::InPort(Channel* ch) noexcept
 
 bool InPort::ReadAwaiter::await_suspend(std::coroutine_handle<>) {
     ProcessState* p = Scheduler::current();
-    waiter.process = p;
-    waiter.slot = &value;
+    waiter.prepare(p, &value);
     p->wait = WaitKind::Read;
     p->wait_channel = port.channel_;
     // Either call queues the waiter when the channel is still empty.
@@ -184,8 +183,8 @@ bool OutPort::continue_write(void* awaiter) {
 // A write usually completes at once (room in the buffer, or a reader waiting): try that
 // here, without a process to queue, so the coroutine is not even suspended.
 bool OutPort::WriteAwaiter::await_ready() {
+    waiter.prepare(nullptr, &value);
     if (port.targets_.size() != 1) return port.step(*this, nullptr);
-    waiter.slot = &value;
     const Outcome o = port.targets_.front()->write(waiter);
     waiter.outcome = o;
     return o != Outcome::Pending;
@@ -196,8 +195,7 @@ bool OutPort::WriteAwaiter::await_suspend(std::coroutine_handle<>) {
     p->wait = WaitKind::Write;
     p->wait_channel = port.targets_[target];
     if (port.targets_.size() == 1) {
-        waiter.process = p;
-        waiter.slot = &value;
+        waiter.prepare(p, &value);
         const Outcome o = port.targets_.front()->write(waiter);
         if (o == Outcome::Pending) return true;
         waiter.outcome = o;

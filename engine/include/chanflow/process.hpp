@@ -42,15 +42,25 @@ struct AltState;
 
 /// A blocked operation's record, linked into a channel's wait queue. It lives in the
 /// awaiting coroutine's frame, so blocking allocates nothing.
+///
+/// Deliberately without member initializers: a read or write that completes at once
+/// (the common case) sets only the fields it uses; `prepare()` readies the record for
+/// queueing. Holders that always queue value-initialize it (`Waiter w{}`).
 struct Waiter {
-    ProcessState* process = nullptr;
-    Value* slot = nullptr;     // reader: where the value goes; writer: the value to give
-    AltState* alt = nullptr;   // set when part of an alternation
-    std::uint32_t guard = 0;   // the guard's index within the alternation
-    std::uint8_t outcome = 0;  // see Outcome in channel.hpp
-    bool linked = false;       // in a channel's wait queue
-    Waiter* prev = nullptr;
-    Waiter* next = nullptr;
+    ProcessState* process;
+    Value* slot;           // reader: where the value goes; writer: the value to give
+    AltState* alt;         // set when part of an alternation
+    std::uint32_t guard;   // the guard's index within the alternation
+    std::uint8_t outcome;  // see Outcome in channel.hpp
+    bool linked;           // in a channel's wait queue
+    Waiter* prev;
+    Waiter* next;
+    void prepare(ProcessState* p, Value* s) noexcept {
+        process = p;
+        slot = s;
+        alt = nullptr;
+        linked = false;
+    }
 };
 
 /// Ends a process normally from inside a write (all readers of an output retired).
@@ -115,8 +125,10 @@ public:
     struct ReadAwaiter {
         InPort& port;
         Value value;
-        detail::Waiter waiter;
+        detail::Waiter waiter;  // set up by await_ready / await_suspend
+        explicit ReadAwaiter(InPort& p) noexcept : port(p) {}
         bool await_ready() {
+            waiter.process = nullptr;
             if (!port.take_held(value)) return false;
             waiter.outcome = kDone;
             return true;
@@ -130,7 +142,7 @@ public:
     };
     /// Reads one message; std::nullopt once every writer has retired and the buffer is
     /// drained. Throws Poisoned on a poisoned channel.
-    ReadAwaiter read() noexcept { return ReadAwaiter{*this, {}, {}}; }
+    ReadAwaiter read() noexcept { return ReadAwaiter(*this); }
     /// Stops reading: retires this end (writers see it once every reader has retired).
     void retire();
     /// Poisons the channel.
@@ -177,7 +189,8 @@ public:
     struct WriteAwaiter {
         OutPort& port;
         Value value;
-        detail::Waiter waiter;
+        detail::Waiter waiter;  // set up by await_ready / await_suspend
+        WriteAwaiter(OutPort& p, Value v) noexcept : port(p), value(std::move(v)) {}
         std::size_t target = 0;     // index into the port's targets being written
         std::size_t remaining = 0;  // targets still to visit
         Value copy;                 // broadcast: the copy offered to the current target
@@ -192,7 +205,7 @@ public:
     };
     /// Writes one message; blocks while the buffer is full (or, for a rendezvous, until a
     /// reader takes it).
-    WriteAwaiter write(Value v) noexcept { return WriteAwaiter{*this, std::move(v), {}}; }
+    WriteAwaiter write(Value v) noexcept { return WriteAwaiter(*this, std::move(v)); }
     void retire();
     void poison();
     const std::string& channel_name() const noexcept { return name_; }
@@ -266,7 +279,7 @@ public:
         Value offered;
         bool enabled = true;
         bool retired = false;  // input at end of stream / output with no readers left
-        detail::Waiter waiter;
+        detail::Waiter waiter{};
         Value received;
     };
 
@@ -287,7 +300,7 @@ private:
 /// Suspends the process for a while (the timer counts as pending for deadlock detection).
 struct SleepAwaiter {
     std::chrono::nanoseconds duration;
-    detail::Waiter waiter;
+    detail::Waiter waiter{};
     bool await_ready() const noexcept { return duration.count() <= 0; }
     void await_suspend(std::coroutine_handle<> h);
     void await_resume() const noexcept;
