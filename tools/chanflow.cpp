@@ -160,7 +160,8 @@ int main(int argc, char** argv) {
             return kExitOk;
         }
         if (!std::strcmp(argv[i], "--version")) {
-            std::cout << "chanflow " << chanflow::version() << '\n';
+            std::cout << "chanflow " << chanflow::version() << '\n'
+                      << "built with: " << chanflow::build_features() << '\n';
             return kExitOk;
         }
     }

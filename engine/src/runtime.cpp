@@ -10,6 +10,9 @@ namespace chanflow {
 const char* version() noexcept {
     return CHANFLOW_VERSION;
 }
+const char* build_features() noexcept {
+    return CHANFLOW_FEATURES;
+}
 
 namespace detail {
 

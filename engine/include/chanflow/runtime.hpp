@@ -42,5 +42,7 @@ RunResult run(const Plan& plan, const RunOptions& options = {});
 
 /// The library's version, "MAJOR.MINOR.PATCH".
 const char* version() noexcept;
+/// What the library was built with ("oneTBB, yaml-cpp, GraphViz, OpenMPI, no CUDA").
+const char* build_features() noexcept;
 
 }  // namespace chanflow
