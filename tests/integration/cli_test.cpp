@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "run_cli.hpp"
 
@@ -122,6 +123,25 @@ processes:
     auto m = run_cli({"check", missing});
     CHECK(m.exit_code == 2);
     CHECK(m.err.find("libnot-there.so") != std::string::npos);
+}
+
+TEST_CASE("cli: file.write writes what print would, to a file it truncates") {
+    ScratchDir dir;
+    const std::string out = (dir.path / "out.txt").string();
+    { std::ofstream(out) << "old content that must go\n"; }
+    const auto graph = dir.write("write.yaml",
+                                 "chanflow: 1\nprocesses:\n"
+                                 "  items: {node: values, with: {items: [1, 2.5, "
+                                 "text, [a, 1]]}, out: {out: v}}\n"
+                                 "  save: {node: file.write, with: {path: \"" +
+                                     out + "\"}, in: {in: v}}\n");
+    auto r = run_cli({"run", graph});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.empty());
+    std::ifstream f(out);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    CHECK(ss.str() == "1\n2.5\ntext\n[\"a\", 1]\n");
 }
 
 TEST_CASE("cli: a ring of 100 000 processes passes a token around") {

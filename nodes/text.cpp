@@ -1,0 +1,92 @@
+// Text nodes: lines of a file, words of a line, lines into a file.
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+
+#include <cctype>
+#include "chanflow/node.hpp"
+
+namespace chanflow {
+namespace {
+
+Task lines_body(ProcessContext& ctx) {
+    const std::string& path = ctx.param("path").as_string();
+    std::ifstream file(path, std::ios::binary);
+    if (!file) throw std::runtime_error("cannot open '" + path + "': " + std::strerror(errno));
+    auto& out = ctx.out();
+    for (std::string line; std::getline(file, line);) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        co_await out.write(Value(std::move(line)));
+    }
+}
+
+CHANFLOW_NODE({.name = "text.lines",
+               .doc = "Emits each line of a text file, without its newline.",
+               .params = {param("path", ParamType::String,
+                                "the file (relative to the working "
+                                "directory)")},
+               .ports = {out_port("out", "the lines")},
+               .body = lines_body});
+
+bool ascii_punct(unsigned char c) {
+    return std::ispunct(c) != 0 && c < 128;
+}
+
+Task words_body(ProcessContext& ctx) {
+    const bool lower = ctx.param("lower").as_bool();
+    auto& in = ctx.in();
+    auto& out = ctx.out();
+    while (auto x = co_await in.read()) {
+        const std::string& s = x->as_string();
+        std::size_t i = 0;
+        while (i < s.size()) {
+            while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+            std::size_t j = i;
+            while (j < s.size() && !std::isspace(static_cast<unsigned char>(s[j]))) ++j;
+            std::size_t b = i, e = j;
+            while (b < e && ascii_punct(static_cast<unsigned char>(s[b]))) ++b;
+            while (e > b && ascii_punct(static_cast<unsigned char>(s[e - 1]))) --e;
+            if (b < e) {
+                std::string word = s.substr(b, e - b);
+                if (lower)
+                    for (char& c : word)
+                        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+                co_await out.write(Value(std::move(word)));
+            }
+            i = j;
+        }
+    }
+}
+
+CHANFLOW_NODE({.name = "text.words",
+               .doc = "Splits each input string on whitespace, strips ASCII punctuation at both "
+                      "ends, drops empty words and emits each word.",
+               .params = {param("lower", ParamType::Bool, "lower-case ASCII letters", true)},
+               .ports = {in_port("in", "strings"), out_port("out", "words")},
+               .body = words_body});
+
+Task file_write_body(ProcessContext& ctx) {
+    const std::string& path = ctx.param("path").as_string();
+    std::ofstream file(path, std::ios::binary | std::ios::trunc);
+    if (!file) throw std::runtime_error("cannot write '" + path + "': " + std::strerror(errno));
+    auto& in = ctx.in();
+    std::string line;
+    while (auto x = co_await in.read()) {
+        line.clear();
+        append_printed(line, *x);
+        line += '\n';
+        file.write(line.data(), static_cast<std::streamsize>(line.size()));
+    }
+    file.flush();
+    if (!file) throw std::runtime_error("writing '" + path + "' failed");
+}
+
+CHANFLOW_NODE({.name = "file.write",
+               .doc = "Writes exactly what print would, to a file it truncates first.",
+               .params = {param("path", ParamType::String, "the file to write")},
+               .ports = {in_port("in", "the values to write")},
+               .body = file_write_body});
+
+}  // namespace
+}  // namespace chanflow
