@@ -241,8 +241,4 @@ void Channel::poison() {
     wake(wake_list);
 }
 
-bool Channel::drained_and_done() const noexcept {
-    return writers_alive_ == 0 && buffer_.empty();
-}
-
 }  // namespace chanflow::detail

@@ -113,14 +113,11 @@ public:
     void unlock() noexcept { lock_.unlock(); }
 
     // For the deadlock report and statistics (read when the run is quiet).
-    bool full() const noexcept { return capacity_ > 0 && buffer_.size() >= capacity_; }
     bool poisoned() const noexcept { return poisoned_.load(std::memory_order_relaxed); }
     const std::atomic<bool>& poisoned_flag() const noexcept { return poisoned_; }
     /// True when the channel was made with one reader end: that reader may take batches.
     bool single_reader() const noexcept { return single_reader_; }
     bool empty() const noexcept { return buffer_.empty(); }
-    /// True once every writer retired and the buffer is drained.
-    bool drained_and_done() const noexcept;
     ChannelStats stats() const noexcept { return stats_; }
 
 private:

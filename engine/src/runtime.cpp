@@ -251,20 +251,22 @@ std::span<OutPort* const> ProcessContext::outs(std::string_view port) {
     return find_ports(state_->outs, port);
 }
 
-InPort& ProcessContext::in(std::string_view port) {
-    auto list = ins(port);
+namespace {
+// The one channel of a single-channel port; a port bound to a list is a node's mistake.
+template <class Port>
+Port& single(std::span<Port* const> list, const std::string& process, std::string_view port) {
     if (list.size() != 1)
-        throw std::logic_error("process '" + state_->name + "': port '" + std::string(port) +
+        throw std::logic_error("process '" + process + "': port '" + std::string(port) +
                                "' is bound to " + std::to_string(list.size()) + " channels");
     return *list.front();
 }
+}  // namespace
 
+InPort& ProcessContext::in(std::string_view port) {
+    return single(ins(port), state_->name, port);
+}
 OutPort& ProcessContext::out(std::string_view port) {
-    auto list = outs(port);
-    if (list.size() != 1)
-        throw std::logic_error("process '" + state_->name + "': port '" + std::string(port) +
-                               "' is bound to " + std::to_string(list.size()) + " channels");
-    return *list.front();
+    return single(outs(port), state_->name, port);
 }
 
 void ProcessContext::collect(Value v) {

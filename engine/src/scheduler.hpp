@@ -84,8 +84,6 @@ public:
     /// The process running on this thread (nullptr outside processes).
     static ProcessState* current() noexcept { return current_; }
 
-    unsigned worker_count() const noexcept { return static_cast<unsigned>(workers_.size()); }
-
 private:
     // The process running on this thread; read on every blocking channel operation, so
     // initial-exec TLS (no __tls_get_addr call from the shared library).
