@@ -176,6 +176,22 @@ Outcome Channel::read_batch(Waiter& w, std::vector<Value>& batch) {
     return Done;
 }
 
+void Channel::push_mark(OrderMark m) {
+    ProcessState* woken = nullptr;
+    lock_.lock();
+    if (!poisoned_.load(std::memory_order_relaxed) && readers_alive_ > 0) {
+        if (Waiter* rd = readers_.head ? take_waiter(readers_) : nullptr) {  // buffer empty
+            *rd->slot = order_mark(m);
+            rd->outcome = Done;
+            woken = owner(rd);
+        } else {
+            buffer_.push(order_mark(m));
+        }
+    }
+    lock_.unlock();
+    if (woken) sched_.schedule(woken);
+}
+
 // Ends every waiter of a queue. A plain waiter wakes with `outcome`. An alternation's
 // guard that ends by retirement just drops out of its choice; the alternation wakes (End)
 // only when its last guard is gone. Poison fails the whole alternation.

@@ -97,6 +97,10 @@ public:
     /// after queueing `w` (the value stays in *w.slot until a reader takes it).
     Outcome write(Waiter& w);
 
+    /// Appends an order mark beyond the capacity, never blocking (ordered fan-out; see
+    /// InPort::mark_boundaries_on). Dropped when the channel is poisoned or has no reader.
+    void push_mark(OrderMark m);
+
     void retire_writer();
     void retire_reader();
     void poison();

@@ -143,6 +143,7 @@ private:
     std::vector<PlanPort> bind(const ProcessSpec& p, const NodeType* type,
                                const std::vector<BindingSpec>& bindings, PortDir dir);
     void finish_channels();
+    void check_ordered();
 
     const GraphSpec& spec_;
     std::vector<Diagnostic>& diags_;
@@ -151,6 +152,8 @@ private:
     std::vector<ChannelInfo> info_;  // parallel to plan_.channels
     std::unordered_map<std::string, std::size_t> channel_index_;
     std::unordered_set<std::string> process_names_;
+    // Replicated `ordered: true` processes: as written, and the index of replica 0.
+    std::vector<std::pair<const ProcessSpec*, std::size_t>> ordered_;
     std::size_t default_capacity_ = kDefaultCapacity;
 };
 
@@ -365,12 +368,7 @@ void Checker::check_process(const ProcessSpec& p) {
               "unknown node type '" + p.node + "'" + did_you_mean(p.node, names), &p);
     }
     const int replicas = replicas_of(p);
-    // Refused rather than ignored: a graph that asks for order must not silently lose it.
-    if (p.ordered && replicas > 1)
-        error(p.pos,
-              "'ordered: true' on a replicated process is not supported yet (the merged "
-              "output would not keep the input order)",
-              &p);
+    if (p.ordered && replicas > 1) ordered_.push_back({&p, plan_.processes.size()});
 
     PlanProcess proto;
     proto.group = p.name;
@@ -431,6 +429,48 @@ void Checker::finish_channels() {
     }
 }
 
+// An ordered fan-out needs a well-defined input order: one input channel, dealt out
+// round-robin (or `any`, which it then deals round-robin), from one writer (an ordered
+// fan-out upstream counts as one: its merge is the writer).
+void Checker::check_ordered() {
+    for (const auto& [p, first] : ordered_) {
+        if (damaged(*p)) continue;
+        std::vector<std::size_t> inputs;
+        for (const auto& port : plan_.processes[first].inputs)
+            inputs.insert(inputs.end(), port.channels.begin(), port.channels.end());
+        if (inputs.size() != 1) {
+            error(p->pos,
+                  "'ordered: true' needs exactly one input channel, process '" + p->name +
+                      "' has " + std::to_string(inputs.size()),
+                  p);
+            continue;
+        }
+        const PlanChannel& ch = plan_.channels[inputs[0]];
+        const ChannelInfo& info = info_[inputs[0]];
+        if (ch.deliver == Deliver::Hash || ch.deliver == Deliver::Broadcast) {
+            error(info.deliver ? info.deliver->second : p->pos,
+                  "'ordered: true' on process '" + p->name +
+                      "' needs deliver any or round_robin on channel '" + ch.name + "', not " +
+                      deliver_name(ch.deliver),
+                  p);
+            continue;
+        }
+        if (options_.lenient || ch.writers.empty()) continue;
+        const PlanProcess& writer = plan_.processes[ch.writers.front().process];
+        const bool one_writer =
+            ch.writers.size() == 1 ||
+            (writer.ordered && std::all_of(ch.writers.begin(), ch.writers.end(), [&](auto& e) {
+                 return plan_.processes[e.process].group == writer.group;
+             }));
+        if (!one_writer)
+            error(p->pos,
+                  "'ordered: true' on process '" + p->name + "' needs one writer on channel '" +
+                      ch.name + "', it has " + count_of(ch.writers.size(), "writer") +
+                      " (their interleaving leaves the input order open)",
+                  p);
+    }
+}
+
 Plan Checker::run() {
     plan_.name = spec_.name;
     plan_.file = spec_.file;
@@ -445,6 +485,8 @@ Plan Checker::run() {
     plan_.processes.reserve(spec_.processes.size());
     for (const auto& p : spec_.processes) check_process(p);
     finish_channels();
+    check_ordered();
+    if (diags_.empty()) detail::expand_ordered_fanout(plan_);
     return std::move(plan_);
 }
 

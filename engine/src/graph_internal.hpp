@@ -68,6 +68,12 @@ struct CheckOptions {
 Plan check_graph_into(const GraphSpec& spec, std::vector<Diagnostic>& diags,
                       const CheckOptions& options = {});
 
+/// Rewrites each replicated `ordered: true` process into lanes and a merge process
+/// (ordered_fanout.cpp); the plan must be free of errors.
+void expand_ordered_fanout(Plan& plan);
+/// The node type of those merge processes (not in the registry).
+const NodeType& ordered_merge_type();
+
 /// Orders diagnostics by position (those without one first), keeping equal ones in order.
 void sort_diagnostics(std::vector<Diagnostic>& diags);
 

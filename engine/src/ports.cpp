@@ -62,10 +62,20 @@ std::optional<Value> InPort::ReadAwaiter::finish() {
         case Outcome::Done:
             return std::move(value);
         case Outcome::Ended:
+            if (!port.at_end_)
+                for (Channel* out : port.marks_) out->push_mark(detail::OrderMark::End);
+            port.at_end_ = true;
             return std::nullopt;
         default:
             throw Poisoned();
     }
+}
+
+void InPort::mark_boundary() {
+    if (at_end_) return;
+    if (read_before_)
+        for (Channel* out : marks_) out->push_mark(detail::OrderMark::Boundary);
+    read_before_ = true;
 }
 
 void InPort::retire() {

@@ -303,10 +303,15 @@ RunResult run(const Plan& plan, const RunOptions& options) {
                 const std::size_t r = chans.size() == 1 ? 0 : readers_bound[c]++;
                 rt.bind_in(p, port.port, *chans[r]);
             }
+        std::vector<detail::Channel*> lanes;  // an ordered replica's outputs
         for (const PlanPort& port : pp.outputs)
-            for (std::size_t c : port.channels)
+            for (std::size_t c : port.channels) {
                 rt.bind_out(p, port.port, plan.channels[c].name, physical[c],
                             plan.channels[c].deliver);
+                lanes.insert(lanes.end(), physical[c].begin(), physical[c].end());
+            }
+        if (pp.ordered && pp.replicas > 1)
+            for (auto& in : p.in_storage) in->mark_boundaries_on(lanes);
     }
     return rt.run();
 }

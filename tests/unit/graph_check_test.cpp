@@ -695,13 +695,6 @@ processes:
     CHECK(process(p, "a").rank == 1);
     CHECK(process(p, "a").gpu);
     CHECK(process(p, "b").ordered);
-    // Ordered merging of replicas does not exist yet: refused, not ignored.
-    CHECK(errors(R"Y(chanflow: 1
-processes:
-  a: {node: t.source, with: {stop: 1}, out: {out: c}}
-  b: {node: t.sink, replicas: 2, ordered: true, in: {in: c}}
-)Y") == Lines{"4:3: 'ordered: true' on a replicated process is not supported yet (the merged "
-              "output would not keep the input order)"});
     CHECK(!process(p, "a").ordered);
     CHECK(errors(R"Y(chanflow: 1
 processes:
@@ -710,6 +703,74 @@ processes:
 )Y") == Lines{"3:61: rank must be an int >= 0, got -1",
               "3:69: unknown placement 'tpu' (did you mean 'cpu'?)",
               "4:30: ordered must be true or false, got 1"});
+}
+
+TEST_CASE("graph: ordered fan-out") {
+    // The replicas read round-robin and write lanes of their own; a merge writes the channel.
+    const Plan p = plan_of(R"Y(chanflow: 1
+processes:
+  a: {node: t.source, with: {stop: 1}, out: {out: c}}
+  m: {node: t.map, replicas: 2, ordered: true, with: {expr: x}, in: {in: c}, out: {out: d}}
+  b: {node: t.sink, in: {in: d}}
+)Y");
+    CHECK(channel(p, "c").deliver == Deliver::RoundRobin);
+    const PlanProcess& merge = process(p, "m[ordered d]");
+    CHECK(merge.hidden);
+    CHECK(merge.type->name == "ordered-merge");
+    REQUIRE(merge.inputs.size() == 1);
+    REQUIRE(merge.inputs[0].channels.size() == 2);
+    for (int r = 0; r < 2; ++r) {
+        const std::string replica = "m[" + std::to_string(r) + "]";
+        const PlanChannel& lane = channel(p, replica + ">d");
+        CHECK(&lane == &p.channels[merge.inputs[0].channels[static_cast<std::size_t>(r)]]);
+        CHECK(p.channels[process(p, replica).outputs[0].channels[0]].name == lane.name);
+        REQUIRE(lane.writers.size() == 1);
+        CHECK(p.processes[lane.writers[0].process].name == replica);
+        CHECK(lane.capacity == 64);
+    }
+    REQUIRE(channel(p, "d").writers.size() == 1);
+    CHECK(p.processes[channel(p, "d").writers[0].process].name == "m[ordered d]");
+    CHECK(channel(p, "d").kind == ChannelKind::Any2One);  // as written: replicas count
+
+    // Ordered fan-outs in a row: the first one's merge is the second one's only writer.
+    CHECK(errors(R"Y(chanflow: 1
+processes:
+  a: {node: t.source, with: {stop: 1}, out: {out: c}}
+  m: {node: t.map, replicas: 2, ordered: true, with: {expr: x}, in: {in: c}, out: {out: d}}
+  n: {node: t.map, replicas: 3, ordered: true, with: {expr: x}, in: {in: d}, out: {out: e}}
+  b: {node: t.sink, in: {in: e}}
+)Y")
+              .empty());
+
+    // Without one input order there is nothing to keep.
+    CHECK(errors(R"Y(chanflow: 1
+processes:
+  a: {node: t.source, with: {stop: 1}, replicas: 2, out: {out: c}}
+  m: {node: t.map, replicas: 2, ordered: true, with: {expr: x}, in: {in: {channel: c, deliver: hash}}, out: {out: d}}
+  n: {node: t.map, replicas: 2, ordered: true, with: {expr: x}, in: {in: c2}, out: {out: d}}
+  o: {node: t.merge, replicas: 2, ordered: true, in: {in: [d, e]}, out: {out: f}}
+  b: {node: t.sink, in: {in: f}}
+  s: {node: t.source, with: {stop: 1}, out: {out: c2}}
+  s2: {node: t.source, with: {stop: 1}, out: {out: e}}
+)Y") == Lines{"4:96: 'ordered: true' on process 'm' needs deliver any or round_robin on "
+              "channel 'c', not hash",
+              "6:3: 'ordered: true' needs exactly one input channel, process 'o' has 2"});
+    CHECK(errors(R"Y(chanflow: 1
+processes:
+  a: {node: t.source, with: {stop: 1}, replicas: 2, out: {out: c}}
+  m: {node: t.map, replicas: 2, ordered: true, with: {expr: x}, in: {in: c}, out: {out: d}}
+  b: {node: t.sink, in: {in: d}}
+)Y") == Lines{"4:3: 'ordered: true' on process 'm' needs one writer on channel 'c', it has "
+              "2 writers (their interleaving leaves the input order open)"});
+    // One replica: nothing to merge, the plan is as written.
+    const Plan one = plan_of(R"Y(chanflow: 1
+processes:
+  a: {node: t.source, with: {stop: 1}, out: {out: c}}
+  m: {node: t.map, ordered: true, with: {expr: x}, in: {in: c}, out: {out: d}}
+  b: {node: t.sink, in: {in: d}}
+)Y");
+    CHECK(one.processes.size() == 3);
+    CHECK(channel(one, "c").deliver == Deliver::Any);
 }
 
 // ---- the builder ---------------------------------------------------------------------------

@@ -45,7 +45,24 @@ Task throw_at_three(ProcessContext& ctx) {
     }
 }
 
+// Emits x % 4 copies of x, spinning a while for some inputs, so that replicas finish their
+// inputs out of turn and the ordered merge has something to put right.
+Task uneven_copies(ProcessContext& ctx) {
+    auto& in = ctx.in();
+    auto& out = ctx.out();
+    while (auto x = co_await in.read()) {
+        const std::int64_t v = x->as_int();
+        volatile std::int64_t spin = 0;
+        for (std::int64_t i = 0; i < (v % 7) * 2000; ++i) spin = spin + i;
+        for (std::int64_t k = 0; k < v % 4; ++k) co_await out.write(v);
+    }
+}
+
 const bool registered = [] {
+    NodeRegistry::global().add({.name = "test.uneven_copies",
+                                .doc = "Emits x % 4 copies of x after uneven work.",
+                                .ports = {in_port("in"), out_port("out")},
+                                .body = uneven_copies});
     NodeRegistry::global().add({.name = "test.sleeper",
                                 .doc = "Blocks its thread between writes.",
                                 .ports = {out_port("out")},
@@ -79,6 +96,47 @@ TEST_CASE("runtime: a graph built in code runs and its sink collects the output"
         CHECK(r.exit_code() == 0);
         CHECK(ints(r.collected["sink"]) == std::vector<std::int64_t>{0, -1, -4, -9, -16});
     }
+}
+
+TEST_CASE("runtime: ordered replicas keep the input order at any replica and worker count") {
+    constexpr std::int64_t n = 3000;
+    std::vector<std::int64_t> expected;
+    for (std::int64_t v = 0; v < n; ++v)
+        for (std::int64_t k = 0; k < v % 4; ++k) expected.push_back(v);
+    for (int replicas : {2, 3, 8})
+        for (unsigned workers : {1u, 2u, 4u})
+            for (std::size_t capacity : {0u, 1u, 64u}) {
+                CAPTURE(replicas);
+                CAPTURE(workers);
+                CAPTURE(capacity);
+                Graph g("ordered");
+                g.process("numbers", "range").with("stop", n).out("out", "nums");
+                g.process("copies", "test.uneven_copies")
+                    .replicas(replicas)
+                    .ordered()
+                    .in("in", "nums")
+                    .out("out", "copies");
+                g.process("sink", "collect").in("in", "copies");
+                g.channel("nums", capacity).channel("copies", capacity);
+                RunResult r = run(g.plan(), {.workers = workers});
+                CHECK(r.status == RunStatus::Ok);
+                CHECK(ints(r.collected["sink"]) == expected);
+            }
+}
+
+TEST_CASE("runtime: an ordered fan-out stops cleanly when a replica fails") {
+    Graph g("ordered failing");
+    g.process("numbers", "range").with("stop", 100).out("out", "nums");
+    g.process("check", "test.throw_at_three")
+        .replicas(3)
+        .ordered()
+        .in("in", "nums")
+        .out("out", "ok");
+    g.process("sink", "collect").in("in", "ok");
+    RunResult r = run(g.plan(), {.workers = 2});
+    CHECK(r.status == RunStatus::Failed);
+    CHECK(r.exit_code() == 1);
+    CHECK(r.message == "process 'check[0]' failed: three is not allowed");
 }
 
 TEST_CASE("runtime: an own-thread node blocks its own thread, not a worker") {

@@ -145,6 +145,7 @@ struct PlanProcess {
     bool ordered = false;
     std::optional<int> rank;
     bool gpu = false;
+    bool hidden = false;  // added by the engine: the merge of an ordered fan-out
 };
 
 /// A checked graph, ready to run: parameters substituted, replicas expanded, channel kinds

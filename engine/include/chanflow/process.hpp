@@ -129,6 +129,7 @@ public:
         explicit ReadAwaiter(InPort& p) noexcept : port(p) {}
         bool await_ready() {
             waiter.process = nullptr;
+            if (!port.marks_.empty()) port.mark_boundary();
             if (!port.take_held(value)) return false;
             waiter.outcome = kDone;
             return true;
@@ -151,6 +152,9 @@ public:
 
     explicit InPort(detail::Channel* ch) noexcept;
     detail::Channel* channel() const noexcept { return channel_; }
+    /// Replica of an `ordered: true` process: each read after the first marks, on these
+    /// channels (the replica's outputs), that the outputs of the previous input are complete.
+    void mark_boundaries_on(std::vector<detail::Channel*> outputs) { marks_ = std::move(outputs); }
     /// Takes a message this port already holds (see batch_); false when it holds none.
     bool take_held(Value& out) {
         if (batch_pos_ == batch_.size()) return false;
@@ -165,6 +169,7 @@ public:
 
 private:
     static constexpr std::uint8_t kDone = 1;  // detail::Outcome::Done
+    void mark_boundary();
     void drop_held() noexcept {
         batch_.clear();
         batch_pos_ = 0;
@@ -178,6 +183,9 @@ private:
     std::size_t batch_pos_ = 0;
     bool batching_ = false;
     bool retired_ = false;
+    bool read_before_ = false;  // ordered replicas: a read has started before this one
+    bool at_end_ = false;       // a read returned end of stream
+    std::vector<detail::Channel*> marks_;
 };
 
 enum class Deliver : std::uint8_t { Any, RoundRobin, Hash, Broadcast };

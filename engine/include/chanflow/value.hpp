@@ -29,6 +29,11 @@ const char* type_name(Type t) noexcept;
 enum class DType : std::uint8_t { I32, I64, F32, F64 };
 
 class Value;
+namespace detail {
+enum class OrderMark : std::uint8_t;
+Value order_mark(OrderMark m) noexcept;
+OrderMark order_mark_of(const Value& v) noexcept;
+}  // namespace detail
 using List = std::vector<Value>;
 using Field = std::pair<std::string, Value>;
 using Record = std::vector<Field>;  // ordered, string-keyed
@@ -80,7 +85,10 @@ public:
     Value(const Value& o) noexcept : type_(o.type_), i_(o.i_) {
         if (is_heap()) p_->refs.fetch_add(1, std::memory_order_relaxed);
     }
-    Value(Value&& o) noexcept : type_(o.type_), i_(o.i_) { o.type_ = Type::Null; }
+    Value(Value&& o) noexcept : type_(o.type_), i_(o.i_) {
+        o.type_ = Type::Null;
+        o.i_ = 0;  // every null a user can hold has i_ == 0 (see detail::order_mark)
+    }
     Value& operator=(const Value& o) noexcept {
         Value tmp(o);
         swap(tmp);
@@ -92,6 +100,7 @@ public:
             type_ = o.type_;
             i_ = o.i_;
             o.type_ = Type::Null;
+            o.i_ = 0;
         }
         return *this;
     }
@@ -136,6 +145,9 @@ public:
     friend bool operator!=(const Value& a, const Value& b) noexcept { return !(a == b); }
 
 private:
+    friend Value detail::order_mark(detail::OrderMark m) noexcept;
+    friend detail::OrderMark detail::order_mark_of(const Value& v) noexcept;
+    static constexpr std::int64_t kOrderMark = 0x6f72646572656400;  // a null's i_ is 0 otherwise
     bool is_heap() const noexcept { return type_ >= Type::String; }
     void check(Type t) const {
         if (type_ != t) throw_type(t);
@@ -168,5 +180,21 @@ void append_float_repr(std::string& out, double f);
 
 /// The fixed hash of SPEC §1 `deliver: hash`: the same on every backend and run.
 std::uint64_t stable_hash(const Value& v) noexcept;
+
+namespace detail {
+/// The marks of `ordered: true` fan-out (see ordered_fanout.cpp), nulls that no graph can
+/// make: a replica writes Boundary between the outputs of one input and the next, and End
+/// when its input has ended.
+enum class OrderMark : std::uint8_t { None, Boundary, End };
+inline Value order_mark(OrderMark m) noexcept {
+    Value v;
+    v.i_ = Value::kOrderMark + static_cast<std::int64_t>(m);
+    return v;
+}
+inline OrderMark order_mark_of(const Value& v) noexcept {
+    if (v.type_ != Type::Null || v.i_ == 0) return OrderMark::None;
+    return static_cast<OrderMark>(v.i_ - Value::kOrderMark);
+}
+}  // namespace detail
 
 }  // namespace chanflow

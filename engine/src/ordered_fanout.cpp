@@ -1,0 +1,110 @@
+// ordered_fanout.cpp — `ordered: true` on a replicated process (SPEC §1), as plan rewriting.
+//
+// The replicas read their input round-robin, so input i goes to replica i mod R. Each
+// replica writes every output to a lane of its own instead of the shared channel, and marks
+// on its lanes where the outputs of one input end (InPort::mark_boundaries_on: a read after
+// the first pushes OrderMark::Boundary, the end of its input OrderMark::End; marks never
+// block). One merge process per output channel reads the lanes in turn, input by input,
+// and writes the real channel, so the merged output keeps the input order whatever the
+// replica count.
+//
+// When the turn's lane shows End, that replica had no further input, so neither had the
+// rest: the merge then drains what the replicas wrote after their input ended (a
+// `reduce`'s result, say) lane by lane, in replica order. A replica that stops early hands its
+// share of the input to the next live replica (SPEC §2 round_robin); from there on the order is
+// kept only lane by lane.
+//
+// Because this is a rewrite of the plan, every backend runs it the same way.
+#include <string>
+#include <vector>
+
+#include "chanflow/graph.hpp"
+#include "chanflow/node.hpp"
+#include "graph_internal.hpp"
+
+namespace chanflow::detail {
+namespace {
+
+Task ordered_merge_body(ProcessContext& ctx) {
+    auto lanes = ctx.ins("in");
+    auto& out = ctx.out();
+    std::size_t turn = 0;
+    for (;;) {
+        auto v = co_await lanes[turn]->read();
+        if (!v) break;  // the replica stopped early
+        const OrderMark mark = order_mark_of(*v);
+        if (mark == OrderMark::End) break;
+        if (mark == OrderMark::Boundary)
+            turn = turn + 1 == lanes.size() ? 0 : turn + 1;
+        else
+            co_await out.write(std::move(*v));
+    }
+    for (InPort* lane : lanes)
+        while (auto v = co_await lane->read())
+            if (order_mark_of(*v) == OrderMark::None) co_await out.write(std::move(*v));
+}
+
+}  // namespace
+
+const NodeType& ordered_merge_type() {
+    static const NodeType type{
+        .name = "ordered-merge",
+        .doc = "Merges the lanes of an ordered fan-out in input order (added by the engine).",
+        .params = {},
+        .ports = {in_ports("in", "one lane per replica"), out_port("out", "the merged stream")},
+        .body = ordered_merge_body,
+    };
+    return type;
+}
+
+void expand_ordered_fanout(Plan& plan) {
+    const std::size_t original = plan.processes.size();
+    for (std::size_t first = 0; first < original; ++first) {
+        const PlanProcess& head = plan.processes[first];
+        if (!head.ordered || head.replicas < 2 || head.replica != 0) continue;
+        const auto replicas = static_cast<std::size_t>(head.replicas);
+        for (const PlanPort& port : head.inputs)
+            for (std::size_t c : port.channels)
+                if (plan.channels[c].deliver == Deliver::Any)
+                    plan.channels[c].deliver = Deliver::RoundRobin;
+
+        for (std::size_t pi = 0; pi < plan.processes[first].outputs.size(); ++pi) {
+            for (std::size_t ci = 0; ci < plan.processes[first].outputs[pi].channels.size(); ++ci) {
+                const std::string port = plan.processes[first].outputs[pi].port;
+                const std::size_t target = plan.processes[first].outputs[pi].channels[ci];
+                const std::size_t merge = plan.processes.size();
+
+                PlanProcess merger;
+                merger.name =
+                    plan.processes[first].group + "[ordered " + plan.channels[target].name + "]";
+                merger.group = merger.name;
+                merger.type = &ordered_merge_type();
+                merger.pos = plan.processes[first].pos;
+                merger.rank = plan.processes[first].rank;
+                merger.hidden = true;
+                merger.inputs.push_back({"in", {}});
+                merger.outputs.push_back({"out", {target}});
+
+                auto& writers = plan.channels[target].writers;
+                std::erase_if(writers, [&](const EndRef& e) {
+                    return e.process >= first && e.process < first + replicas && e.port == port;
+                });
+                writers.push_back({merge, "out"});
+
+                for (std::size_t r = 0; r < replicas; ++r) {
+                    PlanChannel lane;
+                    lane.name = plan.processes[first + r].name + ">" + plan.channels[target].name;
+                    lane.capacity = plan.channels[target].capacity;
+                    lane.writers.push_back({first + r, port});
+                    lane.readers.push_back({merge, "in"});
+                    plan.processes[first + r].outputs[pi].channels[ci] = plan.channels.size();
+                    merger.inputs[0].channels.push_back(plan.channels.size());
+                    plan.channels.push_back(std::move(lane));
+                }
+                plan.processes.push_back(std::move(merger));
+            }
+        }
+    }
+}
+
+}  // namespace chanflow::detail
