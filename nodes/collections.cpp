@@ -1,5 +1,7 @@
 // Grouping and ordering nodes: key_by, batch, unbatch, count_by_key, sort, zip.
 #include <algorithm>
+#include <cstring>
+#include <string_view>
 #include <unordered_map>
 
 #include "chanflow/expr.hpp"
@@ -72,25 +74,90 @@ struct ValueHash {
     std::size_t operator()(const Value& v) const noexcept { return stable_hash(v); }
 };
 
-Task count_by_key_body(ProcessContext& ctx) {
-    auto& in = ctx.in();
-    std::unordered_map<Value, std::int64_t, ValueHash> counts;
-    while (auto x = co_await in.read()) {
-        // A [key, n] pair with an int n adds n (partial counts from upstream replicas).
-        if (x->is_list() && x->as_list().size() == 2 && x->as_list()[1].is_int()) {
-            const std::int64_t n = x->as_list()[1].as_int();
-            std::int64_t& c = counts[x->as_list()[0]];
-            if (__builtin_add_overflow(c, n, &c))
-                throw std::overflow_error("count_by_key: count overflow");
-        } else {
-            ++counts[std::move(*x)];
+// Counts per string key in one open-addressing table, the key bytes in one arena: lookups
+// by string_view allocate nothing, and the table's memory is its own (map nodes allocated
+// among the messages would share cache lines with what other cores are writing).
+class StringCounts {
+public:
+    std::int64_t& operator[](std::string_view key) {
+        if (2 * (used_ + 1) > slots_.size()) grow();
+        const std::uint64_t h = std::hash<std::string_view>{}(key);
+        for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+            Slot& s = slots_[i];
+            if (s.len == kEmpty) {
+                s = {h, arena_.size(), key.size(), 0};
+                arena_.append(key);
+                ++used_;
+                return s.count;
+            }
+            if (s.hash == h && s.len == key.size() &&
+                std::memcmp(arena_.data() + s.offset, key.data(), key.size()) == 0)
+                return s.count;
         }
     }
-    std::vector<std::pair<Value, std::int64_t>> sorted(counts.begin(), counts.end());
-    std::stable_sort(sorted.begin(), sorted.end(),
-                     [](const auto& a, const auto& b) { return less_than(a.first, b.first); });
+    template <class F>
+    void for_each(F&& f) const {
+        for (const Slot& s : slots_)
+            if (s.len != kEmpty) f(std::string_view(arena_).substr(s.offset, s.len), s.count);
+    }
+
+private:
+    static constexpr std::size_t kEmpty = ~std::size_t{0};
+    struct Slot {
+        std::uint64_t hash;
+        std::size_t offset, len;
+        std::int64_t count;
+    };
+    void grow() {
+        std::vector<Slot> old(slots_.empty() ? 512 : slots_.size() * 2, Slot{0, 0, kEmpty, 0});
+        old.swap(slots_);
+        mask_ = slots_.size() - 1;
+        for (const Slot& s : old) {
+            if (s.len == kEmpty) continue;
+            std::size_t i = s.hash & mask_;
+            while (slots_[i].len != kEmpty) i = (i + 1) & mask_;
+            slots_[i] = s;
+        }
+    }
+    std::vector<Slot> slots_;
+    std::size_t mask_ = 0;
+    std::size_t used_ = 0;
+    std::string arena_;
+};
+
+class Counter {
+public:
+    void add(const Value& key, std::int64_t n) {
+        std::int64_t& c = key.is_string() ? strings_[key.as_string()] : values_[key];
+        if (__builtin_add_overflow(c, n, &c))
+            throw std::overflow_error("count_by_key: count overflow");
+    }
+    // [key, count] pairs sorted by key.
+    std::vector<std::pair<Value, std::int64_t>> sorted() const {
+        std::vector<std::pair<Value, std::int64_t>> out(values_.begin(), values_.end());
+        strings_.for_each([&](std::string_view k, std::int64_t n) { out.emplace_back(Value(k), n); });
+        std::stable_sort(out.begin(), out.end(),
+                         [](const auto& a, const auto& b) { return less_than(a.first, b.first); });
+        return out;
+    }
+
+private:
+    StringCounts strings_;
+    std::unordered_map<Value, std::int64_t, ValueHash> values_;
+};
+
+Task count_by_key_body(ProcessContext& ctx) {
+    auto& in = ctx.in();
+    Counter counts;
+    while (auto x = co_await in.read()) {
+        // A [key, n] pair with an int n adds n (partial counts from upstream replicas).
+        if (x->is_list() && x->as_list().size() == 2 && x->as_list()[1].is_int())
+            counts.add(x->as_list()[0], x->as_list()[1].as_int());
+        else
+            counts.add(*x, 1);
+    }
     auto& out = ctx.out();
-    for (auto& [k, n] : sorted) co_await out.write(pair_of(k, n));
+    for (auto& [k, n] : counts.sorted()) co_await out.write(pair_of(k, n));
 }
 
 CHANFLOW_NODE({.name = "count_by_key",

@@ -1,5 +1,6 @@
 #include "chanflow/value.hpp"
 
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -384,14 +385,29 @@ std::string to_printed(const Value& v) {
 
 namespace {
 constexpr std::uint64_t kFnvOffset = 1469598103934665603ULL;
-constexpr std::uint64_t kFnvPrime = 1099511628211ULL;
+constexpr std::uint64_t kMul = 0x9e3779b97f4a7c15ULL;
 
+std::uint64_t load_le64(const unsigned char* p, std::size_t n) noexcept {
+    std::uint64_t w = 0;
+    for (std::size_t i = 0; i < n; ++i) w |= static_cast<std::uint64_t>(p[i]) << (8 * i);
+    return w;
+}
+
+// Eight bytes at a time (read little-endian, so the hash is the same on any machine), each
+// word folded in with a multiply and a shift; the tail word carries the tail's length.
 void mix(std::uint64_t& h, const void* data, std::size_t n) noexcept {
     const auto* p = static_cast<const unsigned char*>(data);
-    for (std::size_t i = 0; i < n; ++i) {
-        h ^= p[i];
-        h *= kFnvPrime;
+    auto fold = [&](std::uint64_t w) {
+        h = (h ^ w) * kMul;
+        h ^= h >> 29;
+    };
+    for (; n >= 8; p += 8, n -= 8) {
+        std::uint64_t w;
+        std::memcpy(&w, p, 8);
+        if constexpr (std::endian::native == std::endian::big) w = __builtin_bswap64(w);
+        fold(w);
     }
+    fold(load_le64(p, n) | (static_cast<std::uint64_t>(n) << 59));
 }
 
 void mix_value(std::uint64_t& h, const Value& v) noexcept {
@@ -458,6 +474,10 @@ void mix_value(std::uint64_t& h, const Value& v) noexcept {
 std::uint64_t stable_hash(const Value& v) noexcept {
     std::uint64_t h = kFnvOffset;
     mix_value(h, v);
+    // A final avalanche, so that the low bits (hash mod R picks a reader) depend on all.
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
     return h;
 }
 

@@ -90,5 +90,6 @@ TEST_CASE("value: the stable hash is fixed and agrees with equality") {
           stable_hash(Value(Record{{"b", 2}, {"a", 1}})));
     CHECK(stable_hash(Value("a")) != stable_hash(Value("b")));
     // Fixed across runs and builds: partitions must match on every backend.
-    CHECK(stable_hash(Value("the")) == 15598126875679635644ULL);
+    CHECK(stable_hash(Value("the")) == 9987983959451100891ULL);
+    CHECK(stable_hash(Value(1)) % 3 == 2);
 }
