@@ -135,7 +135,8 @@ public:
     // [key, count] pairs sorted by key.
     std::vector<std::pair<Value, std::int64_t>> sorted() const {
         std::vector<std::pair<Value, std::int64_t>> out(values_.begin(), values_.end());
-        strings_.for_each([&](std::string_view k, std::int64_t n) { out.emplace_back(Value(k), n); });
+        strings_.for_each(
+            [&](std::string_view k, std::int64_t n) { out.emplace_back(Value(k), n); });
         std::stable_sort(out.begin(), out.end(),
                          [](const auto& a, const auto& b) { return less_than(a.first, b.first); });
         return out;

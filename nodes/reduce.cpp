@@ -1,5 +1,6 @@
 // reduce: one value at the end of the stream (MPI's Reduce, Python's functools.reduce).
 #include <cmath>
+#include <optional>
 #include <stdexcept>
 
 #include "chanflow/expr.hpp"
@@ -110,23 +111,26 @@ Task reduce_body(ProcessContext& ctx) {
         else
             acc = combine(op, acc, v);
     }
-    auto& out = ctx.out();
+    // The result is made before the co_await: GCC 12 destroys a temporary of a conditional
+    // expression inside a co_await expression twice.
+    std::optional<Value> result;
     switch (op) {
         case Op::Count:
-            co_await out.write(n);
+            result = Value(n);
             break;
         case Op::Sum:
-            co_await out.write(n ? acc : Value(0));
+            result = n ? std::move(acc) : Value(0);
             break;
         case Op::Product:
-            co_await out.write(n ? acc : Value(1));
+            result = n ? std::move(acc) : Value(1);
             break;
         case Op::Mean:
-            if (n) co_await out.write(divide(acc, n));
+            if (n) result = divide(acc, n);
             break;
         default:
-            if (n) co_await out.write(acc);
+            if (n) result = std::move(acc);
     }
+    if (result) co_await ctx.out().write(std::move(*result));
 }
 
 CHANFLOW_NODE({.name = "reduce",

@@ -2,12 +2,12 @@
 //
 //   chanflow-textgen --mb 50 [--seed 1] [--vocabulary 10000] [-o FILE]
 //
-// It writes whole lines up to N MiB (at most one line short of it). The words come from a vocabulary of made-up words (syllables drawn by the seed), with
-// Zipf-like frequencies: the word of rank k appears with probability proportional to
-// 1/k. Lines hold 6 to 17 words; now and then a word is capitalised or followed by
-// punctuation, so that a word count has to lower-case and strip. The same arguments give
-// the same bytes on every machine: the generator is SplitMix64 and integer arithmetic
-// only, nothing from <random>, whose distributions differ between standard libraries.
+// It writes whole lines up to N MiB (at most one line short of it). The words come from a
+// vocabulary of made-up words (syllables drawn by the seed), with Zipf-like frequencies: the word
+// of rank k appears with probability proportional to 1/k. Lines hold 6 to 17 words; now and then a
+// word is capitalised or followed by punctuation, so that a word count has to lower-case and strip.
+// The same arguments give the same bytes on every machine: the generator is SplitMix64 and integer
+// arithmetic only, nothing from <random>, whose distributions differ between standard libraries.
 // The tool does not use the chanflow library.
 #include <algorithm>
 #include <cstdint>
@@ -35,7 +35,7 @@ struct SplitMix64 {
 
 std::vector<std::string> make_vocabulary(std::size_t size, SplitMix64& rng) {
     static constexpr std::string_view kOnsets[] = {
-        "b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "r", "s", "t", "v",
+        "b", "c", "d",  "f",  "g",  "h",  "j",  "k",  "l",  "m",  "n",  "p",  "r",  "s",  "t", "v",
         "w", "z", "br", "ch", "cl", "dr", "fl", "gr", "pl", "pr", "sh", "sl", "st", "th", "tr"};
     static constexpr std::string_view kVowels[] = {"a", "e", "i", "o", "u", "ai", "ea", "ou"};
     static constexpr std::string_view kCodas[] = {"", "", "", "n", "r", "s", "t", "l", "nd", "st"};

@@ -20,9 +20,11 @@ struct CliResult {
     std::string err;
 };
 
-/// Runs CHANFLOW_BIN with args in the source directory; kills it after `limit`.
+/// Runs CHANFLOW_BIN (or another program) with args in the source directory; kills it after
+/// `limit`.
 inline CliResult run_cli(const std::vector<std::string>& args,
-                         std::chrono::seconds limit = std::chrono::seconds(60)) {
+                         std::chrono::seconds limit = std::chrono::seconds(60),
+                         const char* program = CHANFLOW_BIN) {
     int out_pipe[2], err_pipe[2];
     if (pipe(out_pipe) != 0 || pipe(err_pipe) != 0) throw std::runtime_error("pipe failed");
     const pid_t pid = fork();
@@ -36,10 +38,10 @@ inline CliResult run_cli(const std::vector<std::string>& args,
         close(err_pipe[1]);
         if (chdir(CHANFLOW_SOURCE_DIR) != 0) _exit(127);
         std::vector<char*> argv;
-        argv.push_back(const_cast<char*>(CHANFLOW_BIN));
+        argv.push_back(const_cast<char*>(program));
         for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
         argv.push_back(nullptr);
-        execv(CHANFLOW_BIN, argv.data());
+        execv(program, argv.data());
         _exit(127);
     }
     close(out_pipe[1]);
