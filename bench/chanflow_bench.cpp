@@ -24,61 +24,21 @@
 #include <tbb/flow_graph.h>
 #include <tbb/global_control.h>
 
+#include "bench_util.hpp"
 #include "chanflow/chanflow.hpp"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_of(const std::function<void()>& f) {
-    const auto t0 = Clock::now();
-    f();
-    return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-}
+using chanflow::bench::Comparison;
+using chanflow::bench::make;
+using chanflow::bench::median;
+using chanflow::bench::seconds_of;
 
 struct Options {
     int rounds = 5;
     double scale = 1.0;
     unsigned workers = 2;
 };
-
-// Accumulates timings for one row of the table: chanflow and each baseline.
-struct Comparison {
-    std::string name;
-    std::string unit;  // what one "op" is
-    double ops = 1;
-    std::vector<std::string> labels;
-    std::vector<std::vector<double>> secs;
-
-    void add(std::size_t i, double s) { secs[i].push_back(s); }
-    void print() const {
-        std::printf("\n%s  (%.0f %s per run, median of %zu rounds)\n", name.c_str(), ops,
-                    unit.c_str(), secs[0].size());
-        for (std::size_t i = 0; i < labels.size(); ++i) {
-            const double t = median(secs[i]);
-            std::printf("  %-44s %10.1f ns/%s %12.2f M%s/s", labels[i].c_str(), t / ops * 1e9,
-                        unit.c_str(), ops / t / 1e6, unit.c_str());
-            if (i > 0) {
-                std::vector<double> ratios;
-                for (std::size_t r = 0; r < secs[0].size(); ++r)
-                    ratios.push_back(secs[i][r] / secs[0][r]);
-                std::printf("   chanflow speed x%.2f", median(ratios));
-            }
-            std::printf("\n");
-        }
-    }
-};
-
-Comparison make(std::string name, std::string unit, double ops, std::vector<std::string> labels) {
-    Comparison c{std::move(name), std::move(unit), ops, std::move(labels), {}};
-    c.secs.resize(c.labels.size());
-    return c;
-}
 
 // ---- baselines -----------------------------------------------------------------------------
 
