@@ -11,14 +11,14 @@ namespace {
 
 enum class Op { Sum, Product, Min, Max, Count, Mean };
 
-Op parse_op(const std::string& s) {
+Op parse_op(std::string_view s) {
     if (s == "sum") return Op::Sum;
     if (s == "product") return Op::Product;
     if (s == "min") return Op::Min;
     if (s == "max") return Op::Max;
     if (s == "count") return Op::Count;
     if (s == "mean") return Op::Mean;
-    throw std::invalid_argument("reduce: unknown op '" + s +
+    throw std::invalid_argument("reduce: unknown op '" + std::string(s) +
                                 "' (expected sum, product, min, max, count or mean)");
 }
 

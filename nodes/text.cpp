@@ -5,6 +5,7 @@
 #include <fstream>
 #include <stdexcept>
 #include <string_view>
+#include <vector>
 
 #include "chanflow/node.hpp"
 
@@ -12,7 +13,7 @@ namespace chanflow {
 namespace {
 
 Task lines_body(ProcessContext& ctx) {
-    const std::string& path = ctx.param("path").as_string();
+    const std::string path(ctx.param("path").as_string());
     std::ifstream file(path, std::ios::binary);
     if (!file) throw std::runtime_error("cannot open '" + path + "': " + std::strerror(errno));
     auto& out = ctx.out();
@@ -44,8 +45,13 @@ Task words_body(ProcessContext& ctx) {
     auto& in = ctx.in();
     auto& out = ctx.out();
     auto cls = [](char c) { return kCharClass[static_cast<unsigned char>(c)]; };
+    // Words go out in batches (one channel lock per batch, not per word): a batch is sent
+    // when it is large, or when the next line is not at hand, before the read can block.
+    constexpr std::size_t kBatch = 256;
+    std::vector<Value> words;
+    words.reserve(kBatch);
     while (auto x = co_await in.read()) {
-        const std::string& s = x->as_string();
+        const std::string_view s = x->as_string();
         const std::size_t n = s.size();
         std::size_t i = 0;
         while (i < n) {
@@ -60,10 +66,11 @@ Task words_body(ProcessContext& ctx) {
                 if (lower)
                     for (char& c : word)
                         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-                co_await out.write(Value(std::move(word)));
+                words.emplace_back(std::move(word));
             }
             i = j;
         }
+        if (words.size() >= kBatch || !in.has_held()) co_await out.write_all(words);
     }
 }
 
@@ -75,7 +82,7 @@ CHANFLOW_NODE({.name = "text.words",
                .body = words_body});
 
 Task file_write_body(ProcessContext& ctx) {
-    const std::string& path = ctx.param("path").as_string();
+    const std::string path(ctx.param("path").as_string());
     std::ofstream file(path, std::ios::binary | std::ios::trunc);
     if (!file) throw std::runtime_error("cannot write '" + path + "': " + std::strerror(errno));
     auto& in = ctx.in();

@@ -151,6 +151,52 @@ Outcome Channel::write(Waiter& w) {
     return attempt<false>(w);
 }
 
+Outcome Channel::write_many(Value* values, std::size_t count, std::size_t& placed, Waiter& w) {
+    ProcessState* woken[8];
+    std::size_t n_woken = 0;
+    std::vector<ProcessState*> more_woken;  // beyond 8 waiting readers (rare)
+    Outcome o = Done;
+    std::size_t i = 0;
+    lock_.lock();
+    if (poisoned_.load(std::memory_order_relaxed)) {
+        o = PoisonedOutcome;
+    } else if (readers_alive_ == 0) {
+        o = Ended;
+    } else {
+        for (; i < count; ++i) {
+            if (readers_.head) {
+                if (Waiter* rd = take_waiter(readers_)) {  // the buffer is empty
+                    *rd->slot = std::move(values[i]);
+                    ++stats_.reads;
+                    rd->outcome = Done;
+                    if (n_woken < 8)
+                        woken[n_woken++] = owner(rd);
+                    else
+                        more_woken.push_back(owner(rd));
+                    continue;
+                }
+            }
+            if (buffer_.size() >= capacity_) break;
+            buffer_.push(std::move(values[i]));
+        }
+        stats_.writes += i;
+        if (buffer_.size() > stats_.peak) stats_.peak = buffer_.size();
+        if (i < count) {
+            o = Pending;
+            if (w.process) {
+                w.slot = &values[i];
+                w.outcome = Pending;
+                writers_.push(&w);
+            }
+        }
+    }
+    lock_.unlock();
+    placed = i;
+    for (std::size_t k = 0; k < n_woken; ++k) sched_.schedule(woken[k]);
+    for (ProcessState* p : more_woken) sched_.schedule(p);
+    return o;
+}
+
 Outcome Channel::read_batch(Waiter& w, std::vector<Value>& batch) {
     lock_.lock();
     if (buffer_.empty() || poisoned_.load(std::memory_order_relaxed)) {

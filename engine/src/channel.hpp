@@ -97,6 +97,12 @@ public:
     /// after queueing `w` (the value stays in *w.slot until a reader takes it).
     Outcome write(Waiter& w);
 
+    /// Writes values[0..count) in order, as many as can go now under one lock: to waiting
+    /// readers first, then into the buffer. Sets `placed` to how many went. Done when all
+    /// went; Ended (no readers left) or PoisonedOutcome with `placed` saying how far it got;
+    /// else Pending, after queueing `w` (when w.process is set) with w.slot = &values[placed].
+    Outcome write_many(Value* values, std::size_t count, std::size_t& placed, Waiter& w);
+
     /// Appends an order mark beyond the capacity, never blocking (ordered fan-out; see
     /// InPort::mark_boundaries_on). Dropped when the channel is poisoned or has no reader.
     void push_mark(OrderMark m);

@@ -546,7 +546,11 @@ Seq concat(const Seq& a, const Seq& b) {
 /// Sequence + sequence and sequence * int; null when the operands are not such a pair.
 Value sequence_op(BinOp op, const Value& a, const Value& b) {
     if (op == BinOp::Add && a.type() == b.type()) {
-        if (a.is_string()) return Value(a.as_string() + b.as_string());
+        if (a.is_string()) {
+            std::string joined(a.as_string());
+            joined += b.as_string();
+            return Value(std::move(joined));
+        }
         if (a.is_list()) return Value(concat(a.as_list(), b.as_list()));
         if (a.is_bytes()) return Value::bytes(concat(a.as_bytes(), b.as_bytes()));
     }
@@ -555,7 +559,7 @@ Value sequence_op(BinOp op, const Value& a, const Value& b) {
         const Value& count = is_intlike(a) ? a : b;
         if (is_intlike(count)) {
             const i64 n = int_of(count);
-            if (seq.is_string()) return Value(repeat(seq.as_string(), n));
+            if (seq.is_string()) return Value(repeat(std::string(seq.as_string()), n));
             if (seq.is_list()) return Value(repeat(seq.as_list(), n));
             if (seq.is_bytes()) return Value::bytes(repeat(seq.as_bytes(), n));
         }
@@ -744,10 +748,10 @@ Value index_of(const Value& base, const Value& idx) {
             if (!resolve_index(i, base.as_bytes().size(), k)) index_out_of_range(idx);
             return Value(static_cast<i64>(base.as_bytes()[k]));
         case Type::String: {
-            const std::string& s = base.as_string();
+            const std::string_view s = base.as_string();
             if (!resolve_index(i, code_points(s), k)) index_out_of_range(idx);
             const std::size_t from = byte_offset(s, k);
-            return Value(s.substr(from, byte_offset(std::string_view(s).substr(from), 1)));
+            return Value(s.substr(from, byte_offset(s.substr(from), 1)));
         }
         default: {
             const Tensor& t = base.as_tensor();
@@ -786,10 +790,10 @@ Value slice_of(const Value& base, const Value& lo, const Value& hi) {
                                  v.begin() + static_cast<std::ptrdiff_t>(b)});
         }
         case Type::String: {
-            const std::string& s = base.as_string();
+            const std::string_view s = base.as_string();
             auto [a, b] = slice_bounds(lo, hi, code_points(s));
             const std::size_t from = byte_offset(s, a);
-            return Value(s.substr(from, byte_offset(std::string_view(s).substr(from), b - a)));
+            return Value(s.substr(from, byte_offset(s.substr(from), b - a)));
         }
         default:
             fail(std::string("cannot slice ") + tname(base));
@@ -833,7 +837,7 @@ double number_arg(const char* fn, const Value& v) {
     return to_num(v).as_double();
 }
 
-const std::string& string_arg(const char* fn, const Value& v) {
+std::string_view string_arg(const char* fn, const Value& v) {
     if (!v.is_string()) fail(std::string(fn) + "() argument must be str, not " + tname(v));
     return v.as_string();
 }
@@ -1076,21 +1080,21 @@ Value fn_len(const Value* a, std::size_t) {
 
 // lower and upper change ASCII letters only; other UTF-8 text passes through unchanged.
 Value fn_lower(const Value* a, std::size_t) {
-    std::string s = string_arg("lower", a[0]);
+    std::string s(string_arg("lower", a[0]));
     for (char& c : s)
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     return Value(std::move(s));
 }
 
 Value fn_upper(const Value* a, std::size_t) {
-    std::string s = string_arg("upper", a[0]);
+    std::string s(string_arg("upper", a[0]));
     for (char& c : s)
         if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
     return Value(std::move(s));
 }
 
 Value fn_strip(const Value* a, std::size_t n) {
-    const std::string& s = string_arg("strip", a[0]);
+    const std::string_view s = string_arg("strip", a[0]);
     if (n == 2 && !a[1].is_null()) return Value(strip_view(s, string_arg("strip", a[1])));
     return Value(strip_view(s));
 }
@@ -1776,7 +1780,7 @@ public:
     // x["name"] reads a field of x, like x.name.
     bool to_numeric(NumOperand& out) const override {
         if (!base_.is_message() || !index_.is_const() || !index_.value().is_string()) return false;
-        out = NumOperand::field(index_.value().as_string());
+        out = NumOperand::field(std::string(index_.value().as_string()));
         return true;
     }
     void accelerate() override {

@@ -231,7 +231,7 @@ int Checker::replicas_of(const ProcessSpec& p) {
 
 std::optional<Expr> Checker::compile(const ProcessSpec& p, const std::string& name, const Value& v,
                                      const SpecValue* written) {
-    const std::string& source = v.as_string();
+    const std::string_view source = v.as_string();
     try {
         return Expr::compile(source);
     } catch (const ExprSyntaxError& e) {

@@ -34,7 +34,7 @@ inline std::string did_you_mean(std::string_view word, const std::vector<std::st
 
 /// How a value is shown in a message: numbers as written, strings quoted, else the type.
 inline std::string describe(const Value& v) {
-    if (v.is_string()) return "'" + v.as_string() + "'";
+    if (v.is_string()) return "'" + std::string(v.as_string()) + "'";
     if (v.is_null() || v.is_bool() || v.is_int() || v.is_float()) return to_printed(v);
     return type_name(v.type());
 }

@@ -367,7 +367,7 @@ std::optional<std::string> Loader::text(const Entry& e, const std::string& what)
         error(value_pos(e), what + " must be a string, got " + type_name(v->type()));
         return std::nullopt;
     }
-    return v->is_string() ? v->as_string() : to_printed(*v);
+    return v->is_string() ? std::string(v->as_string()) : to_printed(*v);
 }
 
 // One of a few words (a kind, a policy); reports others with a suggestion.

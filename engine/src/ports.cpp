@@ -232,6 +232,132 @@ void OutPort::WriteAwaiter::finish() {
     }
 }
 
+// ---- write_all ----------------------------------------------------------------------------
+
+void OutPort::route_all(WriteAllAwaiter& w) {
+    const std::size_t n = targets_.size();
+    buckets_.resize(n);
+    bucket_done_.assign(n, 0);
+    std::vector<Value>& values = w.values;
+    if (n == 1) {
+        buckets_[0].swap(values);
+    } else if (deliver_ == Deliver::Broadcast) {
+        for (auto& b : buckets_) b = values;
+    } else {
+        for (std::size_t k = 0; k < values.size(); ++k) {
+            const std::size_t t = deliver_ == Deliver::RoundRobin
+                                      ? (sent_ + k) % n
+                                      : stable_hash(hash_key(values[k])) % n;
+            buckets_[t].push_back(std::move(values[k]));
+        }
+        if (deliver_ == Deliver::RoundRobin) sent_ += values.size();
+    }
+    values.clear();
+}
+
+// Writes what is left of the buckets, target by target; true when the write is complete
+// (waiter.outcome says how), false when it waits (queued when p is set).
+bool OutPort::step_all(WriteAllAwaiter& w, ProcessState* p) {
+    const std::size_t n = targets_.size();
+    const bool broadcast = deliver_ == Deliver::Broadcast;
+    for (;;) {
+        std::size_t t = n;
+        for (std::size_t k = 0; k < n; ++k) {
+            const std::size_t c = (w.target + k) % n;
+            if (bucket_done_[c] < buckets_[c].size()) {
+                t = c;
+                break;
+            }
+        }
+        if (t == n) break;  // everything went
+        w.target = t;
+        std::vector<Value>& bucket = buckets_[t];
+        if (target_ended_[t]) {
+            // SPEC §2: a retired reader's messages go to the next live one; a broadcast
+            // skips it.
+            std::size_t next = n;
+            for (std::size_t k = 1; k < n && !broadcast; ++k)
+                if (!target_ended_[(t + k) % n]) {
+                    next = (t + k) % n;
+                    break;
+                }
+            if (next != n)
+                for (std::size_t i = bucket_done_[t]; i < bucket.size(); ++i)
+                    buckets_[next].push_back(std::move(bucket[i]));
+            bucket_done_[t] = bucket.size();
+            continue;
+        }
+        w.waiter.process = p;
+        if (p) p->wait_channel = targets_[t];
+        std::size_t placed = 0;
+        const Outcome o = targets_[t]->write_many(
+            bucket.data() + bucket_done_[t], bucket.size() - bucket_done_[t], placed, w.waiter);
+        bucket_done_[t] += placed;
+        if (o == Outcome::Pending) return false;
+        if (o == Outcome::Ended) target_ended_[t] = true;
+        if (o == Outcome::PoisonedOutcome) {
+            w.waiter.outcome = Outcome::PoisonedOutcome;
+            for (auto& b : buckets_) b.clear();
+            return true;
+        }
+    }
+    const bool some_reader =
+        std::find(target_ended_.begin(), target_ended_.end(), false) != target_ended_.end();
+    w.waiter.outcome = some_reader ? Outcome::Done : Outcome::Ended;
+    for (auto& b : buckets_) b.clear();
+    return true;
+}
+
+// Resumes a write_all after a reader took the value it waited with (or its target ended).
+bool OutPort::continue_write_all(void* awaiter) {
+    auto& w = *static_cast<WriteAllAwaiter*>(awaiter);
+    OutPort& port = w.port;
+    switch (w.waiter.outcome) {
+        case Outcome::Done:
+            ++port.bucket_done_[w.target];
+            break;
+        case Outcome::Ended:
+            port.target_ended_[w.target] = true;
+            break;
+        default:
+            for (auto& b : port.buckets_) b.clear();
+            return true;  // poisoned
+    }
+    return port.step_all(w, w.waiter.process);
+}
+
+bool OutPort::WriteAllAwaiter::await_ready() {
+    waiter.prepare(nullptr, nullptr);
+    waiter.outcome = Outcome::Done;
+    if (values.empty()) return true;
+    port.route_all(*this);
+    return port.step_all(*this, nullptr);
+}
+
+bool OutPort::WriteAllAwaiter::await_suspend(std::coroutine_handle<>) {
+    ProcessState* p = Scheduler::current();
+    waiter.prepare(p, nullptr);
+    p->wait = WaitKind::Write;
+    p->resume_hook = &OutPort::continue_write_all;
+    p->resume_hook_arg = this;
+    if (!port.step_all(*this, p)) return true;  // from here on the frame is not ours
+    p->resume_hook = nullptr;
+    p->wait = WaitKind::None;
+    return false;
+}
+
+void OutPort::WriteAllAwaiter::await_resume() {
+    if (waiter.process) waiter.process->wait = WaitKind::None;
+    switch (waiter.outcome) {
+        case Outcome::Done:
+            return;
+        case Outcome::Ended:
+            throw WriterRetired();
+        default:
+            throw Poisoned();
+    }
+}
+
 void OutPort::retire() {
     if (retired_) return;
     retired_ = true;

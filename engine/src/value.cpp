@@ -37,36 +37,61 @@ std::size_t Tensor::size() const noexcept {
     return n;
 }
 
-Value::Value(std::string s)
-    : type_(Type::String), p_(new detail::Heap<std::string>(std::move(s))) {}
-Value::Value(List l) : type_(Type::List), p_(new detail::Heap<List>(std::move(l))) {}
-Value::Value(Record r) : type_(Type::Record), p_(new detail::Heap<Record>(std::move(r))) {}
-Value::Value(Tensor t) : type_(Type::Tensor), p_(new detail::Heap<Tensor>(std::move(t))) {}
+Value::Value(std::string_view s) {
+    if (s.size() <= kInlineString) {
+        u_.in = {Type::String, static_cast<std::uint8_t>(s.size() + 1), {}};
+        std::memcpy(u_.in.chars, s.data(), s.size());
+    } else {
+        u_.s = {Type::String, 0, {0}};
+        u_.s.p = new detail::Heap<std::string>(s);
+    }
+}
+Value::Value(std::string&& s) {
+    if (s.size() <= kInlineString) {
+        u_.in = {Type::String, static_cast<std::uint8_t>(s.size() + 1), {}};
+        std::memcpy(u_.in.chars, s.data(), s.size());
+    } else {
+        u_.s = {Type::String, 0, {0}};
+        u_.s.p = new detail::Heap<std::string>(std::move(s));
+    }
+}
+Value::Value(List l) {
+    u_.s = {Type::List, 0, {0}};
+    u_.s.p = new detail::Heap<List>(std::move(l));
+}
+Value::Value(Record r) {
+    u_.s = {Type::Record, 0, {0}};
+    u_.s.p = new detail::Heap<Record>(std::move(r));
+}
+Value::Value(Tensor t) {
+    u_.s = {Type::Tensor, 0, {0}};
+    u_.s.p = new detail::Heap<Tensor>(std::move(t));
+}
 
 Value Value::bytes(std::vector<unsigned char> b) {
     Value v;
-    v.p_ = new detail::Heap<std::vector<unsigned char>>(std::move(b));
-    v.type_ = Type::Bytes;
+    v.u_.s.p = new detail::Heap<std::vector<unsigned char>>(std::move(b));
+    v.u_.s.type = Type::Bytes;
     return v;
 }
 
 void Value::release() noexcept {
-    if (p_->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-    switch (type_) {
+    if (u_.s.p->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    switch (u_.s.type) {
         case Type::String:
-            delete static_cast<detail::Heap<std::string>*>(p_);
+            delete static_cast<detail::Heap<std::string>*>(u_.s.p);
             break;
         case Type::Bytes:
-            delete static_cast<detail::Heap<std::vector<unsigned char>>*>(p_);
+            delete static_cast<detail::Heap<std::vector<unsigned char>>*>(u_.s.p);
             break;
         case Type::List:
-            delete static_cast<detail::Heap<List>*>(p_);
+            delete static_cast<detail::Heap<List>*>(u_.s.p);
             break;
         case Type::Record:
-            delete static_cast<detail::Heap<Record>*>(p_);
+            delete static_cast<detail::Heap<Record>*>(u_.s.p);
             break;
         case Type::Tensor:
-            delete static_cast<detail::Heap<Tensor>*>(p_);
+            delete static_cast<detail::Heap<Tensor>*>(u_.s.p);
             break;
         default:
             break;
@@ -74,17 +99,17 @@ void Value::release() noexcept {
 }
 
 void Value::throw_type(Type wanted) const {
-    throw TypeError(std::string("expected ") + type_name(wanted) + ", got " + type_name(type_));
+    throw TypeError(std::string("expected ") + type_name(wanted) + ", got " + type_name(u_.s.type));
 }
 
 double Value::as_number() const {
-    if (type_ == Type::Int) return static_cast<double>(i_);
-    if (type_ == Type::Float) return f_;
-    throw TypeError(std::string("expected a number, got ") + type_name(type_));
+    if (u_.s.type == Type::Int) return static_cast<double>(u_.s.i);
+    if (u_.s.type == Type::Float) return u_.s.f;
+    throw TypeError(std::string("expected a number, got ") + type_name(u_.s.type));
 }
 
 const Value* Value::field(std::string_view name) const noexcept {
-    if (type_ != Type::Record) return nullptr;
+    if (u_.s.type != Type::Record) return nullptr;
     for (const auto& [k, v] : heap<Record>())
         if (k == name) return &v;
     return nullptr;
@@ -99,17 +124,17 @@ bool numeric(const Value& v) noexcept {
 
 bool operator==(const Value& a, const Value& b) noexcept {
     if (numeric(a) && numeric(b)) {
-        if (!a.is_float() && !b.is_float()) return a.i_ == b.i_;
-        if (a.is_float() && b.is_float()) return a.f_ == b.f_;
+        if (!a.is_float() && !b.is_float()) return a.u_.s.i == b.u_.s.i;
+        if (a.is_float() && b.is_float()) return a.u_.s.f == b.u_.s.f;
         // int vs float: compare exactly, as Python does.
-        const std::int64_t i = a.is_float() ? b.i_ : a.i_;
-        const double f = a.is_float() ? a.f_ : b.f_;
+        const std::int64_t i = a.is_float() ? b.u_.s.i : a.u_.s.i;
+        const double f = a.is_float() ? a.u_.s.f : b.u_.s.f;
         if (!std::isfinite(f) || f != std::floor(f)) return false;
         if (f < -9223372036854775808.0 || f >= 9223372036854775808.0) return false;
         return static_cast<std::int64_t>(f) == i;
     }
-    if (a.type_ != b.type_) return false;
-    switch (a.type_) {
+    if (a.u_.s.type != b.u_.s.type) return false;
+    switch (a.u_.s.type) {
         case Type::Null:
             return true;
         case Type::String:
@@ -208,7 +233,7 @@ void append_int(std::string& out, std::int64_t i) {
     out.append(buf, res.ptr);
 }
 
-void append_json_string(std::string& out, const std::string& s) {
+void append_json_string(std::string& out, std::string_view s) {
     out += '"';
     for (unsigned char c : s) {
         switch (c) {

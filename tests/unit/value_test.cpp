@@ -12,13 +12,32 @@ using chanflow::Value;
 
 TEST_CASE("value: 16 bytes, scalars inline, payloads shared on copy") {
     CHECK(sizeof(Value) == 16);
-    Value s("hello");
+    // Long strings are shared on copy; short ones (up to 14 bytes) live inside the Value.
+    Value s("a string longer than fourteen bytes");
     Value t = s;
-    CHECK(&s.as_string() == &t.as_string());
+    CHECK(s.as_string().data() == t.as_string().data());
     Value moved = std::move(t);
     CHECK(t.is_null());
-    CHECK(moved.as_string() == "hello");
+    CHECK(moved.as_string() == "a string longer than fourteen bytes");
     CHECK_THROWS_AS(s.as_int(), chanflow::TypeError);
+
+    Value small("fourteen bytes");
+    CHECK(small.as_string() == "fourteen bytes");
+    Value small_copy = small;
+    CHECK(small_copy.as_string().data() != small.as_string().data());
+    CHECK(small_copy == small);
+    CHECK(Value("") == Value(std::string()));
+    CHECK(Value("").as_string().empty());
+    CHECK(Value("fifteen bytes!!") == Value(std::string("fifteen bytes!!")));
+    CHECK(chanflow::stable_hash(Value("short")) ==
+          chanflow::stable_hash(Value(std::string("short"))));
+    Value moved_small = std::move(small);
+    CHECK(small.is_null());
+    CHECK(moved_small.as_string() == "fourteen bytes");
+    small = moved_small;  // assignment over a moved-from value
+    CHECK(small.as_string() == "fourteen bytes");
+    // Embedded zero bytes are kept.
+    CHECK(Value(std::string_view("a\0b", 3)).as_string().size() == 3);
 }
 
 TEST_CASE("value: floats print as Python's repr") {

@@ -155,6 +155,9 @@ public:
     /// Replica of an `ordered: true` process: each read after the first marks, on these
     /// channels (the replica's outputs), that the outputs of the previous input are complete.
     void mark_boundaries_on(std::vector<detail::Channel*> outputs) { marks_ = std::move(outputs); }
+    /// True when the next read() is served from messages this port already holds: it will
+    /// not block. A node that gathers its output for write_all() flushes when this is false.
+    bool has_held() const noexcept { return batch_pos_ < batch_.size(); }
     /// Takes a message this port already holds (see batch_); false when it holds none.
     bool take_held(Value& out) {
         if (batch_pos_ == batch_.size()) return false;
@@ -214,6 +217,24 @@ public:
     /// Writes one message; blocks while the buffer is full (or, for a rendezvous, until a
     /// reader takes it).
     WriteAwaiter write(Value v) noexcept { return WriteAwaiter(*this, std::move(v)); }
+
+    /// Writes every value of a batch, as write() would one by one, but taking each channel's
+    /// lock once for as many values as fit: for nodes that emit many messages at a time.
+    /// Every reader gets its values in order; with round_robin or hash, values for a reader
+    /// with room go on while another reader's buffer is full. Completes when all are
+    /// written (WriterRetired when no reader is left); `values` is left empty.
+    struct WriteAllAwaiter {
+        OutPort& port;
+        std::vector<Value>& values;
+        detail::Waiter waiter;
+        std::size_t target = 0;  // the target being written
+        bool await_ready();
+        bool await_suspend(std::coroutine_handle<> h);
+        void await_resume();
+    };
+    WriteAllAwaiter write_all(std::vector<Value>& values) noexcept {
+        return WriteAllAwaiter{*this, values, {}, 0};
+    }
     void retire();
     void poison();
     const std::string& channel_name() const noexcept { return name_; }
@@ -227,6 +248,12 @@ private:
     // Routes a write over several targets; true when the write is complete.
     bool step(WriteAwaiter& w, detail::ProcessState* p);
     static bool continue_write(void* awaiter);
+    void route_all(WriteAllAwaiter& w);
+    bool step_all(WriteAllAwaiter& w, detail::ProcessState* p);
+    static bool continue_write_all(void* awaiter);
+    // write_all's values, by target, and how many of each went.
+    std::vector<std::vector<Value>> buckets_;
+    std::vector<std::size_t> bucket_done_;
     std::string name_;
     std::vector<detail::Channel*> targets_;
     Deliver deliver_;

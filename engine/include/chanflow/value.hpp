@@ -66,29 +66,33 @@ struct Heap : HeapBase {
 
 class Value {
 public:
-    Value() noexcept : type_(Type::Null), i_(0) {}
+    /// Strings of up to this many bytes live inside the Value, without a heap payload.
+    static constexpr std::size_t kInlineString = 14;
+
+    Value() noexcept { u_.s = {Type::Null, 0, {0}}; }
     Value(std::nullptr_t) noexcept : Value() {}
-    Value(bool b) noexcept : type_(Type::Bool), i_(b ? 1 : 0) {}
-    Value(int i) noexcept : type_(Type::Int), i_(i) {}
-    Value(long i) noexcept : type_(Type::Int), i_(i) {}
-    Value(long long i) noexcept : type_(Type::Int), i_(static_cast<std::int64_t>(i)) {}
-    Value(double f) noexcept : type_(Type::Float), f_(f) {}
-    Value(const char* s) : Value(std::string(s)) {}
-    Value(std::string_view s) : Value(std::string(s)) {}
-    Value(std::string s);
+    Value(bool b) noexcept { u_.s = {Type::Bool, 0, {b ? 1 : 0}}; }
+    Value(int i) noexcept { u_.s = {Type::Int, 0, {i}}; }
+    Value(long i) noexcept { u_.s = {Type::Int, 0, {i}}; }
+    Value(long long i) noexcept { u_.s = {Type::Int, 0, {static_cast<std::int64_t>(i)}}; }
+    Value(double f) noexcept {
+        u_.s = {Type::Float, 0, {0}};
+        u_.s.f = f;
+    }
+    Value(const char* s) : Value(std::string_view(s)) {}
+    Value(std::string_view s);
+    Value(const std::string& s) : Value(std::string_view(s)) {}
+    Value(std::string&& s);
     Value(List l);
     Value(Record r);
     Value(Tensor t);
     static Value bytes(std::vector<unsigned char> b);
     static Value list(std::initializer_list<Value> items) { return Value(List(items)); }
 
-    Value(const Value& o) noexcept : type_(o.type_), i_(o.i_) {
-        if (is_heap()) p_->refs.fetch_add(1, std::memory_order_relaxed);
+    Value(const Value& o) noexcept : u_(o.u_) {
+        if (is_heap()) u_.s.p->refs.fetch_add(1, std::memory_order_relaxed);
     }
-    Value(Value&& o) noexcept : type_(o.type_), i_(o.i_) {
-        o.type_ = Type::Null;
-        o.i_ = 0;  // every null a user can hold has i_ == 0 (see detail::order_mark)
-    }
+    Value(Value&& o) noexcept : u_(o.u_) { o.clear(); }
     Value& operator=(const Value& o) noexcept {
         Value tmp(o);
         swap(tmp);
@@ -97,39 +101,39 @@ public:
     Value& operator=(Value&& o) noexcept {
         if (this != &o) {
             if (is_heap()) release();
-            type_ = o.type_;
-            i_ = o.i_;
-            o.type_ = Type::Null;
-            o.i_ = 0;
+            u_ = o.u_;
+            o.clear();
         }
         return *this;
     }
     ~Value() {
         if (is_heap()) release();
     }
-    void swap(Value& o) noexcept {
-        std::swap(type_, o.type_);
-        std::swap(i_, o.i_);
-    }
+    void swap(Value& o) noexcept { std::swap(u_, o.u_); }
 
-    Type type() const noexcept { return type_; }
-    bool is_null() const noexcept { return type_ == Type::Null; }
-    bool is_bool() const noexcept { return type_ == Type::Bool; }
-    bool is_int() const noexcept { return type_ == Type::Int; }
-    bool is_float() const noexcept { return type_ == Type::Float; }
-    bool is_number() const noexcept { return type_ == Type::Int || type_ == Type::Float; }
-    bool is_string() const noexcept { return type_ == Type::String; }
-    bool is_bytes() const noexcept { return type_ == Type::Bytes; }
-    bool is_list() const noexcept { return type_ == Type::List; }
-    bool is_record() const noexcept { return type_ == Type::Record; }
-    bool is_tensor() const noexcept { return type_ == Type::Tensor; }
+    Type type() const noexcept { return u_.s.type; }
+    bool is_null() const noexcept { return u_.s.type == Type::Null; }
+    bool is_bool() const noexcept { return u_.s.type == Type::Bool; }
+    bool is_int() const noexcept { return u_.s.type == Type::Int; }
+    bool is_float() const noexcept { return u_.s.type == Type::Float; }
+    bool is_number() const noexcept { return is_int() || is_float(); }
+    bool is_string() const noexcept { return u_.s.type == Type::String; }
+    bool is_bytes() const noexcept { return u_.s.type == Type::Bytes; }
+    bool is_list() const noexcept { return u_.s.type == Type::List; }
+    bool is_record() const noexcept { return u_.s.type == Type::Record; }
+    bool is_tensor() const noexcept { return u_.s.type == Type::Tensor; }
 
-    bool as_bool() const { return check(Type::Bool), i_ != 0; }
-    std::int64_t as_int() const { return check(Type::Int), i_; }
-    double as_float() const { return check(Type::Float), f_; }
+    bool as_bool() const { return check(Type::Bool), u_.s.i != 0; }
+    std::int64_t as_int() const { return check(Type::Int), u_.s.i; }
+    double as_float() const { return check(Type::Float), u_.s.f; }
     /// An int or a float as a double.
     double as_number() const;
-    const std::string& as_string() const { return check(Type::String), heap<std::string>(); }
+    /// The bytes of a string; valid while this Value lives (short strings live inside it).
+    std::string_view as_string() const {
+        check(Type::String);
+        if (u_.s.small) return {u_.in.chars, static_cast<std::size_t>(u_.s.small - 1)};
+        return heap<std::string>();
+    }
     const std::vector<unsigned char>& as_bytes() const {
         return check(Type::Bytes), heap<std::vector<unsigned char>>();
     }
@@ -147,24 +151,43 @@ public:
 private:
     friend Value detail::order_mark(detail::OrderMark m) noexcept;
     friend detail::OrderMark detail::order_mark_of(const Value& v) noexcept;
-    static constexpr std::int64_t kOrderMark = 0x6f72646572656400;  // a null's i_ is 0 otherwise
-    bool is_heap() const noexcept { return type_ >= Type::String; }
+    static constexpr std::int64_t kOrderMark = 0x6f72646572656400;  // a null's i is 0 otherwise
+
+    // Two layouts share the type tag (and `small`, their common initial sequence): a scalar
+    // or heap pointer, or a short string's bytes in place. Copying the union copies all 16
+    // bytes whichever layout is active.
+    struct Scalar {
+        Type type;
+        std::uint8_t small;  // String: 0 = on the heap, else the inline length + 1
+        union {
+            std::int64_t i;
+            double f;
+            detail::HeapBase* p;
+        };
+    };
+    struct InlineString {
+        Type type;
+        std::uint8_t small;
+        char chars[kInlineString];
+    };
+    union Rep {
+        Scalar s;
+        InlineString in;
+    };
+
+    bool is_heap() const noexcept { return u_.s.type >= Type::String && u_.s.small == 0; }
+    void clear() noexcept { u_.s = {Type::Null, 0, {0}}; }  // i = 0: not an order mark
     void check(Type t) const {
-        if (type_ != t) throw_type(t);
+        if (u_.s.type != t) throw_type(t);
     }
     [[noreturn]] void throw_type(Type wanted) const;
     void release() noexcept;
     template <class T>
     const T& heap() const noexcept {
-        return static_cast<detail::Heap<T>*>(p_)->payload;
+        return static_cast<detail::Heap<T>*>(u_.s.p)->payload;
     }
 
-    Type type_;
-    union {
-        std::int64_t i_;
-        double f_;
-        detail::HeapBase* p_;
-    };
+    Rep u_;
 };
 
 static_assert(sizeof(Value) == 16, "Value is meant to stay 16 bytes");
@@ -188,12 +211,12 @@ namespace detail {
 enum class OrderMark : std::uint8_t { None, Boundary, End };
 inline Value order_mark(OrderMark m) noexcept {
     Value v;
-    v.i_ = Value::kOrderMark + static_cast<std::int64_t>(m);
+    v.u_.s.i = Value::kOrderMark + static_cast<std::int64_t>(m);
     return v;
 }
 inline OrderMark order_mark_of(const Value& v) noexcept {
-    if (v.type_ != Type::Null || v.i_ == 0) return OrderMark::None;
-    return static_cast<OrderMark>(v.i_ - Value::kOrderMark);
+    if (v.u_.s.type != Type::Null || v.u_.s.i == 0) return OrderMark::None;
+    return static_cast<OrderMark>(v.u_.s.i - Value::kOrderMark);
 }
 }  // namespace detail
 
