@@ -1,6 +1,7 @@
 // Grouping and ordering nodes: key_by, batch, unbatch, count_by_key, sort, zip.
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 #include <string_view>
 #include <unordered_map>
 
@@ -80,42 +81,66 @@ struct ValueHash {
 class StringCounts {
 public:
     std::int64_t& operator[](std::string_view key) {
-        if (2 * (used_ + 1) > slots_.size()) grow();
-        const std::uint64_t h = std::hash<std::string_view>{}(key);
+        if (4 * (used_ + 1) > 3 * slots_.size()) grow();
+        const std::uint64_t h = hash(key);
+        const std::uint32_t tag = tag_of(h, key.size());
         for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
             Slot& s = slots_[i];
-            if (s.len == kEmpty) {
-                s = {h, arena_.size(), key.size(), 0};
+            if (s.offset == kEmpty) {
+                if (arena_.size() + key.size() + 8 >= kEmpty)
+                    throw std::length_error("count_by_key: too many distinct strings");
+                s = {tag, static_cast<std::uint32_t>(arena_.size()), 0};
+                const auto len = static_cast<std::uint64_t>(key.size());
+                arena_.append(reinterpret_cast<const char*>(&len), sizeof len);
                 arena_.append(key);
                 ++used_;
                 return s.count;
             }
-            if (s.hash == h && s.len == key.size() &&
-                std::memcmp(arena_.data() + s.offset, key.data(), key.size()) == 0)
-                return s.count;
+            if (s.tag == tag && stored(s) == key) return s.count;
         }
     }
     template <class F>
     void for_each(F&& f) const {
         for (const Slot& s : slots_)
-            if (s.len != kEmpty) f(std::string_view(arena_).substr(s.offset, s.len), s.count);
+            if (s.offset != kEmpty) f(stored(s), s.count);
     }
 
 private:
-    static constexpr std::size_t kEmpty = ~std::size_t{0};
+    static constexpr std::uint32_t kEmpty = ~std::uint32_t{0};
+    // 16 bytes a slot, so that more of the table stays in cache: a tag of 24 hash bits and
+    // 8 length bits, the key's place in the arena (its length, then its bytes), the count.
     struct Slot {
-        std::uint64_t hash;
-        std::size_t offset, len;
+        std::uint32_t tag;
+        std::uint32_t offset;
         std::int64_t count;
     };
+    static std::uint32_t tag_of(std::uint64_t h, std::size_t len) noexcept {
+        return static_cast<std::uint32_t>(h >> 40) << 8 | static_cast<std::uint32_t>(len & 0xff);
+    }
+    std::string_view stored(const Slot& s) const noexcept {
+        std::uint64_t len;
+        std::memcpy(&len, arena_.data() + s.offset, sizeof len);
+        return {arena_.data() + s.offset + sizeof len, static_cast<std::size_t>(len)};
+    }
+    // Words are short: hashed eight bytes at a time, inline.
+    static std::uint64_t hash(std::string_view k) noexcept {
+        std::uint64_t h = 0x9e3779b97f4a7c15ULL ^ k.size();
+        for (std::size_t i = 0; i < k.size(); i += 8) {
+            std::uint64_t w = 0;
+            std::memcpy(&w, k.data() + i, std::min<std::size_t>(8, k.size() - i));
+            h = (h ^ w) * 0xff51afd7ed558ccdULL;
+            h ^= h >> 32;
+        }
+        return h;
+    }
     void grow() {
-        std::vector<Slot> old(slots_.empty() ? 512 : slots_.size() * 2, Slot{0, 0, kEmpty, 0});
+        std::vector<Slot> old(slots_.empty() ? 1024 : slots_.size() * 2, Slot{0, kEmpty, 0});
         old.swap(slots_);
         mask_ = slots_.size() - 1;
         for (const Slot& s : old) {
-            if (s.len == kEmpty) continue;
-            std::size_t i = s.hash & mask_;
-            while (slots_[i].len != kEmpty) i = (i + 1) & mask_;
+            if (s.offset == kEmpty) continue;
+            std::size_t i = hash(stored(s)) & mask_;
+            while (slots_[i].offset != kEmpty) i = (i + 1) & mask_;
             slots_[i] = s;
         }
     }

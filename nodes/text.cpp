@@ -48,6 +48,10 @@ Task words_body(ProcessContext& ctx) {
     // Words go out in batches (one channel lock per batch, not per word): a batch is sent
     // when it is large, or when the next line is not at hand, before the read can block.
     constexpr std::size_t kBatch = 256;
+    auto to_lower = [](char c) {
+        return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    };
+    char buffer[Value::kInlineString];
     std::vector<Value> words;
     words.reserve(kBatch);
     while (auto x = co_await in.read()) {
@@ -62,11 +66,17 @@ Task words_body(ProcessContext& ctx) {
             while (b < e && cls(s[b]) == kPunct) ++b;
             while (e > b && cls(s[e - 1]) == kPunct) --e;
             if (b < e) {
-                std::string word(s, b, e - b);
-                if (lower)
-                    for (char& c : word)
-                        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-                words.emplace_back(std::move(word));
+                const std::string_view word = s.substr(b, e - b);
+                if (!lower) {
+                    words.emplace_back(word);
+                } else if (word.size() <= sizeof buffer) {  // the common case: no allocation
+                    for (std::size_t k = 0; k < word.size(); ++k) buffer[k] = to_lower(word[k]);
+                    words.emplace_back(std::string_view(buffer, word.size()));
+                } else {
+                    std::string copy(word);
+                    for (char& c : copy) c = to_lower(c);
+                    words.emplace_back(std::move(copy));
+                }
             }
             i = j;
         }
