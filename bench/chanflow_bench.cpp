@@ -166,7 +166,20 @@ chanflow::Task consume_body(chanflow::ProcessContext& ctx) {
         if (!co_await in.read()) break;
 }
 
+// Writes 0..n-1 one write at a time (range sends batches): the channel's per-message cost.
+chanflow::Task count_body(chanflow::ProcessContext& ctx) {
+    const std::int64_t n = ctx.param("n").as_int();
+    auto& out = ctx.out();
+    for (std::int64_t i = 0; i < n; ++i) co_await out.write(i);
+}
+
 void register_bench_nodes() {
+    chanflow::NodeRegistry::global().add(
+        {.name = "bench.count",
+         .doc = "Writes 0..n-1, one write each.",
+         .params = {chanflow::param("n", chanflow::ParamType::Int, "values to write")},
+         .ports = {chanflow::out_port("out")},
+         .body = count_body});
     chanflow::NodeRegistry::global().add(
         {.name = "bench.consume",
          .doc = "Reads n values, then stops.",
@@ -184,11 +197,11 @@ void register_bench_nodes() {
 void bench_channel(const Options& o) {
     const auto n = static_cast<std::int64_t>(10'000'000 * o.scale);
     chanflow::Graph g("channel");
-    g.process("src", "range").with("stop", n).out("out", "c");
+    g.process("src", "bench.count").with("n", n).out("out", "c");
     g.process("sink", "discard").in("in", "c");
     g.channel("c", 64);
     auto c = make("(a) one2one buffered channel, capacity 64", "msg", static_cast<double>(n),
-                  {"chanflow range -> discard", "plain SPSC ring (1024, spinning)",
+                  {"chanflow count -> discard (single writes)", "plain SPSC ring (1024, spinning)",
                    "oneTBB concurrent_bounded_queue (64)"});
     for (int r = 0; r < o.rounds; ++r) {
         c.add(0, seconds_of([&] { run_graph(g, o.workers); }));

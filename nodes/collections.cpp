@@ -35,7 +35,8 @@ CHANFLOW_NODE({.name = "key_by",
                .doc = "Emits [expr(x), x] for every input x.",
                .params = {param("expr", ParamType::Expr, "the key, an expression over x")},
                .ports = {in_port("in"), out_port("out")},
-               .body = key_by_body});
+               .body = key_by_body,
+               .one_to_one = true});
 
 Task batch_body(ProcessContext& ctx) {
     const std::int64_t size = ctx.param("size").as_int();

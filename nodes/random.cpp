@@ -62,7 +62,8 @@ CHANFLOW_NODE({.name = "pi.sample",
                .params = {param("samples", ParamType::Int, "points per task"),
                           param("seed", ParamType::Int, "the seed", 0)},
                .ports = {in_port("in", "task ids"), out_port("out", "points inside")},
-               .body = pi_sample_body});
+               .body = pi_sample_body,
+               .one_to_one = true});
 
 }  // namespace
 }  // namespace chanflow

@@ -1,4 +1,6 @@
 // Source nodes: emit a sequence and retire.
+#include <vector>
+
 #include "chanflow/node.hpp"
 
 namespace chanflow {
@@ -10,10 +12,19 @@ Task range_body(ProcessContext& ctx) {
     const std::int64_t step = ctx.param("step").as_int();
     if (step == 0) throw std::invalid_argument("range: step must not be 0");
     auto& out = ctx.out();
-    if (step > 0)
-        for (std::int64_t i = start; i < stop; i += step) co_await out.write(i);
-    else
-        for (std::int64_t i = start; i > stop; i += step) co_await out.write(i);
+    // Sent in batches of up to 64 (one channel lock per batch); each batch waits for room
+    // as single writes would, so a rendezvous or a small buffer still paces the range.
+    constexpr std::int64_t kBatch = 64;
+    std::vector<Value> batch;
+    batch.reserve(kBatch);
+    auto more = [&](std::int64_t i) { return step > 0 ? i < stop : i > stop; };
+    for (std::int64_t i = start; more(i);) {
+        for (std::int64_t k = 0; k < kBatch && more(i); ++k) {
+            batch.emplace_back(i);
+            if (__builtin_add_overflow(i, step, &i)) i = stop;  // the next one would overflow
+        }
+        co_await out.write_all(batch);
+    }
 }
 
 CHANFLOW_NODE({.name = "range",

@@ -16,7 +16,8 @@ CHANFLOW_NODE({.name = "map",
                .doc = "Emits expr(x) for every input x.",
                .params = {param("expr", ParamType::Expr, "expression over the message x")},
                .ports = {in_port("in"), out_port("out")},
-               .body = map_body});
+               .body = map_body,
+               .one_to_one = true});
 
 Task filter_body(ProcessContext& ctx) {
     const Expr& keep = ctx.expr("expr");

@@ -92,6 +92,7 @@ void register_function_node(std::string name, std::string doc, NodeFunction f) {
     t.ports = {in_port("in"), out_port("out")};
     t.body = function_node_body;
     t.function = std::move(f);
+    t.one_to_one = true;
     NodeRegistry::global().add(std::move(t));
 }
 

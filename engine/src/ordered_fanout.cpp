@@ -14,6 +14,9 @@
 // share of the input to the next live replica (SPEC §2 round_robin); from there on the order is
 // kept only lane by lane.
 //
+// A node that writes exactly one message per input (NodeType::one_to_one: map, key_by)
+// needs no marks: its merge takes one message from each lane in turn.
+//
 // Because this is a rewrite of the plan, every backend runs it the same way.
 #include <string>
 #include <vector>
@@ -28,8 +31,15 @@ namespace {
 Task ordered_merge_body(ProcessContext& ctx) {
     auto lanes = ctx.ins("in");
     auto& out = ctx.out();
+    // Outputs go on in batches (one lock per batch): a batch is sent when it is large, or
+    // before a read that may block.
+    constexpr std::size_t kBatch = 256;
+    std::vector<Value> batch;
+    batch.reserve(kBatch);
     std::size_t turn = 0;
     for (;;) {
+        if (!batch.empty() && (batch.size() >= kBatch || !lanes[turn]->has_held()))
+            co_await out.write_all(batch);
         auto v = co_await lanes[turn]->read();
         if (!v) break;  // the replica stopped early
         const OrderMark mark = order_mark_of(*v);
@@ -37,14 +47,48 @@ Task ordered_merge_body(ProcessContext& ctx) {
         if (mark == OrderMark::Boundary)
             turn = turn + 1 == lanes.size() ? 0 : turn + 1;
         else
-            co_await out.write(std::move(*v));
+            batch.push_back(std::move(*v));
     }
-    for (InPort* lane : lanes)
+    for (InPort* lane : lanes) {
+        if (!batch.empty()) co_await out.write_all(batch);
         while (auto v = co_await lane->read())
             if (order_mark_of(*v) == OrderMark::None) co_await out.write(std::move(*v));
+    }
+}
+
+// For one-to-one replicas (NodeType::one_to_one): one message per input, no marks.
+Task ordered_merge_one_body(ProcessContext& ctx) {
+    auto lanes = ctx.ins("in");
+    auto& out = ctx.out();
+    constexpr std::size_t kBatch = 256;
+    std::vector<Value> batch;
+    batch.reserve(kBatch);
+    for (std::size_t turn = 0;; turn = turn + 1 == lanes.size() ? 0 : turn + 1) {
+        if (!batch.empty() && (batch.size() >= kBatch || !lanes[turn]->has_held()))
+            co_await out.write_all(batch);
+        auto v = co_await lanes[turn]->read();
+        if (!v) break;  // no input i for this replica: the input has ended
+        batch.push_back(std::move(*v));
+    }
+    if (!batch.empty()) co_await out.write_all(batch);
+    for (InPort* lane : lanes)  // a replica that stopped early hands its input on (SPEC §2)
+        while (auto v = co_await lane->read()) co_await out.write(std::move(*v));
 }
 
 }  // namespace
+
+const NodeType& ordered_merge_one_type() {
+    static const NodeType type{
+        .name = "ordered-merge",
+        .doc =
+            "Merges the lanes of an ordered fan-out of a one-to-one node in input order "
+            "(added by the engine).",
+        .params = {},
+        .ports = {in_ports("in", "one lane per replica"), out_port("out", "the merged stream")},
+        .body = ordered_merge_one_body,
+    };
+    return type;
+}
 
 const NodeType& ordered_merge_type() {
     static const NodeType type{
@@ -78,7 +122,9 @@ void expand_ordered_fanout(Plan& plan) {
                 merger.name =
                     plan.processes[first].group + "[ordered " + plan.channels[target].name + "]";
                 merger.group = merger.name;
-                merger.type = &ordered_merge_type();
+                const NodeType* replica_type = plan.processes[first].type;
+                merger.type = replica_type && replica_type->one_to_one ? &ordered_merge_one_type()
+                                                                       : &ordered_merge_type();
                 merger.pos = plan.processes[first].pos;
                 merger.rank = plan.processes[first].rank;
                 merger.hidden = true;

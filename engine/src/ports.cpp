@@ -237,75 +237,100 @@ void OutPort::WriteAwaiter::finish() {
 void OutPort::route_all(WriteAllAwaiter& w) {
     const std::size_t n = targets_.size();
     buckets_.resize(n);
+    bucket_order_.resize(n);
     bucket_done_.assign(n, 0);
     std::vector<Value>& values = w.values;
     if (n == 1) {
         buckets_[0].swap(values);
     } else if (deliver_ == Deliver::Broadcast) {
-        for (auto& b : buckets_) b = values;
+        for (std::size_t t = 0; t < n; ++t) {
+            buckets_[t] = values;
+            for (std::size_t k = 0; k < values.size(); ++k) bucket_order_[t].push_back(k);
+        }
     } else {
         for (std::size_t k = 0; k < values.size(); ++k) {
             const std::size_t t = deliver_ == Deliver::RoundRobin
                                       ? (sent_ + k) % n
                                       : stable_hash(hash_key(values[k])) % n;
             buckets_[t].push_back(std::move(values[k]));
+            bucket_order_[t].push_back(k);
         }
         if (deliver_ == Deliver::RoundRobin) sent_ += values.size();
     }
     values.clear();
 }
 
-// Writes what is left of the buckets, target by target; true when the write is complete
-// (waiter.outcome says how), false when it waits (queued when p is set).
+// Writes what is left of the buckets: first, to every target, as much as goes without
+// waiting; then it waits on the target of the earliest value left (queued when p is set), as
+// a sequence of single writes would. True when the write is complete (waiter.outcome says
+// how), false when it waits.
 bool OutPort::step_all(WriteAllAwaiter& w, ProcessState* p) {
     const std::size_t n = targets_.size();
     const bool broadcast = deliver_ == Deliver::Broadcast;
-    for (;;) {
-        std::size_t t = n;
-        for (std::size_t k = 0; k < n; ++k) {
-            const std::size_t c = (w.target + k) % n;
-            if (bucket_done_[c] < buckets_[c].size()) {
-                t = c;
+    auto left = [&](std::size_t t) { return bucket_done_[t] < buckets_[t].size(); };
+    auto finish = [&](Outcome o) {
+        w.waiter.outcome = o;
+        for (auto& b : buckets_) b.clear();
+        for (auto& b : bucket_order_) b.clear();
+        return true;
+    };
+    // A retired reader's values go to the next live one (SPEC §2); a broadcast skips it.
+    auto reroute = [&](std::size_t t) {
+        std::size_t next = n;
+        for (std::size_t k = 1; k < n && !broadcast; ++k)
+            if (!target_ended_[(t + k) % n]) {
+                next = (t + k) % n;
                 break;
             }
+        if (next != n) {
+            for (std::size_t i = bucket_done_[t]; i < buckets_[t].size(); ++i) {
+                buckets_[next].push_back(std::move(buckets_[t][i]));
+                bucket_order_[next].push_back(bucket_order_[t][i]);
+            }
         }
-        if (t == n) break;  // everything went
-        w.target = t;
-        std::vector<Value>& bucket = buckets_[t];
-        if (target_ended_[t]) {
-            // SPEC §2: a retired reader's messages go to the next live one; a broadcast
-            // skips it.
-            std::size_t next = n;
-            for (std::size_t k = 1; k < n && !broadcast; ++k)
-                if (!target_ended_[(t + k) % n]) {
-                    next = (t + k) % n;
-                    break;
-                }
-            if (next != n)
-                for (std::size_t i = bucket_done_[t]; i < bucket.size(); ++i)
-                    buckets_[next].push_back(std::move(bucket[i]));
-            bucket_done_[t] = bucket.size();
-            continue;
+        bucket_done_[t] = buckets_[t].size();
+    };
+    for (;;) {
+        // Everything that goes without waiting.
+        for (std::size_t t = 0; t < n; ++t) {
+            while (left(t) && target_ended_[t]) reroute(t);
+            if (!left(t)) continue;
+            w.waiter.process = nullptr;
+            std::size_t placed = 0;
+            const Outcome o =
+                targets_[t]->write_many(buckets_[t].data() + bucket_done_[t],
+                                        buckets_[t].size() - bucket_done_[t], placed, w.waiter);
+            bucket_done_[t] += placed;
+            if (o == Outcome::PoisonedOutcome) return finish(Outcome::PoisonedOutcome);
+            if (o == Outcome::Ended) {
+                target_ended_[t] = true;
+                t = static_cast<std::size_t>(-1);  // start over: values may have moved
+            }
         }
+        // The earliest value left decides where to wait.
+        std::size_t wait_on = n;
+        for (std::size_t t = 0; t < n; ++t)
+            if (left(t) && (wait_on == n || bucket_order_[t][bucket_done_[t]] <
+                                                bucket_order_[wait_on][bucket_done_[wait_on]]))
+                wait_on = t;
+        if (wait_on == n) {
+            const bool some_reader =
+                std::find(target_ended_.begin(), target_ended_.end(), false) != target_ended_.end();
+            return finish(some_reader ? Outcome::Done : Outcome::Ended);
+        }
+        if (!p) return false;
+        w.target = wait_on;
         w.waiter.process = p;
-        if (p) p->wait_channel = targets_[t];
+        p->wait_channel = targets_[wait_on];
         std::size_t placed = 0;
-        const Outcome o = targets_[t]->write_many(
-            bucket.data() + bucket_done_[t], bucket.size() - bucket_done_[t], placed, w.waiter);
-        bucket_done_[t] += placed;
-        if (o == Outcome::Pending) return false;
-        if (o == Outcome::Ended) target_ended_[t] = true;
-        if (o == Outcome::PoisonedOutcome) {
-            w.waiter.outcome = Outcome::PoisonedOutcome;
-            for (auto& b : buckets_) b.clear();
-            return true;
-        }
+        const Outcome o = targets_[wait_on]->write_many(
+            buckets_[wait_on].data() + bucket_done_[wait_on],
+            buckets_[wait_on].size() - bucket_done_[wait_on], placed, w.waiter);
+        bucket_done_[wait_on] += placed;
+        if (o == Outcome::Pending) return false;  // queued: the frame is not ours any more
+        if (o == Outcome::PoisonedOutcome) return finish(Outcome::PoisonedOutcome);
+        if (o == Outcome::Ended) target_ended_[wait_on] = true;
     }
-    const bool some_reader =
-        std::find(target_ended_.begin(), target_ended_.end(), false) != target_ended_.end();
-    w.waiter.outcome = some_reader ? Outcome::Done : Outcome::Ended;
-    for (auto& b : buckets_) b.clear();
-    return true;
 }
 
 // Resumes a write_all after a reader took the value it waited with (or its target ended).
@@ -321,6 +346,7 @@ bool OutPort::continue_write_all(void* awaiter) {
             break;
         default:
             for (auto& b : port.buckets_) b.clear();
+            for (auto& b : port.bucket_order_) b.clear();
             return true;  // poisoned
     }
     return port.step_all(w, w.waiter.process);

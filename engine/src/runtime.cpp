@@ -310,7 +310,7 @@ RunResult run(const Plan& plan, const RunOptions& options) {
                             plan.channels[c].deliver);
                 lanes.insert(lanes.end(), physical[c].begin(), physical[c].end());
             }
-        if (pp.ordered && pp.replicas > 1)
+        if (pp.ordered && pp.replicas > 1 && !(pp.type && pp.type->one_to_one))
             for (auto& in : p.in_storage) in->mark_boundaries_on(lanes);
     }
     return rt.run();

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <new>
 
 namespace chanflow {
 
@@ -41,19 +42,14 @@ Value::Value(std::string_view s) {
     if (s.size() <= kInlineString) {
         u_.in = {Type::String, static_cast<std::uint8_t>(s.size() + 1), {}};
         std::memcpy(u_.in.chars, s.data(), s.size());
-    } else {
-        u_.s = {Type::String, 0, {0}};
-        u_.s.p = new detail::Heap<std::string>(s);
+        return;
     }
-}
-Value::Value(std::string&& s) {
-    if (s.size() <= kInlineString) {
-        u_.in = {Type::String, static_cast<std::uint8_t>(s.size() + 1), {}};
-        std::memcpy(u_.in.chars, s.data(), s.size());
-    } else {
-        u_.s = {Type::String, 0, {0}};
-        u_.s.p = new detail::Heap<std::string>(std::move(s));
-    }
+    void* memory = ::operator new(sizeof(detail::HeapString) + s.size());
+    auto* h = new (memory) detail::HeapString;
+    h->size = s.size();
+    std::memcpy(const_cast<char*>(h->data()), s.data(), s.size());
+    u_.s = {Type::String, 0, {0}};
+    u_.s.p = h;
 }
 Value::Value(List l) {
     u_.s = {Type::List, 0, {0}};
@@ -79,7 +75,8 @@ void Value::release() noexcept {
     if (u_.s.p->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
     switch (u_.s.type) {
         case Type::String:
-            delete static_cast<detail::Heap<std::string>*>(u_.s.p);
+            static_cast<detail::HeapString*>(u_.s.p)->~HeapString();
+            ::operator delete(u_.s.p);
             break;
         case Type::Bytes:
             delete static_cast<detail::Heap<std::vector<unsigned char>>*>(u_.s.p);

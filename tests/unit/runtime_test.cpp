@@ -2,6 +2,7 @@
 // (coroutines, plain functions, own-thread nodes), collected results, failures, deadlocks.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -119,6 +120,34 @@ TEST_CASE("runtime: ordered replicas keep the input order at any replica and wor
                 g.process("sink", "collect").in("in", "copies");
                 g.channel("nums", capacity).channel("copies", capacity);
                 RunResult r = run(g.plan(), {.workers = workers});
+                CHECK(r.status == RunStatus::Ok);
+                CHECK(ints(r.collected["sink"]) == expected);
+            }
+}
+
+TEST_CASE("runtime: ordered one-to-one replicas (no marks) keep the input order") {
+    constexpr std::int64_t n = 5000;
+    std::vector<std::int64_t> expected;
+    for (std::int64_t v = 0; v < n; ++v) expected.push_back(-v);
+    for (int replicas : {2, 5})
+        for (unsigned workers : {1u, 2u, 4u})
+            for (std::size_t capacity : {0u, 3u, 64u}) {
+                CAPTURE(replicas);
+                CAPTURE(workers);
+                CAPTURE(capacity);
+                Graph g("ordered one-to-one");
+                g.process("numbers", "range").with("stop", n).out("out", "nums");
+                g.process("negate", "test.negate")
+                    .replicas(replicas)
+                    .ordered()
+                    .in("in", "nums")
+                    .out("out", "negated");
+                g.process("sink", "collect").in("in", "negated");
+                g.channel("nums", capacity).channel("negated", capacity);
+                const Plan plan = g.plan();
+                CHECK(std::any_of(plan.processes.begin(), plan.processes.end(),
+                                  [](const PlanProcess& p) { return p.hidden; }));
+                RunResult r = run(plan, {.workers = workers});
                 CHECK(r.status == RunStatus::Ok);
                 CHECK(ints(r.collected["sink"]) == expected);
             }

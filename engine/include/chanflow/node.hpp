@@ -85,6 +85,9 @@ struct NodeType {
     bool own_thread = false;
     /// For nodes made from a plain function (register_function_node).
     NodeFunction function;
+    /// Writes exactly one message per input, in order, and nothing else (map-like): an
+    /// ordered fan-out of it needs no boundary marks between inputs.
+    bool one_to_one = false;
 
     const ParamSpec* find_param(std::string_view n) const noexcept;
     const PortSpec* find_port(std::string_view n) const noexcept;

@@ -220,9 +220,10 @@ public:
 
     /// Writes every value of a batch, as write() would one by one, but taking each channel's
     /// lock once for as many values as fit: for nodes that emit many messages at a time.
-    /// Every reader gets its values in order; with round_robin or hash, values for a reader
-    /// with room go on while another reader's buffer is full. Completes when all are
-    /// written (WriterRetired when no reader is left); `values` is left empty.
+    /// Every reader gets its values in order. With round_robin or hash, values for a reader
+    /// with room go on while another reader's buffer is full, and the write waits on the
+    /// earliest value not yet taken, as single writes would. Completes when all are written
+    /// (WriterRetired when no reader is left); `values` is left empty.
     struct WriteAllAwaiter {
         OutPort& port;
         std::vector<Value>& values;
@@ -251,8 +252,9 @@ private:
     void route_all(WriteAllAwaiter& w);
     bool step_all(WriteAllAwaiter& w, detail::ProcessState* p);
     static bool continue_write_all(void* awaiter);
-    // write_all's values, by target, and how many of each went.
+    // write_all's values by target, their places in the batch, and how many of each went.
     std::vector<std::vector<Value>> buckets_;
+    std::vector<std::vector<std::size_t>> bucket_order_;
     std::vector<std::size_t> bucket_done_;
     std::string name_;
     std::vector<detail::Channel*> targets_;

@@ -56,6 +56,11 @@ namespace detail {
 struct HeapBase {
     std::atomic<std::uint32_t> refs{1};
 };
+/// A string payload: one allocation holds the header and then the bytes.
+struct HeapString : HeapBase {
+    std::size_t size = 0;
+    const char* data() const noexcept { return reinterpret_cast<const char*>(this + 1); }
+};
 template <class T>
 struct Heap : HeapBase {
     T payload;
@@ -82,7 +87,6 @@ public:
     Value(const char* s) : Value(std::string_view(s)) {}
     Value(std::string_view s);
     Value(const std::string& s) : Value(std::string_view(s)) {}
-    Value(std::string&& s);
     Value(List l);
     Value(Record r);
     Value(Tensor t);
@@ -132,7 +136,8 @@ public:
     std::string_view as_string() const {
         check(Type::String);
         if (u_.s.small) return {u_.in.chars, static_cast<std::size_t>(u_.s.small - 1)};
-        return heap<std::string>();
+        const auto* h = static_cast<const detail::HeapString*>(u_.s.p);
+        return {h->data(), h->size};
     }
     const std::vector<unsigned char>& as_bytes() const {
         return check(Type::Bytes), heap<std::vector<unsigned char>>();
