@@ -181,6 +181,8 @@ Outcome Channel::write_many(Value* values, std::size_t count, std::size_t& place
         }
         stats_.writes += i;
         if (buffer_.size() > stats_.peak) stats_.peak = buffer_.size();
+        // Counted before the waiter is queued: from then on the writer may run elsewhere.
+        placed += i;
         if (i < count) {
             o = Pending;
             if (w.process) {
@@ -191,7 +193,6 @@ Outcome Channel::write_many(Value* values, std::size_t count, std::size_t& place
         }
     }
     lock_.unlock();
-    placed = i;
     for (std::size_t k = 0; k < n_woken; ++k) sched_.schedule(woken[k]);
     for (ProcessState* p : more_woken) sched_.schedule(p);
     return o;

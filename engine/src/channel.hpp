@@ -98,9 +98,9 @@ public:
     Outcome write(Waiter& w);
 
     /// Writes values[0..count) in order, as many as can go now under one lock: to waiting
-    /// readers first, then into the buffer. Sets `placed` to how many went. Done when all
-    /// went; Ended (no readers left) or PoisonedOutcome with `placed` saying how far it got;
-    /// else Pending, after queueing `w` (when w.process is set) with w.slot = &values[placed].
+    /// readers first, then into the buffer, and adds how many went to `placed` (under the
+    /// lock). Done when all went; Ended (no readers left) or PoisonedOutcome; else Pending,
+    /// after queueing `w` (when w.process is set) with w.slot at the first value left.
     Outcome write_many(Value* values, std::size_t count, std::size_t& placed, Waiter& w);
 
     /// Appends an order mark beyond the capacity, never blocking (ordered fan-out; see

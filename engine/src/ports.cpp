@@ -296,11 +296,9 @@ bool OutPort::step_all(WriteAllAwaiter& w, ProcessState* p) {
             while (left(t) && target_ended_[t]) reroute(t);
             if (!left(t)) continue;
             w.waiter.process = nullptr;
-            std::size_t placed = 0;
-            const Outcome o =
-                targets_[t]->write_many(buckets_[t].data() + bucket_done_[t],
-                                        buckets_[t].size() - bucket_done_[t], placed, w.waiter);
-            bucket_done_[t] += placed;
+            const Outcome o = targets_[t]->write_many(buckets_[t].data() + bucket_done_[t],
+                                                      buckets_[t].size() - bucket_done_[t],
+                                                      bucket_done_[t], w.waiter);
             if (o == Outcome::PoisonedOutcome) return finish(Outcome::PoisonedOutcome);
             if (o == Outcome::Ended) {
                 target_ended_[t] = true;
@@ -322,11 +320,11 @@ bool OutPort::step_all(WriteAllAwaiter& w, ProcessState* p) {
         w.target = wait_on;
         w.waiter.process = p;
         p->wait_channel = targets_[wait_on];
-        std::size_t placed = 0;
+        // write_many counts what it placed before it queues: from then on this frame may
+        // be resumed elsewhere, and nothing here may touch it.
         const Outcome o = targets_[wait_on]->write_many(
             buckets_[wait_on].data() + bucket_done_[wait_on],
-            buckets_[wait_on].size() - bucket_done_[wait_on], placed, w.waiter);
-        bucket_done_[wait_on] += placed;
+            buckets_[wait_on].size() - bucket_done_[wait_on], bucket_done_[wait_on], w.waiter);
         if (o == Outcome::Pending) return false;  // queued: the frame is not ours any more
         if (o == Outcome::PoisonedOutcome) return finish(Outcome::PoisonedOutcome);
         if (o == Outcome::Ended) target_ended_[wait_on] = true;

@@ -409,9 +409,14 @@ namespace {
 constexpr std::uint64_t kFnvOffset = 1469598103934665603ULL;
 constexpr std::uint64_t kMul = 0x9e3779b97f4a7c15ULL;
 
+// The first n < 8 bytes at p as a little-endian number.
 std::uint64_t load_le64(const unsigned char* p, std::size_t n) noexcept {
     std::uint64_t w = 0;
-    for (std::size_t i = 0; i < n; ++i) w |= static_cast<std::uint64_t>(p[i]) << (8 * i);
+    if constexpr (std::endian::native == std::endian::little) {
+        std::memcpy(&w, p, n);
+    } else {
+        for (std::size_t i = 0; i < n; ++i) w |= static_cast<std::uint64_t>(p[i]) << (8 * i);
+    }
     return w;
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <thread>
 
 #include "chanflow/chanflow.hpp"
@@ -59,7 +60,40 @@ Task uneven_copies(ProcessContext& ctx) {
     }
 }
 
+// Emits, for k = 0..2, the int64 tensor [0, 1, 2] * (k + 1) (or a 2x2 one last, with
+// `mismatch`): MPI's Reduce example.
+Task rank_tensors(ProcessContext& ctx) {
+    const bool mismatch = ctx.param("mismatch").as_bool();
+    auto& out = ctx.out();
+    for (std::int64_t k = 0; k < 3; ++k) {
+        Tensor t;
+        t.dtype = DType::I64;
+        t.shape =
+            mismatch && k == 2 ? std::vector<std::int64_t>{2, 2} : std::vector<std::int64_t>{3};
+        t.data.resize(t.size() * sizeof(std::int64_t));
+        for (std::size_t i = 0; i < t.size(); ++i) {
+            const std::int64_t v = static_cast<std::int64_t>(i) * (k + 1);
+            std::memcpy(t.data.data() + i * sizeof v, &v, sizeof v);
+        }
+        co_await out.write(Value(std::move(t)));
+    }
+}
+
+template <class T>
+std::vector<T> elements(const Value& v) {
+    const Tensor& t = v.as_tensor();
+    std::vector<T> out(t.size());
+    std::memcpy(out.data(), t.data.data(), t.data.size());
+    return out;
+}
+
 const bool registered = [] {
+    NodeRegistry::global().add(
+        {.name = "test.rank_tensors",
+         .doc = "Emits [0, 1, 2] * (k + 1) as int64 tensors, k = 0..2.",
+         .params = {param("mismatch", ParamType::Bool, "last of 2x2", false)},
+         .ports = {out_port("out")},
+         .body = rank_tensors});
     NodeRegistry::global().add({.name = "test.uneven_copies",
                                 .doc = "Emits x % 4 copies of x after uneven work.",
                                 .ports = {in_port("in"), out_port("out")},
@@ -166,6 +200,36 @@ TEST_CASE("runtime: an ordered fan-out stops cleanly when a replica fails") {
     CHECK(r.status == RunStatus::Failed);
     CHECK(r.exit_code() == 1);
     CHECK(r.message == "process 'check[0]' failed: three is not allowed");
+}
+
+TEST_CASE("runtime: reduce combines tensors element-wise, as MPI's Reduce") {
+    auto reduce_with = [](const char* op, bool mismatch = false) {
+        Graph g("tensors");
+        g.process("ranks", "test.rank_tensors").with("mismatch", mismatch).out("out", "t");
+        g.process("reduce", "reduce").with("op", op).in("in", "t").out("out", "r");
+        g.process("sink", "collect").in("in", "r");
+        return run(g.plan(), {.workers = 2});
+    };
+    RunResult sum = reduce_with("sum");
+    REQUIRE(sum.status == RunStatus::Ok);
+    REQUIRE(sum.collected["sink"].size() == 1);
+    const Value& total = sum.collected["sink"][0];
+    CHECK(total.as_tensor().dtype == DType::I64);
+    CHECK(total.as_tensor().shape == std::vector<std::int64_t>{3});
+    CHECK(elements<std::int64_t>(total) == std::vector<std::int64_t>{0, 6, 12});
+    CHECK(to_printed(total) == "[0, 6, 12]");
+
+    RunResult max = reduce_with("max");
+    CHECK(elements<std::int64_t>(max.collected["sink"].at(0)) ==
+          std::vector<std::int64_t>{0, 3, 6});
+    RunResult mean = reduce_with("mean");
+    CHECK(mean.collected["sink"].at(0).as_tensor().dtype == DType::F64);
+    CHECK(elements<double>(mean.collected["sink"].at(0)) == std::vector<double>{0.0, 2.0, 4.0});
+
+    RunResult bad = reduce_with("sum", true);
+    CHECK(bad.status == RunStatus::Failed);
+    CHECK(bad.message ==
+          "process 'reduce' failed: reduce: tensors of different shapes (3,) and (2, 2)");
 }
 
 TEST_CASE("runtime: an own-thread node blocks its own thread, not a worker") {
