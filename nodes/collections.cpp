@@ -5,6 +5,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "../engine/src/load_bytes.hpp"
 #include "chanflow/expr.hpp"
 #include "chanflow/node.hpp"
 
@@ -126,12 +127,14 @@ private:
     // Words are short: hashed eight bytes at a time, inline.
     static std::uint64_t hash(std::string_view k) noexcept {
         std::uint64_t h = 0x9e3779b97f4a7c15ULL ^ k.size();
-        for (std::size_t i = 0; i < k.size(); i += 8) {
-            std::uint64_t w = 0;
-            std::memcpy(&w, k.data() + i, std::min<std::size_t>(8, k.size() - i));
+        const auto* p = reinterpret_cast<const unsigned char*>(k.data());
+        std::size_t n = k.size();
+        auto fold = [&](std::uint64_t w) {
             h = (h ^ w) * 0xff51afd7ed558ccdULL;
             h ^= h >> 32;
-        }
+        };
+        for (; n >= 8; p += 8, n -= 8) fold(detail::load_le64(p));
+        if (n) fold(detail::load_le_partial(p, n));
         return h;
     }
     void grow() {

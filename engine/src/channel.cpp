@@ -35,27 +35,13 @@ void WaitQueue::unlink(Waiter* w) noexcept {
     w->linked = false;
 }
 
-// ---- Ring ---------------------------------------------------------------------------------
+// ---- Buffer -------------------------------------------------------------------------------
 
-void Ring::grow() {
-    const std::size_t grown = slots_count_ ? slots_count_ * 2 : 4;
-    auto fresh = std::make_unique<Value[]>(grown);
-    for (std::size_t i = 0; i < size_; ++i) fresh[i] = std::move(slots_[(head_ + i) & mask_]);
-    slots_ = std::move(fresh);
-    slots_count_ = grown;
-    mask_ = grown - 1;
+// Moves the unread values to the front instead of growing the vector.
+void Buffer::compact() {
+    std::move(items_.begin() + static_cast<std::ptrdiff_t>(head_), items_.end(), items_.begin());
+    items_.resize(items_.size() - head_);
     head_ = 0;
-}
-
-Value Ring::pop() noexcept {
-    Value v = std::move(slots_[head_]);
-    head_ = (head_ + 1) & mask_;
-    --size_;
-    return v;
-}
-
-void Ring::clear() noexcept {
-    while (size_) pop();
 }
 
 // ---- Channel ------------------------------------------------------------------------------
@@ -198,15 +184,16 @@ Outcome Channel::write_many(Value* values, std::size_t count, std::size_t& place
     return o;
 }
 
-Outcome Channel::read_batch(Waiter& w, std::vector<Value>& batch) {
+Outcome Channel::read_batch(Waiter& w, std::vector<Value>& batch, std::size_t& batch_pos) {
     lock_.lock();
     if (buffer_.empty() || poisoned_.load(std::memory_order_relaxed)) {
         lock_.unlock();
         return read(w);  // nothing to batch: the plain read (and its queueing) applies
     }
     *w.slot = buffer_.pop();
-    while (!buffer_.empty()) batch.push_back(buffer_.pop());
-    stats_.reads += 1 + batch.size();
+    const std::size_t rest = buffer_.size();
+    if (rest) buffer_.take_all(batch, batch_pos);
+    stats_.reads += 1 + rest;
     // The buffer is empty now: let blocked writers in, in their order.
     ProcessState* woken[8];
     std::size_t n_woken = 0;

@@ -51,27 +51,43 @@ struct WaitQueue {
     bool empty() const noexcept { return head == nullptr; }
 };
 
-/// A ring buffer that grows on demand up to its channel's capacity, so 100 000 idle
-/// channels cost little memory.
-class Ring {
+/// A channel's buffer: a vector read from a moving head, grown on demand up to the
+/// channel's capacity (so 100 000 idle channels cost little memory). The only reader of a
+/// channel takes everything at once by swapping vectors with it: the lock is held for a
+/// constant time, however much was buffered.
+class Buffer {
 public:
-    std::size_t size() const noexcept { return size_; }
-    bool empty() const noexcept { return size_ == 0; }
+    std::size_t size() const noexcept { return items_.size() - head_; }
+    bool empty() const noexcept { return head_ == items_.size(); }
     void push(Value&& v) {
-        if (size_ == slots_count_) grow();
-        slots_[(head_ + size_) & mask_] = std::move(v);
-        ++size_;
+        // Before the vector would grow, reuse the room that reading freed at its front,
+        // once that is at least half of it (so each value moves at most once on average).
+        if (items_.size() == items_.capacity() && 2 * head_ >= items_.size() && head_ != 0)
+            compact();
+        items_.push_back(std::move(v));
     }
-    Value pop() noexcept;
-    void clear() noexcept;
+    Value pop() noexcept {
+        Value v = std::move(items_[head_++]);
+        if (head_ == items_.size()) clear();
+        return v;
+    }
+    void clear() noexcept {
+        items_.clear();
+        head_ = 0;
+    }
+    /// Hands everything buffered to `out` (which must hold nothing) and takes out's storage
+    /// in exchange; the caller reads out from `out_head` on.
+    void take_all(std::vector<Value>& out, std::size_t& out_head) noexcept {
+        out.clear();
+        out.swap(items_);
+        out_head = head_;
+        head_ = 0;
+    }
 
 private:
-    void grow();
-    std::unique_ptr<Value[]> slots_;
-    std::size_t slots_count_ = 0;  // a power of two, or 0 before the first push
-    std::size_t mask_ = 0;
+    void compact();
+    std::vector<Value> items_;
     std::size_t head_ = 0;
-    std::size_t size_ = 0;
 };
 
 struct ChannelStats {
@@ -90,9 +106,10 @@ public:
     /// One read: Done (value stored in `w.slot`), Ended, PoisonedOutcome, or, when
     /// `w.process` is set and nothing is there, Pending after queueing `w`.
     Outcome read(Waiter& w);
-    /// Like read(), and when the buffer holds more, moves the rest into `batch` too
-    /// (for the channel's only reader), admitting blocked writers into the freed room.
-    Outcome read_batch(Waiter& w, std::vector<Value>& batch);
+    /// Like read(), and when the buffer holds more, hands the rest over too (for the
+    /// channel's only reader): `batch` from `batch_pos` on, `batch` holding nothing before.
+    /// Blocked writers are admitted into the freed room.
+    Outcome read_batch(Waiter& w, std::vector<Value>& batch, std::size_t& batch_pos);
     /// One write of *w.slot: Done, Ended (no readers left), PoisonedOutcome, or Pending
     /// after queueing `w` (the value stays in *w.slot until a reader takes it).
     Outcome write(Waiter& w);
@@ -139,7 +156,7 @@ private:
 
     SpinLock lock_;
     std::size_t capacity_;
-    Ring buffer_;
+    Buffer buffer_;
     WaitQueue readers_;  // blocked readers (buffer empty)
     WaitQueue writers_;  // blocked writers (buffer full, or rendezvous)
     int writers_alive_;

@@ -48,8 +48,9 @@ bool InPort::ReadAwaiter::await_suspend(std::coroutine_handle<>) {
     p->wait = WaitKind::Read;
     p->wait_channel = port.channel_;
     // Either call queues the waiter when the channel is still empty.
-    const Outcome o = port.batching_ ? port.channel_->read_batch(waiter, port.batch_)
-                                     : port.channel_->read(waiter);
+    const Outcome o = port.batching_
+                          ? port.channel_->read_batch(waiter, port.batch_, port.batch_pos_)
+                          : port.channel_->read(waiter);
     if (o == Outcome::Pending) return true;  // from here on the frame is not ours
     waiter.outcome = o;
     p->wait = WaitKind::None;

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <new>
 
+#include "load_bytes.hpp"
+
 namespace chanflow {
 
 const char* type_name(Type t) noexcept {
@@ -409,17 +411,6 @@ namespace {
 constexpr std::uint64_t kFnvOffset = 1469598103934665603ULL;
 constexpr std::uint64_t kMul = 0x9e3779b97f4a7c15ULL;
 
-// The first n < 8 bytes at p as a little-endian number.
-std::uint64_t load_le64(const unsigned char* p, std::size_t n) noexcept {
-    std::uint64_t w = 0;
-    if constexpr (std::endian::native == std::endian::little) {
-        std::memcpy(&w, p, n);
-    } else {
-        for (std::size_t i = 0; i < n; ++i) w |= static_cast<std::uint64_t>(p[i]) << (8 * i);
-    }
-    return w;
-}
-
 // Eight bytes at a time (read little-endian, so the hash is the same on any machine), each
 // word folded in with a multiply and a shift; the tail word carries the tail's length.
 void mix(std::uint64_t& h, const void* data, std::size_t n) noexcept {
@@ -428,13 +419,8 @@ void mix(std::uint64_t& h, const void* data, std::size_t n) noexcept {
         h = (h ^ w) * kMul;
         h ^= h >> 29;
     };
-    for (; n >= 8; p += 8, n -= 8) {
-        std::uint64_t w;
-        std::memcpy(&w, p, 8);
-        if constexpr (std::endian::native == std::endian::big) w = __builtin_bswap64(w);
-        fold(w);
-    }
-    fold(load_le64(p, n) | (static_cast<std::uint64_t>(n) << 59));
+    for (; n >= 8; p += 8, n -= 8) fold(detail::load_le64(p));
+    fold(detail::load_le_partial(p, n) | (static_cast<std::uint64_t>(n) << 59));
 }
 
 void mix_value(std::uint64_t& h, const Value& v) noexcept {

@@ -1,0 +1,38 @@
+// Loading a few bytes as a little-endian number without a library call: hashing short
+// strings is on the hot path of hash delivery and of counting words.
+#pragma once
+
+#include <bit>
+#include <cstdint>
+#include <cstring>
+
+namespace chanflow::detail {
+
+inline std::uint64_t load_le64(const unsigned char* p) noexcept {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    if constexpr (std::endian::native == std::endian::big) w = __builtin_bswap64(w);
+    return w;
+}
+
+inline std::uint32_t load_le32(const unsigned char* p) noexcept {
+    std::uint32_t w;
+    std::memcpy(&w, p, 4);
+    if constexpr (std::endian::native == std::endian::big) w = __builtin_bswap32(w);
+    return w;
+}
+
+/// The first n bytes at p (n < 8) as a little-endian number, with fixed-size loads only:
+/// two overlapping 4-byte loads for 4..7 bytes, three single bytes for 1..3.
+inline std::uint64_t load_le_partial(const unsigned char* p, std::size_t n) noexcept {
+    if (n >= 4) {
+        const std::uint64_t lo = load_le32(p);
+        const std::uint64_t hi = load_le32(p + n - 4);
+        return lo | hi << (8 * (n - 4));
+    }
+    if (n == 0) return 0;
+    return std::uint64_t{p[0]} | std::uint64_t{p[n / 2]} << (8 * (n / 2)) |
+           std::uint64_t{p[n - 1]} << (8 * (n - 1));
+}
+
+}  // namespace chanflow::detail
