@@ -221,7 +221,9 @@ bool OutPort::WriteAwaiter::await_suspend(std::coroutine_handle<>) {
     return false;
 }
 
-void OutPort::WriteAwaiter::finish() {
+namespace {
+// How a write ended, as the writing process sees it: on, or unwinding.
+void end_write(const detail::Waiter& waiter) {
     if (waiter.process) waiter.process->wait = WaitKind::None;
     switch (waiter.outcome) {
         case Outcome::Done:
@@ -231,6 +233,11 @@ void OutPort::WriteAwaiter::finish() {
         default:
             throw Poisoned();
     }
+}
+}  // namespace
+
+void OutPort::WriteAwaiter::finish() {
+    end_write(waiter);
 }
 
 // ---- write_all ----------------------------------------------------------------------------
@@ -372,15 +379,7 @@ bool OutPort::WriteAllAwaiter::await_suspend(std::coroutine_handle<>) {
 }
 
 void OutPort::WriteAllAwaiter::await_resume() {
-    if (waiter.process) waiter.process->wait = WaitKind::None;
-    switch (waiter.outcome) {
-        case Outcome::Done:
-            return;
-        case Outcome::Ended:
-            throw WriterRetired();
-        default:
-            throw Poisoned();
-    }
+    end_write(waiter);
 }
 
 void OutPort::retire() {

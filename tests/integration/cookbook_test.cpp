@@ -15,9 +15,12 @@
 #include <vector>
 
 #include "run_cli.hpp"
+#include "text_util.hpp"
 
 namespace fs = std::filesystem;
+using chanflow::test::read_file;
 using chanflow::test::run_cli;
+using chanflow::test::sorted_lines;
 
 namespace {
 
@@ -51,23 +54,6 @@ const std::map<std::string, Example>& examples() {
         {"commstime", {false, {{}, {"--workers", "1"}}}},
     };
     return table;
-}
-
-std::string read_file(const fs::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
-
-std::string sorted_lines(const std::string& text) {
-    std::istringstream in(text);
-    std::vector<std::string> lines;
-    for (std::string l; std::getline(in, l);) lines.push_back(l);
-    std::sort(lines.begin(), lines.end());
-    std::string out;
-    for (auto& l : lines) out += l + "\n";
-    return out;
 }
 
 const fs::path kGraphs = fs::path(CHANFLOW_SOURCE_DIR) / "graphs";

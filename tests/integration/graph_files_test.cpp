@@ -14,33 +14,19 @@
 #include <sstream>
 
 #include "run_cli.hpp"
+#include "text_util.hpp"
 
 namespace fs = std::filesystem;
+using chanflow::test::read_file;
 using chanflow::test::run_cli;
+using chanflow::test::sorted_lines;
 
 namespace {
-
-std::string read_file(const fs::path& p) {
-    std::ifstream f(p, std::ios::binary);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
 
 std::vector<std::string> split_words(const std::string& s) {
     std::istringstream in(s);
     std::vector<std::string> out;
     for (std::string w; in >> w;) out.push_back(w);
-    return out;
-}
-
-std::string sorted_lines(const std::string& text) {
-    std::istringstream in(text);
-    std::vector<std::string> lines;
-    for (std::string l; std::getline(in, l);) lines.push_back(l);
-    std::sort(lines.begin(), lines.end());
-    std::string out;
-    for (auto& l : lines) out += l + "\n";
     return out;
 }
 
