@@ -1,5 +1,6 @@
 // chanflow — the command-line client of the engine (SPEC §6).
 // stdout carries only what the graph prints; everything else goes to stderr.
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -18,18 +19,22 @@ constexpr int kExitInvalid = 2;
 const char* const kUsage = R"(usage:
   chanflow run FILE [--set NAME=VALUE]... [--backend threads] [--workers N]
   chanflow check FILE [--set NAME=VALUE]...
+  chanflow dot FILE [--set NAME=VALUE]... [-o OUT.dot|OUT.svg|OUT.png]
   chanflow nodes [NODE]
   chanflow --version | --help
 
 commands:
   run     check the graph, then run it; prints what its print nodes print
   check   load and validate the graph only (exit 0 when valid, 2 when not)
+  dot     draw the checked graph with GraphViz: DOT on stdout, or the format of -o's
+          extension (.dot, .svg, .png)
   nodes   list the node types, or describe one with its parameters and ports
 
 options:
   --set NAME=VALUE   override a parameter of the graph (VALUE is a YAML scalar)
   --backend NAME     where processes run: threads (default)
   --workers N        worker threads for the threads backend (default: one per core)
+  -o FILE            where dot writes its picture
 
 exit codes: 0 success, 1 the graph failed at run time, 2 invalid graph or command line,
             3 deadlock
@@ -47,6 +52,7 @@ struct Args {
     chanflow::Overrides overrides;
     std::string backend;
     unsigned workers = 0;
+    std::string output;  // dot -o
 };
 
 // Parses argv; returns an error message or "".
@@ -84,6 +90,9 @@ std::string parse_args(int argc, char** argv, Args& a) {
             if (ec != std::errc() || ptr != value.data() + value.size() || n == 0 || n > 1024)
                 return "--workers takes a number from 1 to 1024, got '" + value + "'";
             a.workers = n;
+        } else if (arg == "-o") {
+            if (i + 1 >= argc) return "option -o needs a file";
+            a.output = argv[++i];
         } else if (arg.size() > 1 && arg[0] == '-') {
             return "unknown option '" + std::string(arg) + "'";
         } else {
@@ -92,7 +101,8 @@ std::string parse_args(int argc, char** argv, Args& a) {
     }
     if (positional.empty()) return "no command given";
     a.command = positional[0];
-    if (a.command == "run" || a.command == "check") {
+    if (!a.output.empty() && a.command != "dot") return "-o belongs to 'dot'";
+    if (a.command == "run" || a.command == "check" || a.command == "dot") {
         if (positional.size() != 2) return "'" + a.command + "' takes one graph file";
         a.file = positional[1];
     } else if (a.command == "nodes") {
@@ -186,12 +196,28 @@ int main(int argc, char** argv) {
         return usage_error("unknown backend '" + backend +
                            "' (expected threads, processes or mpi)");
     }
+    if (args.command == "dot") {
+        if (!chanflow::can_draw())
+            return usage_error("this chanflow was built without GraphViz: it cannot draw graphs");
+        try {
+            chanflow::draw(plan, args.output.empty() ? "-" : args.output);
+        } catch (const std::exception& e) {
+            return usage_error(e.what());
+        }
+        return kExitOk;
+    }
     if (args.command == "check") {
         auto count = [](std::size_t n, const char* one, const char* many) {
             return std::to_string(n) + " " + (n == 1 ? one : many);
         };
-        std::cout << args.file << ": ok (" << count(plan.processes.size(), "process", "processes")
-                  << ", " << count(plan.channels.size(), "channel", "channels") << ")\n";
+        // As written: replicas count one by one, what the engine adds does not count.
+        const auto processes = std::count_if(plan.processes.begin(), plan.processes.end(),
+                                             [](const auto& p) { return !p.hidden; });
+        const auto channels = std::count_if(plan.channels.begin(), plan.channels.end(),
+                                            [](const auto& c) { return !c.hidden; });
+        std::cout << args.file << ": ok ("
+                  << count(static_cast<std::size_t>(processes), "process", "processes") << ", "
+                  << count(static_cast<std::size_t>(channels), "channel", "channels") << ")\n";
         return kExitOk;
     }
     chanflow::RunOptions options;

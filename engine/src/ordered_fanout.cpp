@@ -141,6 +141,7 @@ void expand_ordered_fanout(Plan& plan) {
                     PlanChannel lane;
                     lane.name = plan.processes[first + r].name + ">" + plan.channels[target].name;
                     lane.capacity = plan.channels[target].capacity;
+                    lane.hidden = true;
                     lane.writers.push_back({first + r, port});
                     lane.readers.push_back({merge, "in"});
                     plan.processes[first + r].outputs[pi].channels[ci] = plan.channels.size();

@@ -716,6 +716,8 @@ processes:
     CHECK(channel(p, "c").deliver == Deliver::RoundRobin);
     const PlanProcess& merge = process(p, "m[ordered d]");
     CHECK(merge.hidden);
+    CHECK(!channel(p, "d").hidden);
+    CHECK(channel(p, "m[0]>d").hidden);
     CHECK(merge.type->name == "ordered-merge");
     REQUIRE(merge.inputs.size() == 1);
     REQUIRE(merge.inputs[0].channels.size() == 2);

@@ -4,6 +4,7 @@
 #include "chanflow/expr.hpp"
 #include "chanflow/graph.hpp"
 #include "chanflow/node.hpp"
+#include "chanflow/picture.hpp"
 #include "chanflow/process.hpp"
 #include "chanflow/runtime.hpp"
 #include "chanflow/value.hpp"

@@ -1,0 +1,30 @@
+// chanflow/picture.hpp — a checked graph drawn with GraphViz (SPEC §6 `chanflow dot`).
+//
+//   chanflow::Plan plan = chanflow::load_plan("graphs/wordcount.yaml");
+//   chanflow::draw(plan, "graph.svg");       // .dot, .svg or .png; "-" writes DOT to stdout
+//
+// Processes are boxes with their name and node type (a replicated one is a stacked box
+// marked ×N); channels are edges labelled with name, kind, capacity (`rdv` for a
+// rendezvous) and delivery policy when it is not `any`, with the ports named at the ends.
+// A channel with more than two ends gets a small node of its own, so that fan-out and
+// fan-in show. What the engine adds to a plan (ordered merges and their lanes) is not drawn.
+#pragma once
+
+#include <string>
+
+#include "chanflow/graph.hpp"
+
+namespace chanflow {
+
+/// True when this build can draw (GraphViz's libraries were found when it was built).
+bool can_draw() noexcept;
+
+/// Draws a plan into `path`, in the format its extension names (.dot or .gv, .svg, .png);
+/// "-" writes DOT to stdout. Throws std::runtime_error (unknown extension, no GraphViz in
+/// this build, a file that cannot be written).
+void draw(const Plan& plan, const std::string& path);
+
+/// The plan as DOT text (GraphViz's own writer), as `draw(plan, "-")` prints it.
+std::string to_dot(const Plan& plan);
+
+}  // namespace chanflow

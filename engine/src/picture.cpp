@@ -1,0 +1,259 @@
+// picture.cpp — a plan drawn with GraphViz's libraries (cgraph builds it, gvc lays it out
+// and renders it, in-process: the `dot` program is not needed). Without GraphViz at build
+// time, can_draw() is false and draw() says so.
+#include "chanflow/picture.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#ifdef CHANFLOW_HAVE_GRAPHVIZ
+#include <graphviz/cgraph.h>
+#include <graphviz/gvc.h>
+#endif
+
+namespace chanflow {
+namespace {
+
+// ---- the picture, independent of GraphViz --------------------------------------------------
+
+struct Box {
+    std::string id;     // the process as written
+    std::string label;  // name, node type, replicas
+    bool stacked = false;
+};
+
+struct End {
+    std::string box;
+    std::string port;
+    bool operator<(const End& o) const { return std::tie(box, port) < std::tie(o.box, o.port); }
+};
+
+struct Wire {
+    std::string name;
+    std::string label;
+    std::set<End> writers, readers;
+    std::size_t ends = 0;  // as written: every replica one end
+};
+
+struct Picture {
+    std::vector<Box> boxes;
+    std::vector<Wire> wires;
+};
+
+std::string channel_label(const PlanChannel& c) {
+    std::string s = c.name + "\\n" + channel_kind_name(c.kind) + ", ";
+    s += c.capacity == 0 ? std::string("rdv") : std::to_string(c.capacity);
+    if (c.deliver != Deliver::Any) s += std::string(", ") + deliver_name(c.deliver);
+    return s;
+}
+
+Picture picture_of(const Plan& plan) {
+    Picture pic;
+    // Where each process is drawn: its group; an ordered merge, the replicas it merges,
+    // with the port they write through.
+    std::vector<const PlanProcess*> shown(plan.processes.size(), nullptr);
+    std::vector<std::string> merged_port(plan.processes.size());
+    for (std::size_t i = 0; i < plan.processes.size(); ++i) {
+        const PlanProcess& p = plan.processes[i];
+        if (p.hidden) continue;
+        shown[i] = &p;
+        if (p.replica != 0) continue;
+        // "\\n": DOT's line break inside a label.
+        Box b{p.group, p.group + "\\n" + (p.type ? p.type->name : std::string("?")), false};
+        if (p.replicas > 1) {
+            b.label += " \xc3\x97" + std::to_string(p.replicas);  // ×N
+            b.stacked = true;
+        }
+        if (p.ordered && p.replicas > 1) b.label += ", ordered";
+        pic.boxes.push_back(std::move(b));
+    }
+    for (std::size_t i = 0; i < plan.processes.size(); ++i) {
+        const PlanProcess& p = plan.processes[i];
+        if (!p.hidden || p.inputs.empty() || p.inputs[0].channels.empty()) continue;
+        const PlanChannel& lane = plan.channels[p.inputs[0].channels[0]];
+        if (lane.writers.empty()) continue;
+        shown[i] = shown[lane.writers[0].process];
+        merged_port[i] = lane.writers[0].port;
+    }
+    for (const PlanChannel& c : plan.channels) {
+        if (c.hidden) continue;
+        Wire w{c.name, channel_label(c), {}, {}, 0};
+        auto add = [&](const std::vector<EndRef>& refs, std::set<End>& into) {
+            for (const EndRef& e : refs) {
+                const PlanProcess* p = shown[e.process];
+                if (!p) continue;
+                const bool merged = plan.processes[e.process].hidden;
+                w.ends += merged ? static_cast<std::size_t>(p->replicas) : 1;
+                into.insert({p->group, merged ? merged_port[e.process] : e.port});
+            }
+        };
+        add(c.writers, w.writers);
+        add(c.readers, w.readers);
+        pic.wires.push_back(std::move(w));
+    }
+    return pic;
+}
+
+#ifdef CHANFLOW_HAVE_GRAPHVIZ
+
+// ---- GraphViz -----------------------------------------------------------------------------
+
+// cgraph's functions take char*, not const char*.
+void set(void* object, const char* name, const std::string& value) {
+    std::string n(name), v(value), none;
+    agsafeset(object, n.data(), v.data(), none.data());
+}
+
+// A default for every node (AGNODE) or edge (AGEDGE) of g.
+void set_default(Agraph_t* g, int kind, const char* name, const char* value) {
+    std::string n(name), v(value);
+    agattr(g, kind, n.data(), v.data());
+}
+
+struct GraphCloser {
+    void operator()(Agraph_t* g) const { agclose(g); }
+};
+using GraphPtr = std::unique_ptr<Agraph_t, GraphCloser>;
+
+GraphPtr build(const Plan& plan) {
+    const Picture pic = picture_of(plan);
+    std::string name = plan.name.empty() ? std::string("graph") : plan.name;
+    GraphPtr g(agopen(name.data(), Agdirected, nullptr));
+    if (!g) throw std::runtime_error("GraphViz could not create a graph");
+    set(g.get(), "rankdir", "LR");
+    set(g.get(), "fontname", "Helvetica");
+    set(g.get(), "nodesep", "0.35");
+    set(g.get(), "ranksep", "0.6");
+    set_default(g.get(), AGNODE, "fontname", "Helvetica");
+    set_default(g.get(), AGNODE, "fontsize", "11");
+    set_default(g.get(), AGNODE, "shape", "box");
+    set_default(g.get(), AGNODE, "style", "rounded,filled");
+    set_default(g.get(), AGNODE, "fillcolor", "#e8eef8");
+    set_default(g.get(), AGEDGE, "fontname", "Helvetica");
+    set_default(g.get(), AGEDGE, "fontsize", "9");
+    std::map<std::string, Agnode_t*> nodes;
+    for (const Box& b : pic.boxes) {
+        std::string id = b.id;
+        Agnode_t* n = agnode(g.get(), id.data(), 1);
+        set(n, "label", b.label);
+        if (b.stacked) {  // a stack of boxes: the replicas
+            set(n, "shape", "box3d");
+            set(n, "style", "filled");
+        }
+        nodes[b.id] = n;
+    }
+    std::size_t edge_count = 0;
+    auto edge = [&](Agnode_t* from, Agnode_t* to) {
+        std::string id = "e" + std::to_string(edge_count++);
+        return agedge(g.get(), from, to, id.data(), 1);
+    };
+    for (const Wire& w : pic.wires) {
+        if (w.writers.empty() || w.readers.empty()) continue;
+        if (w.ends <= 2 && w.writers.size() == 1 && w.readers.size() == 1) {
+            const End& from = *w.writers.begin();
+            const End& to = *w.readers.begin();
+            Agedge_t* e = edge(nodes.at(from.box), nodes.at(to.box));
+            set(e, "label", w.label);
+            set(e, "taillabel", from.port);
+            set(e, "headlabel", to.port);
+            continue;
+        }
+        // Several ends: a small node for the channel shows the fan-out and the fan-in.
+        std::string id = "channel " + w.name;
+        Agnode_t* c = agnode(g.get(), id.data(), 1);
+        set(c, "label", w.label);
+        set(c, "shape", "ellipse");
+        set(c, "style", "filled");
+        set(c, "fillcolor", "#fdf3e1");
+        set(c, "fontsize", "9");
+        set(c, "margin", "0.04");
+        for (const End& from : w.writers) set(edge(nodes.at(from.box), c), "taillabel", from.port);
+        for (const End& to : w.readers) set(edge(c, nodes.at(to.box)), "headlabel", to.port);
+    }
+    return g;
+}
+
+std::string format_of(const std::string& path) {
+    const auto dot = path.rfind('.');
+    const std::string ext = dot == std::string::npos ? "" : path.substr(dot + 1);
+    if (ext == "dot" || ext == "gv") return "dot";
+    if (ext == "svg" || ext == "png") return ext;
+    throw std::runtime_error("cannot tell the picture format of '" + path +
+                             "' (expected .dot, .gv, .svg or .png)");
+}
+
+#endif  // CHANFLOW_HAVE_GRAPHVIZ
+
+}  // namespace
+
+bool can_draw() noexcept {
+#ifdef CHANFLOW_HAVE_GRAPHVIZ
+    return true;
+#else
+    return false;
+#endif
+}
+
+#ifdef CHANFLOW_HAVE_GRAPHVIZ
+
+std::string to_dot(const Plan& plan) {
+    GraphPtr g = build(plan);
+    char* data = nullptr;
+    std::size_t size = 0;
+    std::FILE* f = open_memstream(&data, &size);
+    if (!f) throw std::runtime_error("cannot write DOT to memory");
+    agwrite(g.get(), f);
+    std::fclose(f);
+    std::string text(data, size);
+    std::free(data);
+    return text;
+}
+
+void draw(const Plan& plan, const std::string& path) {
+    if (path == "-") {
+        const std::string text = to_dot(plan);
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        return;
+    }
+    const std::string format = format_of(path);
+    GraphPtr g = build(plan);
+    if (format == "dot") {
+        std::FILE* f = std::fopen(path.c_str(), "w");
+        if (!f) throw std::runtime_error("cannot write '" + path + "'");
+        agwrite(g.get(), f);
+        if (std::fclose(f) != 0) throw std::runtime_error("cannot write '" + path + "'");
+        return;
+    }
+    GVC_t* gvc = gvContext();
+    if (!gvc) throw std::runtime_error("GraphViz could not start");
+    std::string layout = "dot";
+    int failed = gvLayout(gvc, g.get(), layout.c_str());
+    if (!failed) {
+        failed = gvRenderFilename(gvc, g.get(), format.c_str(), path.c_str());
+        gvFreeLayout(gvc, g.get());
+    }
+    g.reset();
+    gvFreeContext(gvc);
+    if (failed) throw std::runtime_error("GraphViz could not draw '" + path + "' as " + format);
+}
+
+#else
+
+std::string to_dot(const Plan&) {
+    throw std::runtime_error("this chanflow was built without GraphViz: it cannot draw graphs");
+}
+
+void draw(const Plan&, const std::string&) {
+    throw std::runtime_error("this chanflow was built without GraphViz: it cannot draw graphs");
+}
+
+#endif
+
+}  // namespace chanflow

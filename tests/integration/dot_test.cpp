@@ -1,0 +1,147 @@
+// `chanflow dot`: the checked graph drawn with GraphViz. The DOT it prints must parse back
+// with cgraph and hold the processes and channels the graph implies; SVG and PNG files must
+// be files of that format.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "run_cli.hpp"
+#include "text_util.hpp"
+
+#ifdef CHANFLOW_HAVE_GRAPHVIZ
+#include <graphviz/cgraph.h>
+#endif
+
+namespace fs = std::filesystem;
+using chanflow::test::read_file;
+using chanflow::test::run_cli;
+
+namespace {
+
+bool built_with_graphviz() {
+    return run_cli({"--version"}).out.find("no GraphViz") == std::string::npos;
+}
+
+#ifdef CHANFLOW_HAVE_GRAPHVIZ
+struct Parsed {
+    std::set<std::string> nodes;
+    std::set<std::pair<std::string, std::string>> edges;
+    std::size_t edge_count = 0;
+};
+
+Parsed parse_dot(const std::string& text) {
+    Parsed out;
+    Agraph_t* g = agmemread(text.c_str());
+    REQUIRE(g != nullptr);
+    for (Agnode_t* n = agfstnode(g); n; n = agnxtnode(g, n)) {
+        out.nodes.insert(agnameof(n));
+        for (Agedge_t* e = agfstout(g, n); e; e = agnxtout(g, e)) {
+            out.edges.insert({agnameof(agtail(e)), agnameof(aghead(e))});
+            ++out.edge_count;
+        }
+    }
+    agclose(g);
+    return out;
+}
+#endif
+
+}  // namespace
+
+TEST_CASE("dot: every cookbook graph prints DOT that cgraph reads back") {
+    if (!built_with_graphviz()) {
+        const auto r = run_cli({"dot", "graphs/wordcount.yaml"});
+        CHECK(r.exit_code == 2);
+        CHECK(r.err.find("built without GraphViz") != std::string::npos);
+        return;
+    }
+    for (const auto& entry : fs::directory_iterator(fs::path(CHANFLOW_SOURCE_DIR) / "graphs")) {
+        if (entry.path().extension() != ".yaml") continue;
+        const std::string file = "graphs/" + entry.path().filename().string();
+        INFO("graph: " << file);
+        const auto r = run_cli({"dot", file});
+        CHECK(r.exit_code == 0);
+        CHECK(r.err.empty());
+        CHECK(r.out.rfind("digraph", 0) == 0);
+#ifdef CHANFLOW_HAVE_GRAPHVIZ
+        const Parsed p = parse_dot(r.out);
+        CHECK(!p.nodes.empty());
+        CHECK(p.edge_count > 0);
+#endif
+    }
+}
+
+#ifdef CHANFLOW_HAVE_GRAPHVIZ
+TEST_CASE("dot: processes are nodes; channels with more than two ends get a node of their own") {
+    const auto r = run_cli({"dot", "graphs/wordcount.yaml"});
+    REQUIRE(r.exit_code == 0);
+    const Parsed p = parse_dot(r.out);
+    using Edge = std::pair<std::string, std::string>;
+    CHECK(p.nodes == std::set<std::string>{"read", "split", "count", "top", "print",
+                                           "channel lines", "channel words", "channel counts"});
+    CHECK(p.edges == std::set<Edge>{{"read", "channel lines"},
+                                    {"channel lines", "split"},
+                                    {"split", "channel words"},
+                                    {"channel words", "count"},
+                                    {"count", "channel counts"},
+                                    {"channel counts", "top"},
+                                    {"top", "print"}});
+    // Labels: the node type with the replica count, the channel with kind, capacity and
+    // delivery; a replicated process is a stack.
+    CHECK(r.out.find("label=\"split\\ntext.words \xc3\x97"
+                     "2\"") != std::string::npos);
+    CHECK(r.out.find("label=\"words\\nany2any, 4096, hash\"") != std::string::npos);
+    CHECK(r.out.find("label=\"top\\none2one, 64\"") != std::string::npos);
+    CHECK(r.out.find("shape=box3d") != std::string::npos);
+    CHECK(r.out.find("rankdir=LR") != std::string::npos);
+
+    // A rendezvous shows as rdv; an ordered fan-out is drawn as written (no merge, no lanes).
+    const auto pipe = run_cli({"dot", "graphs/pipe_squares.yaml"});
+    CHECK(pipe.out.find("one2one, rdv") != std::string::npos);
+    const Parsed pool = parse_dot(run_cli({"dot", "graphs/pool_map.yaml"}).out);
+    CHECK(pool.nodes ==
+          std::set<std::string>{"tasks", "square", "show", "channel tasks", "channel results"});
+    CHECK(pool.edge_count == 4);
+}
+
+TEST_CASE("dot: -o writes DOT, SVG or PNG by its extension") {
+    const fs::path dir = fs::temp_directory_path() / ("chanflow-dot-" + std::to_string(getpid()));
+    fs::create_directories(dir);
+    const auto dot = run_cli({"dot", "graphs/commstime.yaml", "-o", (dir / "c.dot").string()});
+    CHECK(dot.exit_code == 0);
+    CHECK(dot.out.empty());
+    CHECK(read_file(dir / "c.dot") == run_cli({"dot", "graphs/commstime.yaml"}).out);
+
+    const auto svg = run_cli({"dot", "graphs/collectives.yaml", "-o", (dir / "c.svg").string()});
+    CHECK(svg.exit_code == 0);
+    const std::string svg_text = read_file(dir / "c.svg");
+    CHECK(svg_text.rfind("<?xml", 0) == 0);
+    CHECK(svg_text.find("<svg") != std::string::npos);
+    CHECK(svg_text.find("bcast_root") != std::string::npos);
+
+    const auto png = run_cli({"dot", "graphs/wordcount.yaml", "-o", (dir / "w.png").string()});
+    CHECK(png.exit_code == 0);
+    const std::string png_bytes = read_file(dir / "w.png");
+    CHECK(png_bytes.size() > 1000);
+    CHECK(png_bytes.substr(0, 8) == std::string("\x89PNG\r\n\x1a\n", 8));
+
+    const auto bad = run_cli({"dot", "graphs/wordcount.yaml", "-o", (dir / "w.jpeg").string()});
+    CHECK(bad.exit_code == 2);
+    CHECK(bad.err.find("cannot tell the picture format") != std::string::npos);
+    const auto nowhere = run_cli({"dot", "graphs/wordcount.yaml", "-o", "/nonexistent/dir/w.dot"});
+    CHECK(nowhere.exit_code == 2);
+    CHECK(nowhere.err.find("cannot write '/nonexistent/dir/w.dot'") != std::string::npos);
+    fs::remove_all(dir);
+}
+#endif
+
+TEST_CASE("dot: command-line errors") {
+    const auto run_o = run_cli({"run", "graphs/counter_printer.yaml", "-o", "x.svg"});
+    CHECK(run_o.exit_code == 2);
+    CHECK(run_o.err.find("-o belongs to 'dot'") != std::string::npos);
+    const auto bad_graph = run_cli({"dot", "tests/graphs/check_errors.yaml"});
+    CHECK(bad_graph.exit_code == 2);
+    CHECK(bad_graph.out.empty());
+}
