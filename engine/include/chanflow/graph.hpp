@@ -125,7 +125,7 @@ struct PlanChannel {
     std::size_t capacity = 64;
     Deliver deliver = Deliver::Any;
     std::vector<EndRef> writers, readers;  // replicas counted one by one
-    bool hidden = false;  // added by the engine: a lane of an ordered fan-out
+    bool hidden = false;                   // added by the engine: a lane of an ordered fan-out
 };
 
 struct PlanPort {
