@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <string_view>
@@ -17,7 +18,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitInvalid = 2;
 
 const char* const kUsage = R"(usage:
-  chanflow run FILE [--set NAME=VALUE]... [--backend threads] [--workers N]
+  chanflow run FILE [--set NAME=VALUE]... [--backend threads] [--workers N] [--stats[=FILE]]
   chanflow check FILE [--set NAME=VALUE]...
   chanflow dot FILE [--set NAME=VALUE]... [-o OUT.dot|OUT.svg|OUT.png]
   chanflow nodes [NODE]
@@ -34,6 +35,9 @@ options:
   --set NAME=VALUE   override a parameter of the graph (VALUE is a YAML scalar)
   --backend NAME     where processes run: threads (default)
   --workers N        worker threads for the threads backend (default: one per core)
+  --stats            after the run, a table on stderr: per process messages in and out,
+                     busy, blocked and ready time; per channel writes, reads, peak buffer
+  --stats=FILE       the same as JSON in FILE
   -o FILE            where dot writes its picture
 
 exit codes: 0 success, 1 the graph failed at run time, 2 invalid graph or command line,
@@ -53,6 +57,8 @@ struct Args {
     std::string backend;
     unsigned workers = 0;
     std::string output;  // dot -o
+    bool stats = false;
+    std::string stats_file;  // --stats=FILE
 };
 
 // Parses argv; returns an error message or "".
@@ -90,6 +96,11 @@ std::string parse_args(int argc, char** argv, Args& a) {
             if (ec != std::errc() || ptr != value.data() + value.size() || n == 0 || n > 1024)
                 return "--workers takes a number from 1 to 1024, got '" + value + "'";
             a.workers = n;
+        } else if (arg == "--stats") {
+            a.stats = true;
+        } else if (arg.substr(0, 8) == "--stats=") {
+            a.stats_file = std::string(arg.substr(8));
+            if (a.stats_file.empty()) return "--stats= needs a file name";
         } else if (arg == "-o") {
             if (i + 1 >= argc) return "option -o needs a file";
             a.output = argv[++i];
@@ -102,6 +113,7 @@ std::string parse_args(int argc, char** argv, Args& a) {
     if (positional.empty()) return "no command given";
     a.command = positional[0];
     if (!a.output.empty() && a.command != "dot") return "-o belongs to 'dot'";
+    if ((a.stats || !a.stats_file.empty()) && a.command != "run") return "--stats belongs to 'run'";
     if (a.command == "run" || a.command == "check" || a.command == "dot") {
         if (positional.size() != 2) return "'" + a.command + "' takes one graph file";
         a.file = positional[1];
@@ -159,6 +171,98 @@ int list_nodes(const std::string& name) {
                   << ")" << (p.doc.empty() ? "" : ": " + p.doc) << '\n';
     if (t->own_thread) std::cout << "\nruns on a thread of its own\n";
     return kExitOk;
+}
+
+std::string seconds(double s) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", s);
+    return buf;
+}
+
+// The table of `run --stats`: processes (replicas summed, then each replica), channels.
+void print_stats(const chanflow::RunStats& st, std::ostream& out) {
+    struct Row {
+        std::string name;
+        std::uint64_t in = 0, out = 0;
+        double busy = 0, read = 0, write = 0, ready = 0;
+    };
+    std::vector<Row> rows;
+    std::vector<std::vector<Row>> replicas;
+    for (const auto& p : st.processes) {
+        if (rows.empty() || rows.back().name != p.group) {
+            rows.push_back({p.group});
+            replicas.emplace_back();
+        }
+        Row r{p.name,         p.messages_in,   p.messages_out, p.busy,
+              p.blocked_read, p.blocked_write, p.ready};
+        Row& g = rows.back();
+        g.in += r.in;
+        g.out += r.out;
+        g.busy += r.busy;
+        g.read += r.read;
+        g.write += r.write;
+        g.ready += r.ready;
+        replicas.back().push_back(r);
+    }
+    std::size_t width = 7;
+    for (const auto& p : st.processes) width = std::max(width, p.name.size() + 2);
+    for (const auto& c : st.channels) width = std::max(width, c.name.size());
+    auto pad = [](std::string s, std::size_t w) {
+        if (s.size() < w) s.insert(0, w - s.size(), ' ');
+        return s;
+    };
+    auto left = [](std::string s, std::size_t w) {
+        if (s.size() < w) s.append(w - s.size(), ' ');
+        return s;
+    };
+    out << "run statistics (" << seconds(st.wall) << " s)\n"
+        << left("process", width) << pad("msgs in", 12) << pad("msgs out", 12) << pad("busy s", 10)
+        << pad("blocked read s", 16) << pad("blocked write s", 17) << pad("ready s", 9) << '\n';
+    auto line = [&](const Row& r, const std::string& name) {
+        out << left(name, width) << pad(std::to_string(r.in), 12) << pad(std::to_string(r.out), 12)
+            << pad(seconds(r.busy), 10) << pad(seconds(r.read), 16) << pad(seconds(r.write), 17)
+            << pad(seconds(r.ready), 9) << '\n';
+    };
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        line(rows[i], rows[i].name);
+        if (replicas[i].size() > 1)
+            for (const Row& r : replicas[i]) line(r, "  " + r.name);
+    }
+    out << '\n'
+        << left("channel", width) << pad("kind", 9) << pad("deliver", 13) << pad("capacity", 10)
+        << pad("writes", 12) << pad("reads", 12) << pad("peak", 8) << '\n';
+    for (const auto& c : st.channels)
+        out << left(c.name, width) << pad(c.kind, 9) << pad(c.deliver, 13)
+            << pad(std::to_string(c.capacity), 10) << pad(std::to_string(c.writes), 12)
+            << pad(std::to_string(c.reads), 12) << pad(std::to_string(c.peak), 8) << '\n';
+}
+
+std::string json_string(const std::string& s) {
+    std::string out;
+    chanflow::append_json(out, chanflow::Value(s));
+    return out;
+}
+
+void write_stats_json(const chanflow::RunStats& st, std::ostream& out) {
+    out << "{\"wall_s\": " << st.wall << ",\n \"processes\": [";
+    for (std::size_t i = 0; i < st.processes.size(); ++i) {
+        const auto& p = st.processes[i];
+        out << (i ? ",\n  " : "\n  ") << "{\"name\": " << json_string(p.name)
+            << ", \"group\": " << json_string(p.group) << ", \"replica\": " << p.replica
+            << ", \"node\": " << json_string(p.node) << ", \"messages_in\": " << p.messages_in
+            << ", \"messages_out\": " << p.messages_out << ", \"busy_s\": " << p.busy
+            << ", \"blocked_read_s\": " << p.blocked_read
+            << ", \"blocked_write_s\": " << p.blocked_write << ", \"ready_s\": " << p.ready << "}";
+    }
+    out << "],\n \"channels\": [";
+    for (std::size_t i = 0; i < st.channels.size(); ++i) {
+        const auto& c = st.channels[i];
+        out << (i ? ",\n  " : "\n  ") << "{\"name\": " << json_string(c.name)
+            << ", \"kind\": " << json_string(c.kind) << ", \"deliver\": " << json_string(c.deliver)
+            << ", \"capacity\": " << c.capacity << ", \"writes\": " << c.writes
+            << ", \"reads\": " << c.reads << ", \"peak\": " << c.peak << "}";
+    }
+    out << "]}\n";
 }
 
 }  // namespace
@@ -230,6 +334,12 @@ int main(int argc, char** argv) {
         return static_cast<int>(chanflow::RunStatus::Failed);
     }
     std::fflush(stdout);
+    if (args.stats) print_stats(result.stats, std::cerr);
+    if (!args.stats_file.empty()) {
+        std::ofstream f(args.stats_file);
+        write_stats_json(result.stats, f);
+        if (!f) std::cerr << "chanflow: error: cannot write '" << args.stats_file << "'\n";
+    }
     if (result.status == chanflow::RunStatus::Failed)
         std::cerr << "error: " << result.message << '\n';
     if (result.status == chanflow::RunStatus::Deadlock) std::cerr << result.message << '\n';

@@ -90,7 +90,7 @@ private:
     std::size_t head_ = 0;
 };
 
-struct ChannelStats {
+struct ChannelCounters {
     std::uint64_t writes = 0;
     std::uint64_t reads = 0;
     std::size_t peak = 0;
@@ -145,7 +145,7 @@ public:
     /// True when the channel was made with one reader end: that reader may take batches.
     bool single_reader() const noexcept { return single_reader_; }
     bool empty() const noexcept { return buffer_.empty(); }
-    ChannelStats stats() const noexcept { return stats_; }
+    ChannelCounters counters() const noexcept { return stats_; }
 
 private:
     Waiter* take_waiter(WaitQueue& q) noexcept;
@@ -163,7 +163,7 @@ private:
     int readers_alive_;
     std::atomic<bool> poisoned_{false};  // read without the lock by batching readers
     bool single_reader_;
-    ChannelStats stats_;
+    ChannelCounters stats_;
     Scheduler& sched_;
     std::string name_;
 };

@@ -23,6 +23,7 @@ void detail::FinalAwaiter::await_suspend(std::coroutine_handle<> h) noexcept {
     ProcessState* p = typed.promise().process;
     std::exception_ptr error = typed.promise().error;
     p->wait = WaitKind::None;
+    p->busy += ticks() - p->resumed_at;
     p->runtime->finish(*p, std::move(error));
     typed.destroy();
     p->handle = {};
@@ -45,7 +46,7 @@ InPort::InPort(Channel* ch) noexcept
 bool InPort::ReadAwaiter::await_suspend(std::coroutine_handle<>) {
     ProcessState* p = Scheduler::current();
     waiter.prepare(p, &value);
-    p->wait = WaitKind::Read;
+    p->begin_wait(WaitKind::Read);
     p->wait_channel = port.channel_;
     // Either call queues the waiter when the channel is still empty.
     const Outcome o = port.batching_
@@ -53,7 +54,7 @@ bool InPort::ReadAwaiter::await_suspend(std::coroutine_handle<>) {
                           : port.channel_->read(waiter);
     if (o == Outcome::Pending) return true;  // from here on the frame is not ours
     waiter.outcome = o;
-    p->wait = WaitKind::None;
+    p->cancel_wait();
     return false;
 }
 
@@ -61,6 +62,7 @@ std::optional<Value> InPort::ReadAwaiter::finish() {
     if (waiter.process) waiter.process->wait = WaitKind::None;
     switch (waiter.outcome) {
         case Outcome::Done:
+            ++port.reads_;
             return std::move(value);
         case Outcome::Ended:
             if (!port.at_end_)
@@ -203,21 +205,21 @@ bool OutPort::WriteAwaiter::await_ready() {
 
 bool OutPort::WriteAwaiter::await_suspend(std::coroutine_handle<>) {
     ProcessState* p = Scheduler::current();
-    p->wait = WaitKind::Write;
+    p->begin_wait(WaitKind::Write);
     p->wait_channel = port.targets_[target];
     if (port.targets_.size() == 1) {
         waiter.prepare(p, &value);
         const Outcome o = port.targets_.front()->write(waiter);
         if (o == Outcome::Pending) return true;
         waiter.outcome = o;
-        p->wait = WaitKind::None;
+        p->cancel_wait();
         return false;
     }
     p->resume_hook = &OutPort::continue_write;
     p->resume_hook_arg = this;
     if (!port.step(*this, p)) return true;
     p->resume_hook = nullptr;
-    p->wait = WaitKind::None;
+    p->cancel_wait();
     return false;
 }
 
@@ -361,6 +363,7 @@ bool OutPort::continue_write_all(void* awaiter) {
 bool OutPort::WriteAllAwaiter::await_ready() {
     waiter.prepare(nullptr, nullptr);
     waiter.outcome = Outcome::Done;
+    count = values.size();
     if (values.empty()) return true;
     port.route_all(*this);
     return port.step_all(*this, nullptr);
@@ -369,17 +372,18 @@ bool OutPort::WriteAllAwaiter::await_ready() {
 bool OutPort::WriteAllAwaiter::await_suspend(std::coroutine_handle<>) {
     ProcessState* p = Scheduler::current();
     waiter.prepare(p, nullptr);
-    p->wait = WaitKind::Write;
+    p->begin_wait(WaitKind::Write);
     p->resume_hook = &OutPort::continue_write_all;
     p->resume_hook_arg = this;
     if (!port.step_all(*this, p)) return true;  // from here on the frame is not ours
     p->resume_hook = nullptr;
-    p->wait = WaitKind::None;
+    p->cancel_wait();
     return false;
 }
 
 void OutPort::WriteAllAwaiter::await_resume() {
     end_write(waiter);
+    port.writes_ += count;
 }
 
 void OutPort::retire() {
@@ -507,7 +511,7 @@ bool Alternation::try_select(SelectAwaiter& a, ProcessState* p) {
     state_->live_guards.store(static_cast<int>(live), std::memory_order_relaxed);
     state_->process = p;
     a.waited = true;
-    p->wait = WaitKind::Alt;
+    p->begin_wait(WaitKind::Alt);
     p->alt_channels.clear();
     for (std::size_t i = 0; i < n; ++i) {
         Guard& g = guards_[i];
@@ -586,7 +590,7 @@ AltResult Alternation::SelectAwaiter::await_resume() {
 
 void SleepAwaiter::await_suspend(std::coroutine_handle<>) {
     ProcessState* p = Scheduler::current();
-    p->wait = WaitKind::Sleep;
+    p->begin_wait(WaitKind::Sleep);
     p->runtime->scheduler().add_timer(duration, p, nullptr, 0);
 }
 

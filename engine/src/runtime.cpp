@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 
 #include "chanflow/expr.hpp"
@@ -15,6 +16,36 @@ const char* build_features() noexcept {
 }
 
 namespace detail {
+
+namespace {
+std::uint64_t steady_micros() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                          std::chrono::steady_clock::now().time_since_epoch())
+                                          .count());
+}
+}  // namespace
+
+// Keeps stats_clock about a millisecond fresh while it lives.
+StatsTicker::StatsTicker() {
+    stats_clock.store(steady_micros(), std::memory_order_relaxed);
+    thread_ = std::thread([this] {
+        std::unique_lock lock(mu_);
+        while (!stop_) {
+            cv_.wait_for(lock, std::chrono::milliseconds(1));
+            stats_clock.store(steady_micros(), std::memory_order_relaxed);
+        }
+    });
+}
+
+StatsTicker::~StatsTicker() {
+    {
+        std::lock_guard lock(mu_);
+        stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    stats_clock.store(steady_micros(), std::memory_order_relaxed);
+}
 
 Runtime::Runtime(const RunOptions& options) : options_(options) {
     sched_ =
@@ -83,6 +114,8 @@ RunResult Runtime::run() {
     }
 
     RunResult result;
+    const auto clock_start = std::chrono::steady_clock::now();
+    StatsTicker ticker;
     sched_->start(initial);
     if (sched_->wait() == Scheduler::Stop::Deadlock) {
         result.blocked = describe_blocked();
@@ -100,6 +133,8 @@ RunResult Runtime::run() {
     }
     sched_.reset();
     flush_output();
+    wall_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - clock_start).count();
+    seconds_per_tick_ = 1e-6;
     std::lock_guard lock(mu_);
     if (failed_) {
         result.status = RunStatus::Failed;
@@ -275,6 +310,50 @@ void ProcessContext::collect(Value v) {
 
 // ---- run(plan) ----------------------------------------------------------------------------
 
+namespace {
+
+void collect_stats(const Plan& plan, const detail::Runtime& rt,
+                   const std::vector<std::vector<detail::Channel*>>& physical, RunStats& stats) {
+    stats.wall = rt.wall_seconds();
+    const double spt = rt.seconds_per_tick();
+    const auto& states = rt.processes();
+    for (std::size_t i = 0; i < plan.processes.size() && i < states.size(); ++i) {
+        const PlanProcess& pp = plan.processes[i];
+        if (pp.hidden) continue;
+        const detail::ProcessState& st = *states[i];
+        ProcessStats ps;
+        ps.name = pp.name;
+        ps.group = pp.group;
+        ps.replica = pp.replica;
+        ps.node = pp.type ? pp.type->name : "";
+        for (const auto& in : st.in_storage) ps.messages_in += in->reads();
+        for (const auto& out : st.out_storage) ps.messages_out += out->writes();
+        ps.busy = static_cast<double>(st.busy) * spt;
+        ps.blocked_read = static_cast<double>(st.blocked_read) * spt;
+        ps.blocked_write = static_cast<double>(st.blocked_write) * spt;
+        ps.ready = static_cast<double>(st.ready) * spt;
+        stats.processes.push_back(std::move(ps));
+    }
+    for (std::size_t c = 0; c < plan.channels.size(); ++c) {
+        const PlanChannel& pc = plan.channels[c];
+        if (pc.hidden) continue;
+        ChannelStats cs;
+        cs.name = pc.name;
+        cs.kind = channel_kind_name(pc.kind);
+        cs.deliver = deliver_name(pc.deliver);
+        cs.capacity = pc.capacity;
+        for (const detail::Channel* ch : physical[c]) {
+            const auto counters = ch->counters();
+            cs.writes += counters.writes;
+            cs.reads += counters.reads;
+            cs.peak = std::max(cs.peak, counters.peak);
+        }
+        stats.channels.push_back(std::move(cs));
+    }
+}
+
+}  // namespace
+
 RunResult run(const Plan& plan, const RunOptions& options) {
     detail::Runtime rt(options);
     // A channel with deliver `any` is one buffer shared by its readers; the other policies
@@ -313,7 +392,9 @@ RunResult run(const Plan& plan, const RunOptions& options) {
         if (pp.ordered && pp.replicas > 1 && !(pp.type && pp.type->one_to_one))
             for (auto& in : p.in_storage) in->mark_boundaries_on(lanes);
     }
-    return rt.run();
+    RunResult result = rt.run();
+    collect_stats(plan, rt, physical, result.stats);
+    return result;
 }
 
 }  // namespace chanflow

@@ -2,12 +2,14 @@
 // run(plan) builds one from a Plan; unit tests build one directly with lambdas as bodies.
 #pragma once
 
+#include <condition_variable>
 #include <cstdio>
 #include <exception>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -17,6 +19,21 @@
 #include "scheduler.hpp"
 
 namespace chanflow::detail {
+
+/// Refreshes stats_clock (process_state.hpp) from a thread of its own while it lives.
+class StatsTicker {
+public:
+    StatsTicker();
+    ~StatsTicker();
+    StatsTicker(const StatsTicker&) = delete;
+    StatsTicker& operator=(const StatsTicker&) = delete;
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool stop_ = false;
+    std::thread thread_;
+};
 
 class Runtime {
 public:
@@ -42,6 +59,14 @@ public:
     void collect(const ProcessState& p, Value v);
     Scheduler& scheduler() noexcept { return *sched_; }
 
+    // After run(): for the statistics.
+    const std::vector<std::unique_ptr<ProcessState>>& processes() const noexcept {
+        return processes_;
+    }
+    double wall_seconds() const noexcept { return wall_; }
+    /// Converts ticks() differences to seconds.
+    double seconds_per_tick() const noexcept { return seconds_per_tick_; }
+
 private:
     struct Ends {
         std::vector<const ProcessState*> writers, readers;
@@ -64,6 +89,9 @@ private:
     std::mutex output_mu_;
     std::string output_;
     std::atomic<bool> output_pending_{false};
+
+    double wall_ = 0;
+    double seconds_per_tick_ = 0;
 
     std::unique_ptr<Scheduler> sched_;  // last: its threads stop before anything else goes
 };

@@ -94,6 +94,7 @@ void Scheduler::start(const std::vector<ProcessState*>& initial) {
 }
 
 void Scheduler::schedule(ProcessState* p) {
+    p->woken_at = ticks();
     if (p->dedicated) {
         {
             std::lock_guard lock(mu_);
@@ -215,6 +216,7 @@ void Scheduler::run_process(ProcessState* p) {
         if (!hook(p->resume_hook_arg)) return;  // the operation blocked again
         p->resume_hook = nullptr;
     }
+    p->on_resume(ticks());
     current_ = p;
     p->handle.resume();
     current_ = nullptr;

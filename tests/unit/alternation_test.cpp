@@ -213,7 +213,7 @@ TEST_CASE("alt: poison while blocked on an output guard fails the alternation") 
             h.reads(r, "in", c);
             check_ok(h.run());
             CHECK(failed);
-            CHECK(c.stats().writes == 0);
+            CHECK(c.counters().writes == 0);
         }
 }
 
@@ -781,7 +781,7 @@ TEST_CASE("alt: alternations at both ends of two any2any channels deliver each m
             for (int w = 0; w < kSide; ++w)
                 for (int i = 0; i < kCount; ++i) want.push_back(tagged(w, i).as_int());
             CHECK(all == want);
-            CHECK(c.stats().writes + d.stats().writes == want.size());
+            CHECK(c.counters().writes + d.counters().writes == want.size());
         }
 }
 
@@ -812,7 +812,7 @@ TEST_CASE("alt: a ring of 4 alternations {write c_i, read c_i-1}, 10 000 each (s
             CAPTURE(i);
             // What p_i wrote on c_i, p_i+1 read.
             CHECK(writes[i] == reads[(i + 1) % kRing]);
-            CHECK(chans[static_cast<std::size_t>(i)]->stats().writes ==
+            CHECK(chans[static_cast<std::size_t>(i)]->counters().writes ==
                   static_cast<std::uint64_t>(writes[i]));
         }
         // A process stops early only when both its neighbours are done, so the first to

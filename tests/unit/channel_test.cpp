@@ -218,8 +218,8 @@ TEST_CASE("channel: any2any NxM delivers every message exactly once (scenario 4)
                 // Nothing left behind in the channel.
                 const auto total = static_cast<std::uint64_t>(s.writers * count);
                 CHECK(c.empty());
-                CHECK(c.stats().writes == total);
-                CHECK(c.stats().reads == total);
+                CHECK(c.counters().writes == total);
+                CHECK(c.counters().reads == total);
             }
 }
 
@@ -437,7 +437,7 @@ TEST_CASE("channel: a buffered writer finishes before any reader starts (scenari
         check_ok(h.run());
         CHECK(got == range(0, 10));
         CHECK(ended);
-        CHECK(c.stats().peak == 10);
+        CHECK(c.counters().peak == 10);
     }
 }
 
@@ -704,7 +704,7 @@ TEST_CASE("channel: poison while blocked in a read returns control with poison (
                 CHECK(write_after);
                 CHECK(c.poisoned());
                 CHECK(c.empty());
-                CHECK(c.stats().reads == 0);
+                CHECK(c.counters().reads == 0);
             }
 }
 
@@ -816,8 +816,8 @@ TEST_CASE("channel: buffered poison from the writer discards the buffer (scenari
         CHECK(got == 0);
         CHECK(reader_poisoned);
         CHECK(c.empty());
-        CHECK(c.stats().writes == 3);
-        CHECK(c.stats().reads == 0);
+        CHECK(c.counters().writes == 3);
+        CHECK(c.counters().reads == 0);
     }
 }
 
@@ -866,7 +866,7 @@ TEST_CASE("channel: buffered poison from the reader fails the writer at once (sc
             if (!blocked) CHECK(written == 1);  // the first write after the poison failed
             CHECK(written <= 2);                // the buffer holds 4: one more at most
             CHECK(c.empty());
-            CHECK(c.stats().reads == 0);
+            CHECK(c.counters().reads == 0);
         }
 }
 

@@ -136,7 +136,10 @@ public:
         }
         bool await_suspend(std::coroutine_handle<> h);
         std::optional<Value> await_resume() {
-            if (!waiter.process && waiter.outcome == kDone) return std::move(value);
+            if (!waiter.process && waiter.outcome == kDone) {
+                ++port.reads_;
+                return std::move(value);
+            }
             return finish();
         }
         std::optional<Value> finish();  // after a channel operation: end, poison, wait state
@@ -149,6 +152,8 @@ public:
     /// Poisons the channel.
     void poison();
     const std::string& channel_name() const noexcept;
+    /// Messages read so far.
+    std::uint64_t reads() const noexcept { return reads_; }
 
     explicit InPort(detail::Channel* ch) noexcept;
     detail::Channel* channel() const noexcept { return channel_; }
@@ -186,6 +191,7 @@ private:
     std::size_t batch_pos_ = 0;
     bool batching_ = false;
     bool retired_ = false;
+    std::uint64_t reads_ = 0;
     bool read_before_ = false;  // ordered replicas: a read has started before this one
     bool at_end_ = false;       // a read returned end of stream
     std::vector<detail::Channel*> marks_;
@@ -211,6 +217,7 @@ public:
         bool await_suspend(std::coroutine_handle<> h);
         void await_resume() {
             if (waiter.process || waiter.outcome != 1) finish();  // 1: detail::Outcome::Done
+            ++port.writes_;
         }
         void finish();  // after a wait, or an end or poison: may throw
     };
@@ -229,16 +236,19 @@ public:
         std::vector<Value>& values;
         detail::Waiter waiter;
         std::size_t target = 0;  // the target being written
+        std::size_t count = 0;   // how many values the batch had
         bool await_ready();
         bool await_suspend(std::coroutine_handle<> h);
         void await_resume();
     };
     WriteAllAwaiter write_all(std::vector<Value>& values) noexcept {
-        return WriteAllAwaiter{*this, values, {}, 0};
+        return WriteAllAwaiter{*this, values, {}, 0, 0};
     }
     void retire();
     void poison();
     const std::string& channel_name() const noexcept { return name_; }
+    /// Messages written so far.
+    std::uint64_t writes() const noexcept { return writes_; }
 
     OutPort(std::string name, std::vector<detail::Channel*> targets, Deliver deliver) noexcept;
     std::span<detail::Channel* const> targets() const noexcept { return targets_; }
@@ -260,6 +270,7 @@ private:
     std::vector<detail::Channel*> targets_;
     Deliver deliver_;
     std::uint64_t sent_ = 0;
+    std::uint64_t writes_ = 0;
     std::vector<bool> target_ended_;
     bool retired_ = false;
 };

@@ -6,6 +6,7 @@
 //   for (const auto& v : r.collected["sink"]) ...;   // what `collect` nodes received
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -25,6 +26,35 @@ struct RunOptions {
 
 enum class RunStatus { Ok = 0, Failed = 1, Deadlock = 3 };
 
+/// What one process did in a run (`chanflow run --stats`). Times are seconds.
+struct ProcessStats {
+    std::string name;   // "split[1]"
+    std::string group;  // "split", the process as written
+    int replica = 0;
+    std::string node;
+    std::uint64_t messages_in = 0, messages_out = 0;
+    double busy = 0;           // running
+    double blocked_read = 0;   // waiting for a message (or in an alternation)
+    double blocked_write = 0;  // waiting for room or for a reader
+    double ready = 0;          // woken, waiting for a worker thread
+};
+
+/// What went through one channel as written (its per-reader buffers summed).
+struct ChannelStats {
+    std::string name;
+    std::string kind;     // one2one, ...
+    std::string deliver;  // any, round_robin, ...
+    std::size_t capacity = 0;
+    std::uint64_t writes = 0, reads = 0;
+    std::size_t peak = 0;  // the most messages its buffer held at once
+};
+
+struct RunStats {
+    double wall = 0;                      // seconds
+    std::vector<ProcessStats> processes;  // replicas one by one, in plan order
+    std::vector<ChannelStats> channels;   // in plan order
+};
+
 struct RunResult {
     RunStatus status = RunStatus::Ok;
     /// For Failed: "process 'divide' failed: division by zero";
@@ -33,6 +63,9 @@ struct RunResult {
     std::vector<std::string> blocked;
     /// Values received by `collect` processes, by process name as written (replicas merged).
     std::map<std::string, std::vector<Value>> collected;
+    /// Counters of every process and channel (always kept; what the engine adds to a plan,
+    /// such as ordered merges, is left out).
+    RunStats stats;
     /// The exit code of SPEC §6 for this outcome.
     int exit_code() const noexcept { return static_cast<int>(status); }
 };
