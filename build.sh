@@ -60,6 +60,8 @@ case "${1:-}" in
               -DCHANFLOW_SANITIZE=$SANITIZE -DCHANFLOW_BENCH=OFF >/dev/null
         cmake --build "$BUILD_DIR" -j "$JOBS"
         UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+            LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
+            TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp" \
             ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS" -E install
         ;;
     *)

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,7 +21,7 @@ constexpr int kExitInvalid = 2;
 const char* const kUsage = R"(usage:
   chanflow run FILE [--set NAME=VALUE]... [--backend threads] [--workers N] [--stats[=FILE]]
   chanflow check FILE [--set NAME=VALUE]...
-  chanflow dot FILE [--set NAME=VALUE]... [-o OUT.dot|OUT.svg|OUT.png]
+  chanflow dot FILE [--set NAME=VALUE]... [-o OUT.dot|OUT.svg|OUT.png] [--stats-from STATS.json]
   chanflow nodes [NODE]
   chanflow --version | --help
 
@@ -39,6 +40,7 @@ options:
                      busy, blocked and ready time; per channel writes, reads, peak buffer
   --stats=FILE       the same as JSON in FILE
   -o FILE            where dot writes its picture
+  --stats-from FILE  dot paints a run's statistics (from run --stats=FILE) on the picture
 
 exit codes: 0 success, 1 the graph failed at run time, 2 invalid graph or command line,
             3 deadlock
@@ -59,6 +61,7 @@ struct Args {
     std::string output;  // dot -o
     bool stats = false;
     std::string stats_file;  // --stats=FILE
+    std::string stats_from;  // dot --stats-from FILE
 };
 
 // Parses argv; returns an error message or "".
@@ -101,6 +104,9 @@ std::string parse_args(int argc, char** argv, Args& a) {
         } else if (arg.substr(0, 8) == "--stats=") {
             a.stats_file = std::string(arg.substr(8));
             if (a.stats_file.empty()) return "--stats= needs a file name";
+        } else if (is("--stats-from")) {
+            if (auto e = value_of("--stats-from", value); !e.empty()) return e;
+            a.stats_from = value;
         } else if (arg == "-o") {
             if (i + 1 >= argc) return "option -o needs a file";
             a.output = argv[++i];
@@ -113,6 +119,7 @@ std::string parse_args(int argc, char** argv, Args& a) {
     if (positional.empty()) return "no command given";
     a.command = positional[0];
     if (!a.output.empty() && a.command != "dot") return "-o belongs to 'dot'";
+    if (!a.stats_from.empty() && a.command != "dot") return "--stats-from belongs to 'dot'";
     if ((a.stats || !a.stats_file.empty()) && a.command != "run") return "--stats belongs to 'run'";
     if (a.command == "run" || a.command == "check" || a.command == "dot") {
         if (positional.size() != 2) return "'" + a.command + "' takes one graph file";
@@ -237,34 +244,6 @@ void print_stats(const chanflow::RunStats& st, std::ostream& out) {
             << pad(std::to_string(c.reads), 12) << pad(std::to_string(c.peak), 8) << '\n';
 }
 
-std::string json_string(const std::string& s) {
-    std::string out;
-    chanflow::append_json(out, chanflow::Value(s));
-    return out;
-}
-
-void write_stats_json(const chanflow::RunStats& st, std::ostream& out) {
-    out << "{\"wall_s\": " << st.wall << ",\n \"processes\": [";
-    for (std::size_t i = 0; i < st.processes.size(); ++i) {
-        const auto& p = st.processes[i];
-        out << (i ? ",\n  " : "\n  ") << "{\"name\": " << json_string(p.name)
-            << ", \"group\": " << json_string(p.group) << ", \"replica\": " << p.replica
-            << ", \"node\": " << json_string(p.node) << ", \"messages_in\": " << p.messages_in
-            << ", \"messages_out\": " << p.messages_out << ", \"busy_s\": " << p.busy
-            << ", \"blocked_read_s\": " << p.blocked_read
-            << ", \"blocked_write_s\": " << p.blocked_write << ", \"ready_s\": " << p.ready << "}";
-    }
-    out << "],\n \"channels\": [";
-    for (std::size_t i = 0; i < st.channels.size(); ++i) {
-        const auto& c = st.channels[i];
-        out << (i ? ",\n  " : "\n  ") << "{\"name\": " << json_string(c.name)
-            << ", \"kind\": " << json_string(c.kind) << ", \"deliver\": " << json_string(c.deliver)
-            << ", \"capacity\": " << c.capacity << ", \"writes\": " << c.writes
-            << ", \"reads\": " << c.reads << ", \"peak\": " << c.peak << "}";
-    }
-    out << "]}\n";
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -304,7 +283,10 @@ int main(int argc, char** argv) {
         if (!chanflow::can_draw())
             return usage_error("this chanflow was built without GraphViz: it cannot draw graphs");
         try {
-            chanflow::draw(plan, args.output.empty() ? "-" : args.output);
+            std::optional<chanflow::RunStats> stats;
+            if (!args.stats_from.empty()) stats = chanflow::read_run_stats(args.stats_from);
+            chanflow::draw(plan, args.output.empty() ? "-" : args.output,
+                           stats ? &*stats : nullptr);
         } catch (const std::exception& e) {
             return usage_error(e.what());
         }
@@ -337,7 +319,7 @@ int main(int argc, char** argv) {
     if (args.stats) print_stats(result.stats, std::cerr);
     if (!args.stats_file.empty()) {
         std::ofstream f(args.stats_file);
-        write_stats_json(result.stats, f);
+        f << chanflow::to_json(result.stats);
         if (!f) std::cerr << "chanflow: error: cannot write '" << args.stats_file << "'\n";
     }
     if (result.status == chanflow::RunStatus::Failed)

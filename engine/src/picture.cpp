@@ -3,6 +3,8 @@
 // time, can_draw() is false and draw() says so.
 #include "chanflow/picture.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -27,6 +29,7 @@ struct Box {
     std::string id;     // the process as written
     std::string label;  // name, node type, replicas
     bool stacked = false;
+    double busy = -1;  // share of the run its replicas were busy, 0..1; -1 without statistics
 };
 
 struct End {
@@ -40,6 +43,8 @@ struct Wire {
     std::string label;
     std::set<End> writers, readers;
     std::size_t ends = 0;  // as written: every replica one end
+    double weight = -1;    // message count scaled to 0..1; -1 without statistics
+    bool bottleneck = false;
 };
 
 struct Picture {
@@ -52,6 +57,43 @@ std::string channel_label(const PlanChannel& c) {
     s += c.capacity == 0 ? std::string("rdv") : std::to_string(c.capacity);
     if (c.deliver != Deliver::Any) s += std::string(", ") + deliver_name(c.deliver);
     return s;
+}
+
+// The statistics painted on a picture: busy shares, message counts, bottlenecks.
+void paint(Picture& pic, const RunStats& st) {
+    if (st.wall <= 0) return;
+    std::map<std::string, double> busy, waited_for_room;
+    std::map<std::string, int> replicas;
+    for (const ProcessStats& p : st.processes) {
+        busy[p.group] += p.busy;
+        waited_for_room[p.group] += p.blocked_write;
+        ++replicas[p.group];
+    }
+    for (Box& b : pic.boxes) {
+        if (!replicas.count(b.id)) continue;
+        b.busy = std::min(1.0, busy[b.id] / (st.wall * replicas[b.id]));
+        b.label += "\\nbusy " + std::to_string(static_cast<int>(b.busy * 100 + 0.5)) + "%";
+    }
+    std::uint64_t most = 1;
+    for (const ChannelStats& c : st.channels) most = std::max(most, c.writes);
+    for (Wire& w : pic.wires) {
+        auto it = std::find_if(st.channels.begin(), st.channels.end(),
+                               [&](const ChannelStats& c) { return c.name == w.name; });
+        if (it == st.channels.end()) continue;
+        w.weight =
+            std::log1p(static_cast<double>(it->writes)) / std::log1p(static_cast<double>(most));
+        w.label += "\\n" + std::to_string(it->writes) + " msgs";
+        // Full at its peak while its writers waited for room most of the run.
+        double waited = 0;
+        int writers = 0;
+        for (const End& e : w.writers) {
+            waited += waited_for_room[e.box];
+            writers += replicas.count(e.box) ? replicas[e.box] : 1;
+        }
+        w.bottleneck = it->capacity > 0 && it->peak >= it->capacity && writers > 0 &&
+                       waited / writers > 0.5 * st.wall;
+        if (w.bottleneck) w.label += ", full: bottleneck";
+    }
 }
 
 Picture picture_of(const Plan& plan) {
@@ -122,8 +164,33 @@ struct GraphCloser {
 };
 using GraphPtr = std::unique_ptr<Agraph_t, GraphCloser>;
 
-GraphPtr build(const Plan& plan) {
-    const Picture pic = picture_of(plan);
+// White for an idle process, deepening to red for one busy all the run.
+std::string busy_colour(double busy) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "0.03 %.3f 1.000", 0.05 + 0.75 * busy);
+    return buf;
+}
+
+void add_legend(Agraph_t* g) {
+    std::string name = "cluster_legend";
+    Agraph_t* legend = agsubg(g, name.data(), 1);
+    set(legend, "label", "legend");
+    set(legend, "fontsize", "10");
+    set(legend, "style", "dashed");
+    std::string id = "legend";
+    Agnode_t* n = agnode(legend, id.data(), 1);
+    set(n, "shape", "plaintext");
+    set(n, "style", "");
+    set(n, "fontsize", "9");
+    set(n, "label",
+        "fill: share of the run a process was busy (white idle, red always)\\l"
+        "line width: messages through the channel\\l"
+        "red: a bottleneck, full while its writers waited most of the run\\l");
+}
+
+GraphPtr build(const Plan& plan, const RunStats* stats) {
+    Picture pic = picture_of(plan);
+    if (stats) paint(pic, *stats);
     std::string name = plan.name.empty() ? std::string("graph") : plan.name;
     GraphPtr g(agopen(name.data(), Agdirected, nullptr));
     if (!g) throw std::runtime_error("GraphViz could not create a graph");
@@ -147,12 +214,17 @@ GraphPtr build(const Plan& plan) {
             set(n, "shape", "box3d");
             set(n, "style", "filled");
         }
+        if (b.busy >= 0) set(n, "fillcolor", busy_colour(b.busy));
         nodes[b.id] = n;
     }
     std::size_t edge_count = 0;
     auto edge = [&](Agnode_t* from, Agnode_t* to) {
         std::string id = "e" + std::to_string(edge_count++);
         return agedge(g.get(), from, to, id.data(), 1);
+    };
+    auto paint_edge = [](Agedge_t* e, const Wire& w) {
+        if (w.weight >= 0) set(e, "penwidth", std::to_string(1.0 + 4.0 * w.weight));
+        if (w.bottleneck) set(e, "color", "#d62728");
     };
     for (const Wire& w : pic.wires) {
         if (w.writers.empty() || w.readers.empty()) continue;
@@ -163,6 +235,8 @@ GraphPtr build(const Plan& plan) {
             set(e, "label", w.label);
             set(e, "taillabel", from.port);
             set(e, "headlabel", to.port);
+            paint_edge(e, w);
+            if (w.bottleneck) set(e, "fontcolor", "#d62728");
             continue;
         }
         // Several ends: a small node for the channel shows the fan-out and the fan-in.
@@ -174,9 +248,23 @@ GraphPtr build(const Plan& plan) {
         set(c, "fillcolor", "#fdf3e1");
         set(c, "fontsize", "9");
         set(c, "margin", "0.04");
-        for (const End& from : w.writers) set(edge(nodes.at(from.box), c), "taillabel", from.port);
-        for (const End& to : w.readers) set(edge(c, nodes.at(to.box)), "headlabel", to.port);
+        if (w.bottleneck) {
+            set(c, "color", "#d62728");
+            set(c, "fillcolor", "#f9d6d5");
+            set(c, "penwidth", "2");
+        }
+        for (const End& from : w.writers) {
+            Agedge_t* e = edge(nodes.at(from.box), c);
+            set(e, "taillabel", from.port);
+            paint_edge(e, w);
+        }
+        for (const End& to : w.readers) {
+            Agedge_t* e = edge(c, nodes.at(to.box));
+            set(e, "headlabel", to.port);
+            paint_edge(e, w);
+        }
     }
+    if (stats) add_legend(g.get());
     return g;
 }
 
@@ -203,8 +291,8 @@ bool can_draw() noexcept {
 
 #ifdef CHANFLOW_HAVE_GRAPHVIZ
 
-std::string to_dot(const Plan& plan) {
-    GraphPtr g = build(plan);
+std::string to_dot(const Plan& plan, const RunStats* stats) {
+    GraphPtr g = build(plan, stats);
     char* data = nullptr;
     std::size_t size = 0;
     std::FILE* f = open_memstream(&data, &size);
@@ -216,14 +304,14 @@ std::string to_dot(const Plan& plan) {
     return text;
 }
 
-void draw(const Plan& plan, const std::string& path) {
+void draw(const Plan& plan, const std::string& path, const RunStats* stats) {
     if (path == "-") {
-        const std::string text = to_dot(plan);
+        const std::string text = to_dot(plan, stats);
         std::fwrite(text.data(), 1, text.size(), stdout);
         return;
     }
     const std::string format = format_of(path);
-    GraphPtr g = build(plan);
+    GraphPtr g = build(plan, stats);
     if (format == "dot") {
         std::FILE* f = std::fopen(path.c_str(), "w");
         if (!f) throw std::runtime_error("cannot write '" + path + "'");
@@ -246,11 +334,11 @@ void draw(const Plan& plan, const std::string& path) {
 
 #else
 
-std::string to_dot(const Plan&) {
+std::string to_dot(const Plan&, const RunStats*) {
     throw std::runtime_error("this chanflow was built without GraphViz: it cannot draw graphs");
 }
 
-void draw(const Plan&, const std::string&) {
+void draw(const Plan&, const std::string&, const RunStats*) {
     throw std::runtime_error("this chanflow was built without GraphViz: it cannot draw graphs");
 }
 

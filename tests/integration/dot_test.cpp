@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
 #include <vector>
@@ -104,6 +105,43 @@ TEST_CASE("dot: processes are nodes; channels with more than two ends get a node
     CHECK(pool.nodes ==
           std::set<std::string>{"tasks", "square", "show", "channel tasks", "channel results"});
     CHECK(pool.edge_count == 4);
+}
+
+TEST_CASE("dot: --stats-from paints a run's statistics on the picture") {
+    const fs::path dir = fs::temp_directory_path() / ("chanflow-paint-" + std::to_string(getpid()));
+    fs::create_directories(dir);
+    const std::string stats = (dir / "s.json").string();
+    REQUIRE(run_cli({"run", "graphs/wordcount.yaml", "--stats=" + stats}).exit_code == 0);
+    const auto r = run_cli({"dot", "graphs/wordcount.yaml", "--stats-from", stats});
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.empty());
+    const Parsed p = parse_dot(r.out);
+    CHECK(p.nodes.count("split") == 1);
+    CHECK(p.nodes.count("legend") == 1);  // in the legend cluster
+    CHECK(r.out.find("busy ") != std::string::npos);
+    CHECK(r.out.find("msgs") != std::string::npos);
+    CHECK(r.out.find("penwidth") != std::string::npos);
+    CHECK(r.out.find("cluster_legend") != std::string::npos);
+    // The words channel carried every word of the sample text.
+    CHECK(r.out.find("words\\nany2any, 4096, hash\\n347 msgs") != std::string::npos);
+    CHECK(run_cli({"dot", "graphs/wordcount.yaml", "--stats-from", stats, "-o",
+                   (dir / "w.svg").string()})
+              .exit_code == 0);
+
+    // A file that is not statistics: named, nothing drawn.
+    const std::string bad = (dir / "bad.json").string();
+    {
+        std::ofstream f(bad);
+        f << "{\"wall_s\": [1, 2]}\n";
+    }
+    const auto broken = run_cli({"dot", "graphs/wordcount.yaml", "--stats-from", bad});
+    CHECK(broken.exit_code == 2);
+    CHECK(broken.out.empty());
+    CHECK(broken.err.find(bad) != std::string::npos);
+    const auto missing = run_cli({"dot", "graphs/wordcount.yaml", "--stats-from", "nope.json"});
+    CHECK(missing.exit_code == 2);
+    CHECK(missing.err.find("cannot read statistics file 'nope.json'") != std::string::npos);
+    fs::remove_all(dir);
 }
 
 TEST_CASE("dot: -o writes DOT, SVG or PNG by its extension") {

@@ -8,11 +8,17 @@
 // rendezvous) and delivery policy when it is not `any`, with the ports named at the ends.
 // A channel with more than two ends gets a small node of its own, so that fan-out and
 // fan-in show. What the engine adds to a plan (ordered merges and their lanes) is not drawn.
+//
+// Given the statistics of a run (`chanflow run --stats=FILE`, `dot --stats-from FILE`), the
+// picture shows where the time went: a process's fill by the share of the run it was busy,
+// an edge's width by its message count, and in red the channels that were bottlenecks
+// (full at their peak while their writers spent most of the run waiting for room).
 #pragma once
 
 #include <string>
 
 #include "chanflow/graph.hpp"
+#include "chanflow/runtime.hpp"
 
 namespace chanflow {
 
@@ -22,9 +28,9 @@ bool can_draw() noexcept;
 /// Draws a plan into `path`, in the format its extension names (.dot or .gv, .svg, .png);
 /// "-" writes DOT to stdout. Throws std::runtime_error (unknown extension, no GraphViz in
 /// this build, a file that cannot be written).
-void draw(const Plan& plan, const std::string& path);
+void draw(const Plan& plan, const std::string& path, const RunStats* stats = nullptr);
 
 /// The plan as DOT text (GraphViz's own writer), as `draw(plan, "-")` prints it.
-std::string to_dot(const Plan& plan);
+std::string to_dot(const Plan& plan, const RunStats* stats = nullptr);
 
 }  // namespace chanflow

@@ -70,6 +70,12 @@ struct RunResult {
     int exit_code() const noexcept { return static_cast<int>(status); }
 };
 
+/// The statistics as JSON (what `chanflow run --stats=FILE` writes).
+std::string to_json(const RunStats& stats);
+/// Reads a file that `chanflow run --stats=FILE` wrote; throws std::runtime_error naming
+/// the file (and the line and column of what is wrong).
+RunStats read_run_stats(const std::string& path);
+
 /// Runs a plan on the threads backend to its end.
 RunResult run(const Plan& plan, const RunOptions& options = {});
 
