@@ -55,7 +55,7 @@ Task words_body(ProcessContext& ctx) {
     auto cls = [](char c) { return kCharClass[static_cast<unsigned char>(c)]; };
     // Words go out in batches (one channel lock per batch, not per word): a batch is sent
     // when it is large, or when the next line is not at hand, before the read can block.
-    constexpr std::size_t kBatch = 256;
+    constexpr std::size_t kBatch = 1024;
     auto to_lower = [](char c) {
         return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
     };
@@ -88,7 +88,7 @@ Task words_body(ProcessContext& ctx) {
             }
             i = j;
         }
-        if (words.size() >= kBatch || !in.has_held()) co_await out.write_all(words);
+        if (words.size() >= kBatch || !in.has_more()) co_await out.write_all(words);
     }
 }
 

@@ -20,6 +20,7 @@ constexpr int kExitInvalid = 2;
 
 const char* const kUsage = R"(usage:
   chanflow run FILE [--set NAME=VALUE]... [--backend threads] [--workers N] [--stats[=FILE]]
+               [--trace OUT.json]
   chanflow check FILE [--set NAME=VALUE]...
   chanflow dot FILE [--set NAME=VALUE]... [-o OUT.dot|OUT.svg|OUT.png] [--stats-from STATS.json]
   chanflow nodes [NODE]
@@ -39,6 +40,8 @@ options:
   --stats            after the run, a table on stderr: per process messages in and out,
                      busy, blocked and ready time; per channel writes, reads, peak buffer
   --stats=FILE       the same as JSON in FILE
+  --trace OUT.json   a Chrome trace of the run (chrome://tracing, Perfetto): a track per
+                     worker thread, a slice per process run, channel occupancy counters
   -o FILE            where dot writes its picture
   --stats-from FILE  dot paints a run's statistics (from run --stats=FILE) on the picture
 
@@ -62,6 +65,7 @@ struct Args {
     bool stats = false;
     std::string stats_file;  // --stats=FILE
     std::string stats_from;  // dot --stats-from FILE
+    std::string trace;       // run --trace FILE
 };
 
 // Parses argv; returns an error message or "".
@@ -104,6 +108,9 @@ std::string parse_args(int argc, char** argv, Args& a) {
         } else if (arg.substr(0, 8) == "--stats=") {
             a.stats_file = std::string(arg.substr(8));
             if (a.stats_file.empty()) return "--stats= needs a file name";
+        } else if (is("--trace")) {
+            if (auto e = value_of("--trace", value); !e.empty()) return e;
+            a.trace = value;
         } else if (is("--stats-from")) {
             if (auto e = value_of("--stats-from", value); !e.empty()) return e;
             a.stats_from = value;
@@ -120,6 +127,7 @@ std::string parse_args(int argc, char** argv, Args& a) {
     a.command = positional[0];
     if (!a.output.empty() && a.command != "dot") return "-o belongs to 'dot'";
     if (!a.stats_from.empty() && a.command != "dot") return "--stats-from belongs to 'dot'";
+    if (!a.trace.empty() && a.command != "run") return "--trace belongs to 'run'";
     if ((a.stats || !a.stats_file.empty()) && a.command != "run") return "--stats belongs to 'run'";
     if (a.command == "run" || a.command == "check" || a.command == "dot") {
         if (positional.size() != 2) return "'" + a.command + "' takes one graph file";
@@ -308,6 +316,7 @@ int main(int argc, char** argv) {
     }
     chanflow::RunOptions options;
     options.workers = args.workers;
+    options.trace = !args.trace.empty();
     chanflow::RunResult result;
     try {
         result = chanflow::run(plan, options);
@@ -321,6 +330,11 @@ int main(int argc, char** argv) {
         std::ofstream f(args.stats_file);
         f << chanflow::to_json(result.stats);
         if (!f) std::cerr << "chanflow: error: cannot write '" << args.stats_file << "'\n";
+    }
+    if (!args.trace.empty()) {
+        std::ofstream f(args.trace);
+        f << result.trace;
+        if (!f) std::cerr << "chanflow: error: cannot write '" << args.trace << "'\n";
     }
     if (result.status == chanflow::RunStatus::Failed)
         std::cerr << "error: " << result.message << '\n';

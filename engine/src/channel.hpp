@@ -145,6 +145,13 @@ public:
     /// True when the channel was made with one reader end: that reader may take batches.
     bool single_reader() const noexcept { return single_reader_; }
     bool empty() const noexcept { return buffer_.empty(); }
+    /// Messages buffered now (takes the lock: for sampling while the run is on).
+    std::size_t occupancy() {
+        lock_.lock();
+        const std::size_t n = buffer_.size();
+        lock_.unlock();
+        return n;
+    }
     ChannelCounters counters() const noexcept { return stats_; }
 
 private:

@@ -81,6 +81,10 @@ void InPort::mark_boundary() {
     read_before_ = true;
 }
 
+bool InPort::has_more() {
+    return has_held() || channel_->occupancy() > 0;
+}
+
 void InPort::retire() {
     if (retired_) return;
     retired_ = true;

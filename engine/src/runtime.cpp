@@ -1,5 +1,7 @@
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <optional>
 #include <stdexcept>
 
 #include "chanflow/expr.hpp"
@@ -26,13 +28,14 @@ std::uint64_t steady_micros() {
 }  // namespace
 
 // Keeps stats_clock about a millisecond fresh while it lives.
-StatsTicker::StatsTicker() {
+StatsTicker::StatsTicker(std::function<void()> every_tick) : every_tick_(std::move(every_tick)) {
     stats_clock.store(steady_micros(), std::memory_order_relaxed);
     thread_ = std::thread([this] {
         std::unique_lock lock(mu_);
         while (!stop_) {
             cv_.wait_for(lock, std::chrono::milliseconds(1));
             stats_clock.store(steady_micros(), std::memory_order_relaxed);
+            if (every_tick_) every_tick_();
         }
     });
 }
@@ -48,8 +51,8 @@ StatsTicker::~StatsTicker() {
 }
 
 Runtime::Runtime(const RunOptions& options) : options_(options) {
-    sched_ =
-        std::make_unique<Scheduler>(options.workers, Scheduler::Hooks{[this] { flush_output(); }});
+    sched_ = std::make_unique<Scheduler>(
+        options.workers, Scheduler::Hooks{[this] { flush_output(); }}, options.trace);
 }
 
 Runtime::~Runtime() {
@@ -115,7 +118,14 @@ RunResult Runtime::run() {
 
     RunResult result;
     const auto clock_start = std::chrono::steady_clock::now();
-    StatsTicker ticker;
+    const std::int64_t start_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(clock_start.time_since_epoch())
+            .count();
+    std::optional<StatsTicker> ticker;
+    if (options_.trace)
+        ticker.emplace([this] { sample_occupancy(); });
+    else
+        ticker.emplace();
     sched_->start(initial);
     if (sched_->wait() == Scheduler::Stop::Deadlock) {
         result.blocked = describe_blocked();
@@ -131,6 +141,9 @@ RunResult Runtime::run() {
             }
         }
     }
+    ticker.reset();
+    sched_->shutdown();  // every thread joined: their trace rings are quiet
+    if (options_.trace) result.trace = trace_json(start_ns);
     sched_.reset();
     flush_output();
     wall_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - clock_start).count();
@@ -163,6 +176,60 @@ void Runtime::finish(ProcessState& p, std::exception_ptr error) {
     }
     for (auto& in : p.in_storage) poison ? in->poison() : in->retire();
     for (auto& out : p.out_storage) poison ? out->poison() : out->retire();
+}
+
+// Up to 64 channels, in the order they were made (the plan's; an ordered fan-out's lanes
+// come last), into a bounded buffer.
+void Runtime::sample_occupancy() {
+    constexpr std::size_t kChannels = 64, kSamples = 1 << 20;
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch())
+                                 .count();
+    for (std::size_t c = 0; c < channels_.size() && c < kChannels; ++c) {
+        if (occupancy_.size() >= kSamples) return;
+        occupancy_.push_back({now, static_cast<std::uint32_t>(c),
+                              static_cast<std::uint32_t>(channels_[c]->occupancy())});
+    }
+}
+
+std::string Runtime::trace_json(std::int64_t start_ns) const {
+    std::string out = "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n";
+    auto us = [&](std::int64_t ns) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.3f", static_cast<double>(ns - start_ns) / 1000.0);
+        return std::string(buf);
+    };
+    auto quoted = [](const std::string& s) {
+        std::string q;
+        append_json(q, Value(s));
+        return q;
+    };
+    bool first = true;
+    auto event = [&](const std::string& e) {
+        if (!first) out += ",\n";
+        first = false;
+        out += e;
+    };
+    const auto traces = sched_->traces();
+    const unsigned workers = sched_->worker_count();
+    for (std::size_t t = 0; t < traces.size(); ++t) {
+        const std::string tid = std::to_string(t);
+        const std::string name =
+            t < workers ? "worker " + tid : "own thread " + std::to_string(t - workers);
+        event("{\"ph\": \"M\", \"pid\": 1, \"tid\": " + tid +
+              ", \"name\": \"thread_name\", \"args\": {\"name\": " + quoted(name) + "}}");
+        for (const TraceSlice& s : traces[t]->slices())
+            event("{\"ph\": \"X\", \"pid\": 1, \"tid\": " + tid +
+                  ", \"cat\": \"process\", \"name\": " + quoted(s.process->name) +
+                  ", \"ts\": " + us(s.begin_ns) + ", \"dur\": " +
+                  std::to_string(static_cast<double>(s.end_ns - s.begin_ns) / 1000.0) + "}");
+    }
+    for (const OccupancySample& o : occupancy_)
+        event("{\"ph\": \"C\", \"pid\": 1, \"name\": " +
+              quoted("channel " + channels_[o.channel]->name()) + ", \"ts\": " + us(o.ns) +
+              ", \"args\": {\"messages\": " + std::to_string(o.messages) + "}}");
+    out += "\n]}\n";
+    return out;
 }
 
 void Runtime::record_failure(const ProcessState& p, const std::string& why) {

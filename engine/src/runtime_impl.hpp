@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -23,7 +24,8 @@ namespace chanflow::detail {
 /// Refreshes stats_clock (process_state.hpp) from a thread of its own while it lives.
 class StatsTicker {
 public:
-    StatsTicker();
+    /// `every_tick`, when given, runs on the ticker's thread after each refresh.
+    explicit StatsTicker(std::function<void()> every_tick = {});
     ~StatsTicker();
     StatsTicker(const StatsTicker&) = delete;
     StatsTicker& operator=(const StatsTicker&) = delete;
@@ -32,7 +34,15 @@ private:
     std::mutex mu_;
     std::condition_variable cv_;
     bool stop_ = false;
+    std::function<void()> every_tick_;
     std::thread thread_;
+};
+
+/// A sample of how full a channel was, for the trace.
+struct OccupancySample {
+    std::int64_t ns;  // steady_clock
+    std::uint32_t channel;
+    std::uint32_t messages;
 };
 
 class Runtime {
@@ -72,6 +82,8 @@ private:
         std::vector<const ProcessState*> writers, readers;
     };
     void flush_output();
+    void sample_occupancy();
+    std::string trace_json(std::int64_t start_ns) const;
     void record_failure(const ProcessState& p, const std::string& why);
     std::vector<std::string> describe_blocked() const;
     std::string describe_wait(const ProcessState& p, bool with_peers) const;
@@ -92,6 +104,7 @@ private:
 
     double wall_ = 0;
     double seconds_per_tick_ = 0;
+    std::vector<OccupancySample> occupancy_;  // with tracing; written by the ticker thread
 
     std::unique_ptr<Scheduler> sched_;  // last: its threads stop before anything else goes
 };

@@ -1,5 +1,7 @@
 #include "scheduler.hpp"
 
+#include <chrono>
+
 #include "channel.hpp"
 #include "process_state.hpp"
 #include "runtime_impl.hpp"
@@ -29,7 +31,8 @@ constexpr std::uint32_t kGlobalEvery = 61;
 
 thread_local ProcessState* Scheduler::current_ = nullptr;
 
-Scheduler::Scheduler(unsigned workers, Hooks hooks) : hooks_(std::move(hooks)) {
+Scheduler::Scheduler(unsigned workers, Hooks hooks, bool trace)
+    : hooks_(std::move(hooks)), trace_(trace) {
     if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < workers; ++i) {
         workers_.push_back(std::make_unique<Worker>());
@@ -38,6 +41,10 @@ Scheduler::Scheduler(unsigned workers, Hooks hooks) : hooks_(std::move(hooks)) {
 }
 
 Scheduler::~Scheduler() {
+    shutdown();
+}
+
+void Scheduler::shutdown() {
     {
         std::lock_guard lock(mu_);
         stopping_ = true;
@@ -210,7 +217,15 @@ ProcessState* Scheduler::find_work(Worker& w, bool steal_next) {
     return nullptr;
 }
 
-void Scheduler::run_process(ProcessState* p) {
+namespace {
+std::int64_t steady_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+}  // namespace
+
+void Scheduler::run_process(ProcessState* p, TraceRing* trace) {
     if (p->resume_hook) {
         auto hook = p->resume_hook;
         if (!hook(p->resume_hook_arg)) return;  // the operation blocked again
@@ -218,8 +233,21 @@ void Scheduler::run_process(ProcessState* p) {
     }
     p->on_resume(ticks());
     current_ = p;
-    p->handle.resume();
+    if (trace_) {
+        const std::int64_t begin = steady_ns();
+        p->handle.resume();
+        trace->record(p, begin, steady_ns());
+    } else {
+        p->handle.resume();
+    }
     current_ = nullptr;
+}
+
+std::vector<const TraceRing*> Scheduler::traces() const {
+    std::vector<const TraceRing*> out;
+    for (const auto& w : workers_) out.push_back(&w->trace);
+    for (const auto& d : dedicated_) out.push_back(&d->trace);
+    return out;
 }
 
 void Scheduler::worker_loop(Worker& w) {
@@ -227,7 +255,7 @@ void Scheduler::worker_loop(Worker& w) {
     tl_scheduler = this;
     for (;;) {
         if (auto* p = find_work(w, false)) {
-            run_process(p);
+            run_process(p, &w.trace);
             continue;
         }
         ProcessState* found = nullptr;
@@ -241,7 +269,7 @@ void Scheduler::worker_loop(Worker& w) {
         }
         spinning_.fetch_sub(1);
         if (found) {
-            run_process(found);
+            run_process(found, &w.trace);
             continue;
         }
         if (hooks_.on_idle) hooks_.on_idle();
@@ -278,7 +306,7 @@ void Scheduler::dedicated_loop(ProcessState* p, Dedicated& d) {
             if (stopping_ || !p->handle) break;
         }
         const bool ended = p->ended;
-        if (!ended) run_process(p);
+        if (!ended) run_process(p, &d.trace);
         std::lock_guard lock(mu_);
         --dedicated_runnable_;
         check_stuck_locked();

@@ -31,6 +31,43 @@ namespace chanflow::detail {
 struct ProcessState;
 struct AltState;
 
+/// One slice of a process running on a thread, for `run --trace`.
+struct TraceSlice {
+    const ProcessState* process;
+    std::int64_t begin_ns, end_ns;  // steady_clock
+};
+
+/// The last `capacity` slices one thread ran (older ones are overwritten: a long run keeps
+/// its end). Written only by its thread; read when the run is over.
+class TraceRing {
+public:
+    void record(const ProcessState* p, std::int64_t begin, std::int64_t end) {
+        if (slices_.size() < kCapacity) {
+            slices_.push_back({p, begin, end});
+        } else {
+            slices_[next_] = {p, begin, end};
+            wrapped_ = true;
+        }
+        next_ = (next_ + 1) % kCapacity;
+    }
+    /// Oldest first.
+    std::vector<TraceSlice> slices() const {
+        if (!wrapped_) return slices_;
+        std::vector<TraceSlice> out(slices_.begin() + static_cast<std::ptrdiff_t>(next_),
+                                    slices_.end());
+        out.insert(out.end(), slices_.begin(),
+                   slices_.begin() + static_cast<std::ptrdiff_t>(next_));
+        return out;
+    }
+    bool wrapped() const noexcept { return wrapped_; }
+
+private:
+    static constexpr std::size_t kCapacity = 1 << 18;
+    std::vector<TraceSlice> slices_;
+    std::size_t next_ = 0;
+    bool wrapped_ = false;
+};
+
 class Scheduler {
 public:
     struct alignas(64) Worker {
@@ -44,18 +81,20 @@ public:
         // a row (see find_work).
         std::uint32_t ticks = 0;
         std::uint32_t next_streak = 0;
+        TraceRing trace;  // with tracing on
     };
     struct Dedicated {
         std::mutex mu;
         std::condition_variable cv;
         bool runnable = false;
         std::thread thread;
+        TraceRing trace;  // with tracing on
     };
     struct Hooks {
         std::function<void()> on_idle;  // a worker is about to park (e.g. flush output)
     };
 
-    Scheduler(unsigned workers, Hooks hooks);
+    Scheduler(unsigned workers, Hooks hooks, bool trace = false);
     ~Scheduler();
     Scheduler(const Scheduler&) = delete;
     Scheduler& operator=(const Scheduler&) = delete;
@@ -74,6 +113,8 @@ public:
     Stop wait();
     /// After a deadlock, the runtime unblocks the processes; wait for them to end.
     void wait_all_ended();
+    /// Stops and joins every thread (also done by the destructor); idempotent.
+    void shutdown();
 
     /// Timers: wakes `p` after `d`, or claims `alt` for guard `guard` (a timeout).
     std::uint64_t add_timer(std::chrono::nanoseconds d, ProcessState* p, AltState* alt,
@@ -83,6 +124,11 @@ public:
 
     /// The process running on this thread (nullptr outside processes).
     static ProcessState* current() noexcept { return current_; }
+
+    /// With tracing on: what each pool worker, then each dedicated thread, ran (after the
+    /// run).
+    std::vector<const TraceRing*> traces() const;
+    unsigned worker_count() const noexcept { return static_cast<unsigned>(workers_.size()); }
 
 private:
     // The process running on this thread; read on every blocking channel operation, so
@@ -98,7 +144,7 @@ private:
     void worker_loop(Worker& w);
     void dedicated_loop(ProcessState* p, Dedicated& d);
     void timer_loop();
-    void run_process(ProcessState* p);
+    void run_process(ProcessState* p, TraceRing* trace);
     ProcessState* find_work(Worker& w, bool steal_next);
     ProcessState* pop_global();
     void push_global(ProcessState* p);
@@ -108,6 +154,7 @@ private:
 
     std::vector<std::unique_ptr<Worker>> workers_;
     Hooks hooks_;
+    bool trace_ = false;
 
     // Everything below is guarded by mu_ unless atomic.
     std::mutex mu_;

@@ -163,6 +163,10 @@ public:
     /// True when the next read() is served from messages this port already holds: it will
     /// not block. A node that gathers its output for write_all() flushes when this is false.
     bool has_held() const noexcept { return batch_pos_ < batch_.size(); }
+    /// True when the next read() finds a message at once: held by this port, or buffered
+    /// in the channel now (which takes the channel's lock; another reader may still take
+    /// it first). A node that gathers output flushes it before a read that may block.
+    bool has_more();
     /// Takes a message this port already holds (see batch_); false when it holds none.
     bool take_held(Value& out) {
         if (batch_pos_ == batch_.size()) return false;
