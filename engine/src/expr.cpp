@@ -2371,12 +2371,12 @@ private:
 
     Operand comparison() {
         Operand first = arith();
-        Rel rel;
-        CmpOp op;
+        Rel rel{};
+        CmpOp op{};  // set only for Rel::Cmp; passed on (by value) for every relation
         if (!comparison_op(rel, op)) return first;
         Operand second = arith();
-        Rel rel2;
-        CmpOp op2;
+        Rel rel2{};
+        CmpOp op2{};
         if (!comparison_op(rel2, op2))
             return relation(rel, op, std::move(first), std::move(second));
 

@@ -701,8 +701,9 @@ LoadResult read_graph_file(const std::string& path, const Overrides& overrides) 
     if (error != 0) {
         LoadResult result;
         result.spec.file = path;
-        result.diags.push_back(
-            {{}, "cannot read graph file '" + path + "': " + std::strerror(error)});
+        Diagnostic d;  // built in steps: GCC 12 -O3 warns on the aggregate form
+        d.message = "cannot read graph file '" + path + "': " + std::strerror(error);
+        result.diags.push_back(std::move(d));
         result.fatal = true;
         return result;
     }
