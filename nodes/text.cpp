@@ -90,6 +90,8 @@ Task words_body(ProcessContext& ctx) {
         }
         if (words.size() >= kBatch || !in.has_more()) co_await out.write_all(words);
     }
+    // has_more() may have seen a line that another reader of a shared input took since.
+    co_await out.write_all(words);
 }
 
 CHANFLOW_NODE({.name = "text.words",
