@@ -133,51 +133,28 @@ TEST_CASE("runtime: a graph built in code runs and its sink collects the output"
     }
 }
 
-TEST_CASE("runtime: ordered replicas keep the input order at any replica and worker count") {
-    constexpr std::int64_t n = 3000;
-    std::vector<std::int64_t> expected;
-    for (std::int64_t v = 0; v < n; ++v)
-        for (std::int64_t k = 0; k < v % 4; ++k) expected.push_back(v);
-    for (int replicas : {2, 3, 8})
+// range 0..n-1 -> `node` with `replicas` ordered replicas -> collect, on every worker count
+// and capacity given; the collected values must equal `expected`.
+static void check_ordered(const char* node, std::int64_t n,
+                          const std::vector<std::int64_t>& expected,
+                          std::initializer_list<int> replica_counts,
+                          std::initializer_list<std::size_t> capacities) {
+    for (int replicas : replica_counts)
         for (unsigned workers : {1u, 2u, 4u})
-            for (std::size_t capacity : {0u, 1u, 64u}) {
+            for (std::size_t capacity : capacities) {
+                CAPTURE(node);
                 CAPTURE(replicas);
                 CAPTURE(workers);
                 CAPTURE(capacity);
                 Graph g("ordered");
                 g.process("numbers", "range").with("stop", n).out("out", "nums");
-                g.process("copies", "test.uneven_copies")
+                g.process("work", node)
                     .replicas(replicas)
                     .ordered()
                     .in("in", "nums")
-                    .out("out", "copies");
-                g.process("sink", "collect").in("in", "copies");
-                g.channel("nums", capacity).channel("copies", capacity);
-                RunResult r = run(g.plan(), {.workers = workers});
-                CHECK(r.status == RunStatus::Ok);
-                CHECK(ints(r.collected["sink"]) == expected);
-            }
-}
-
-TEST_CASE("runtime: ordered one-to-one replicas (no marks) keep the input order") {
-    constexpr std::int64_t n = 5000;
-    std::vector<std::int64_t> expected;
-    for (std::int64_t v = 0; v < n; ++v) expected.push_back(-v);
-    for (int replicas : {2, 5})
-        for (unsigned workers : {1u, 2u, 4u})
-            for (std::size_t capacity : {0u, 3u, 64u}) {
-                CAPTURE(replicas);
-                CAPTURE(workers);
-                CAPTURE(capacity);
-                Graph g("ordered one-to-one");
-                g.process("numbers", "range").with("stop", n).out("out", "nums");
-                g.process("negate", "test.negate")
-                    .replicas(replicas)
-                    .ordered()
-                    .in("in", "nums")
-                    .out("out", "negated");
-                g.process("sink", "collect").in("in", "negated");
-                g.channel("nums", capacity).channel("negated", capacity);
+                    .out("out", "results");
+                g.process("sink", "collect").in("in", "results");
+                g.channel("nums", capacity).channel("results", capacity);
                 const Plan plan = g.plan();
                 CHECK(std::any_of(plan.processes.begin(), plan.processes.end(),
                                   [](const PlanProcess& p) { return p.hidden; }));
@@ -185,6 +162,21 @@ TEST_CASE("runtime: ordered one-to-one replicas (no marks) keep the input order"
                 CHECK(r.status == RunStatus::Ok);
                 CHECK(ints(r.collected["sink"]) == expected);
             }
+}
+
+TEST_CASE("runtime: ordered replicas keep the input order at any replica and worker count") {
+    constexpr std::int64_t n = 3000;
+    std::vector<std::int64_t> expected;
+    for (std::int64_t v = 0; v < n; ++v)
+        for (std::int64_t k = 0; k < v % 4; ++k) expected.push_back(v);
+    check_ordered("test.uneven_copies", n, expected, {2, 3, 8}, {0, 1, 64});
+}
+
+TEST_CASE("runtime: ordered one-to-one replicas (no marks) keep the input order") {
+    constexpr std::int64_t n = 5000;
+    std::vector<std::int64_t> expected;
+    for (std::int64_t v = 0; v < n; ++v) expected.push_back(-v);
+    check_ordered("test.negate", n, expected, {2, 5}, {0, 3, 64});
 }
 
 TEST_CASE("runtime: an ordered fan-out stops cleanly when a replica fails") {
