@@ -28,24 +28,30 @@
 namespace chanflow::detail {
 namespace {
 
+// Both merges send their output in batches (one lock per batch): a batch goes when it is
+// large, or before a read that may block.
+constexpr std::size_t kBatch = 256;
+bool flush_due(const std::vector<Value>& batch, const InPort& next_read) {
+    return !batch.empty() && (batch.size() >= kBatch || !next_read.has_held());
+}
+std::size_t next_turn(std::size_t turn, std::size_t lanes) {
+    return turn + 1 == lanes ? 0 : turn + 1;
+}
+
 Task ordered_merge_body(ProcessContext& ctx) {
     auto lanes = ctx.ins("in");
     auto& out = ctx.out();
-    // Outputs go on in batches (one lock per batch): a batch is sent when it is large, or
-    // before a read that may block.
-    constexpr std::size_t kBatch = 256;
     std::vector<Value> batch;
     batch.reserve(kBatch);
     std::size_t turn = 0;
     for (;;) {
-        if (!batch.empty() && (batch.size() >= kBatch || !lanes[turn]->has_held()))
-            co_await out.write_all(batch);
+        if (flush_due(batch, *lanes[turn])) co_await out.write_all(batch);
         auto v = co_await lanes[turn]->read();
         if (!v) break;  // the replica stopped early
         const OrderMark mark = order_mark_of(*v);
         if (mark == OrderMark::End) break;
         if (mark == OrderMark::Boundary)
-            turn = turn + 1 == lanes.size() ? 0 : turn + 1;
+            turn = next_turn(turn, lanes.size());
         else
             batch.push_back(std::move(*v));
     }
@@ -60,12 +66,10 @@ Task ordered_merge_body(ProcessContext& ctx) {
 Task ordered_merge_one_body(ProcessContext& ctx) {
     auto lanes = ctx.ins("in");
     auto& out = ctx.out();
-    constexpr std::size_t kBatch = 256;
     std::vector<Value> batch;
     batch.reserve(kBatch);
-    for (std::size_t turn = 0;; turn = turn + 1 == lanes.size() ? 0 : turn + 1) {
-        if (!batch.empty() && (batch.size() >= kBatch || !lanes[turn]->has_held()))
-            co_await out.write_all(batch);
+    for (std::size_t turn = 0;; turn = next_turn(turn, lanes.size())) {
+        if (flush_due(batch, *lanes[turn])) co_await out.write_all(batch);
         auto v = co_await lanes[turn]->read();
         if (!v) break;  // no input i for this replica: the input has ended
         batch.push_back(std::move(*v));

@@ -31,6 +31,7 @@ inline std::atomic<std::uint64_t> stats_clock{0};
 inline std::uint64_t ticks() noexcept {
     return stats_clock.load(std::memory_order_relaxed);
 }
+inline constexpr double kSecondsPerTick = 1e-6;
 
 struct ProcessState {
     std::string name;   // "split[1]"

@@ -147,7 +147,6 @@ RunResult Runtime::run() {
     sched_.reset();
     flush_output();
     wall_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - clock_start).count();
-    seconds_per_tick_ = 1e-6;
     std::lock_guard lock(mu_);
     if (failed_) {
         result.status = RunStatus::Failed;
@@ -382,7 +381,7 @@ namespace {
 void collect_stats(const Plan& plan, const detail::Runtime& rt,
                    const std::vector<std::vector<detail::Channel*>>& physical, RunStats& stats) {
     stats.wall = rt.wall_seconds();
-    const double spt = rt.seconds_per_tick();
+    const double spt = detail::kSecondsPerTick;
     const auto& states = rt.processes();
     for (std::size_t i = 0; i < plan.processes.size() && i < states.size(); ++i) {
         const PlanProcess& pp = plan.processes[i];

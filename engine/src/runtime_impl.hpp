@@ -74,8 +74,6 @@ public:
         return processes_;
     }
     double wall_seconds() const noexcept { return wall_; }
-    /// Converts ticks() differences to seconds.
-    double seconds_per_tick() const noexcept { return seconds_per_tick_; }
 
 private:
     struct Ends {
@@ -103,7 +101,6 @@ private:
     std::atomic<bool> output_pending_{false};
 
     double wall_ = 0;
-    double seconds_per_tick_ = 0;
     std::vector<OccupancySample> occupancy_;  // with tracing; written by the ticker thread
 
     std::unique_ptr<Scheduler> sched_;  // last: its threads stop before anything else goes
