@@ -57,7 +57,10 @@ TEST_CASE("trace: --trace writes a Chrome trace with every worker's events") {
     }
     CHECK(lines > 10);
     CHECK(threads_named == std::set<std::string>{"0", "1"});
-    CHECK(threads_with_slices == std::set<std::string>{"0", "1"});  // both workers ran
+    // Which worker runs what is the scheduler's choice: on a loaded machine one worker can
+    // take every process before the other wakes. Every slice is on a named worker.
+    CHECK(!threads_with_slices.empty());
+    for (const std::string& tid : threads_with_slices) CHECK(threads_named.count(tid) == 1);
     CHECK(processes.count("tasks") == 1);
     CHECK(processes.count("square[3]") == 1);
     CHECK(processes.count("show") == 1);
