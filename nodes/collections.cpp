@@ -98,7 +98,10 @@ public:
                 ++used_;
                 return s.count;
             }
-            if (s.tag == tag && stored(s) == key) return s.count;
+            if (s.tag != tag) continue;
+            const std::string_view k = stored(s);  // the tag holds only 8 bits of the length
+            if (k.size() == key.size() && detail::equal_bytes(k.data(), key.data(), key.size()))
+                return s.count;
         }
     }
     template <class F>

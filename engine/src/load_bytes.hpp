@@ -35,4 +35,17 @@ inline std::uint64_t load_le_partial(const unsigned char* p, std::size_t n) noex
            std::uint64_t{p[n - 1]} << (8 * (n - 1));
 }
 
+// Equality of two n-byte strings; up to 16 bytes in a few overlapping loads, where a call to
+// memcmp would cost more than the comparison.
+inline bool equal_bytes(const char* a, const char* b, std::size_t n) noexcept {
+    const auto* x = reinterpret_cast<const unsigned char*>(a);
+    const auto* y = reinterpret_cast<const unsigned char*>(b);
+    if (n > 16) return std::memcmp(a, b, n) == 0;
+    if (n >= 8)
+        return ((load_le64(x) ^ load_le64(y)) | (load_le64(x + n - 8) ^ load_le64(y + n - 8))) == 0;
+    if (n >= 4)
+        return ((load_le32(x) ^ load_le32(y)) | (load_le32(x + n - 4) ^ load_le32(y + n - 4))) == 0;
+    return load_le_partial(x, n) == load_le_partial(y, n);
+}
+
 }  // namespace chanflow::detail

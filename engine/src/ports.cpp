@@ -262,14 +262,21 @@ void OutPort::route_all(WriteAllAwaiter& w) {
             for (std::size_t k = 0; k < values.size(); ++k) bucket_order_[t].push_back(k);
         }
     } else {
-        for (std::size_t k = 0; k < values.size(); ++k) {
-            const std::size_t t = deliver_ == Deliver::RoundRobin
-                                      ? (sent_ + k) % n
-                                      : stable_hash(hash_key(values[k])) % n;
+        for (std::size_t t = 0; t < n; ++t) {
+            buckets_[t].reserve(values.size());
+            bucket_order_[t].reserve(values.size());
+        }
+        auto place = [&](std::size_t k, std::size_t t) __attribute__((always_inline)) {
             buckets_[t].push_back(std::move(values[k]));
             bucket_order_[t].push_back(k);
+        };
+        if (deliver_ == Deliver::RoundRobin) {
+            for (std::size_t k = 0; k < values.size(); ++k) place(k, (sent_ + k) % n);
+            sent_ += values.size();
+        } else {
+            for (std::size_t k = 0; k < values.size(); ++k)
+                place(k, stable_hash(hash_key(values[k])) % n);
         }
-        if (deliver_ == Deliver::RoundRobin) sent_ += values.size();
     }
     values.clear();
 }

@@ -40,12 +40,7 @@ std::size_t Tensor::size() const noexcept {
     return n;
 }
 
-Value::Value(std::string_view s) {
-    if (s.size() <= kInlineString) {
-        u_.in = {Type::String, static_cast<std::uint8_t>(s.size() + 1), {}};
-        std::memcpy(u_.in.chars, s.data(), s.size());
-        return;
-    }
+void Value::set_heap_string(std::string_view s) {
     void* memory = ::operator new(sizeof(detail::HeapString) + s.size());
     auto* h = new (memory) detail::HeapString;
     h->size = s.size();
@@ -413,14 +408,22 @@ constexpr std::uint64_t kMul = 0x9e3779b97f4a7c15ULL;
 
 // Eight bytes at a time (read little-endian, so the hash is the same on any machine), each
 // word folded in with a multiply and a shift; the tail word carries the tail's length.
-void mix(std::uint64_t& h, const void* data, std::size_t n) noexcept {
+constexpr void fold(std::uint64_t& h, std::uint64_t w) noexcept {
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+}
+
+inline void mix(std::uint64_t& h, const void* data, std::size_t n) noexcept {
     const auto* p = static_cast<const unsigned char*>(data);
-    auto fold = [&](std::uint64_t w) {
-        h = (h ^ w) * kMul;
-        h ^= h >> 29;
-    };
-    for (; n >= 8; p += 8, n -= 8) fold(detail::load_le64(p));
-    fold(detail::load_le_partial(p, n) | (static_cast<std::uint64_t>(n) << 59));
+    for (; n >= 8; p += 8, n -= 8) fold(h, detail::load_le64(p));
+    fold(h, detail::load_le_partial(p, n) | (static_cast<std::uint64_t>(n) << 59));
+}
+
+// The state after a one-byte type tag, as mix(h, &tag, 1) leaves it from the start value.
+constexpr std::uint64_t after_tag(unsigned char tag) noexcept {
+    std::uint64_t h = kFnvOffset;
+    fold(h, std::uint64_t{tag} | std::uint64_t{1} << 59);
+    return h;
 }
 
 void mix_value(std::uint64_t& h, const Value& v) noexcept {
@@ -485,8 +488,15 @@ void mix_value(std::uint64_t& h, const Value& v) noexcept {
 }  // namespace
 
 std::uint64_t stable_hash(const Value& v) noexcept {
-    std::uint64_t h = kFnvOffset;
-    mix_value(h, v);
+    std::uint64_t h;
+    if (v.is_string()) {  // the common key (words), without the general walk
+        h = after_tag(4);
+        const std::string_view s = v.as_string();
+        mix(h, s.data(), s.size());
+    } else {
+        h = kFnvOffset;
+        mix_value(h, v);
+    }
     // A final avalanche, so that the low bits (hash mod R picks a reader) depend on all.
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <stdexcept>
 #include <string>
@@ -85,7 +86,14 @@ public:
         u_.s.f = f;
     }
     Value(const char* s) : Value(std::string_view(s)) {}
-    Value(std::string_view s);
+    Value(std::string_view s) {
+        if (s.size() <= kInlineString) {
+            u_.in = {Type::String, static_cast<std::uint8_t>(s.size() + 1), {}};
+            copy_short(u_.in.chars, s.data(), s.size());
+        } else {
+            set_heap_string(s);
+        }
+    }
     Value(const std::string& s) : Value(std::string_view(s)) {}
     Value(List l);
     Value(Record r);
@@ -181,6 +189,27 @@ private:
     };
 
     bool is_heap() const noexcept { return u_.s.type >= Type::String && u_.s.small == 0; }
+    // Up to 16 bytes in at most four moves: a call to memcpy would cost more than the copy.
+    static void copy_short(char* to, const char* from, std::size_t n) noexcept {
+        if (n >= 8) {
+            std::uint64_t a, b;
+            std::memcpy(&a, from, 8);
+            std::memcpy(&b, from + n - 8, 8);
+            std::memcpy(to, &a, 8);
+            std::memcpy(to + n - 8, &b, 8);
+        } else if (n >= 4) {
+            std::uint32_t a, b;
+            std::memcpy(&a, from, 4);
+            std::memcpy(&b, from + n - 4, 4);
+            std::memcpy(to, &a, 4);
+            std::memcpy(to + n - 4, &b, 4);
+        } else if (n > 0) {
+            to[0] = from[0];
+            to[n / 2] = from[n / 2];
+            to[n - 1] = from[n - 1];
+        }
+    }
+    void set_heap_string(std::string_view s);
     void clear() noexcept { u_.s = {Type::Null, 0, {0}}; }  // i = 0: not an order mark
     void check(Type t) const {
         if (u_.s.type != t) throw_type(t);
