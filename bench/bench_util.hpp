@@ -33,6 +33,15 @@ struct Comparison {
     std::vector<std::vector<double>> secs;
 
     void add(std::size_t i, double s) { secs[i].push_back(s); }
+    // Round r: each contestant once, the first being a different one each round, so that
+    // none always runs right after the same neighbour (a run just after a Python pool
+    // measured 10-35% slower, whichever it was).
+    void round(std::size_t r, const std::vector<std::function<void()>>& runs) {
+        for (std::size_t k = 0; k < runs.size(); ++k) {
+            const std::size_t i = (r + k) % runs.size();
+            add(i, seconds_of(runs[i]));
+        }
+    }
     void print() const {
         std::printf("\n%s  (%.0f %s per run, median of %zu rounds)\n", name.c_str(), ops,
                     unit.c_str(), secs[0].size());

@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -120,15 +121,14 @@ void bench_wordcount(const Options& o) {
     if (python) labels.push_back("Python multiprocessing.Pool(2)");
     auto c = make("(g) word count of " + std::to_string(o.mb) + " MiB of generated text", "MiB",
                   o.mb, labels);
-    for (int r = 0; r < o.rounds; ++r) {
-        c.add(0, seconds_of([&] {
-                  run_file("graphs/wordcount.yaml", {{"path", text}}, o.workers);
-              }));
-        c.add(1, seconds_of([&] { cpp_wordcount(text); }));
-        if (python)
-            c.add(2, seconds_of(
-                         [&] { run_command("python3 bench/python/wordcount_pool.py " + text); }));
-    }
+    std::vector<std::function<void()>> runs{
+        [&] {
+            run_file("graphs/wordcount.yaml", {{"path", text}}, o.workers);
+        },
+        [&] { cpp_wordcount(text); }};
+    if (python)
+        runs.push_back([&] { run_command("python3 bench/python/wordcount_pool.py " + text); });
+    for (int r = 0; r < o.rounds; ++r) c.round(static_cast<std::size_t>(r), runs);
     c.print();
     fs::remove_all(dir);
 }
@@ -144,14 +144,12 @@ void bench_poolmap(const Options& o) {
     auto c = make("(h) squares of 1 000 000 ints in input order, printed", "int", n,
                   {"chanflow graphs/pool_map.yaml (4 ordered replicas)",
                    "Python multiprocessing.Pool(2).map"});
-    for (int r = 0; r < o.rounds; ++r) {
-        c.add(0, seconds_of([&] {
-                  run_file("graphs/pool_map.yaml", {{"n", std::to_string(n)}}, o.workers);
-              }));
-        c.add(1, seconds_of([&] {
-                  run_command("python3 bench/python/pool_map.py " + std::to_string(n));
-              }));
-    }
+    const std::vector<std::function<void()>> runs{
+        [&] {
+            run_file("graphs/pool_map.yaml", {{"n", std::to_string(n)}}, o.workers);
+        },
+        [&] { run_command("python3 bench/python/pool_map.py " + std::to_string(n)); }};
+    for (int r = 0; r < o.rounds; ++r) c.round(static_cast<std::size_t>(r), runs);
     c.print();
 }
 
