@@ -24,7 +24,11 @@ Task uniform_body(ProcessContext& ctx) {
     const double low = ctx.param("low").as_number();
     const double high = ctx.param("high").as_number();
     auto& out = ctx.out();
-    for (std::int64_t i = 0; i < count; ++i) co_await out.write(low + (high - low) * rng.uniform());
+    if (count > 0) ctx.progress_total(static_cast<std::uint64_t>(count));
+    for (std::int64_t i = 0; i < count; ++i) {
+        co_await out.write(low + (high - low) * rng.uniform());
+        if (i % 256 == 255 || i + 1 == count) ctx.progress_done(static_cast<std::uint64_t>(i + 1));
+    }
 }
 
 CHANFLOW_NODE({.name = "random.uniform",

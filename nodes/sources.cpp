@@ -18,12 +18,23 @@ Task range_body(ProcessContext& ctx) {
     std::vector<Value> batch;
     batch.reserve(kBatch);
     auto more = [&](std::int64_t i) { return step > 0 ? i < stop : i > stop; };
+    if (more(start)) {  // how many: ceil((stop - start) / step), in unsigned arithmetic
+        const auto span =
+            step > 0 ? static_cast<std::uint64_t>(stop) - static_cast<std::uint64_t>(start)
+                     : static_cast<std::uint64_t>(start) - static_cast<std::uint64_t>(stop);
+        const std::uint64_t stride =
+            step > 0 ? static_cast<std::uint64_t>(step) : 0 - static_cast<std::uint64_t>(step);
+        ctx.progress_total(span / stride + (span % stride != 0));
+    }
+    std::uint64_t sent = 0;
     for (std::int64_t i = start; more(i);) {
         for (std::int64_t k = 0; k < kBatch && more(i); ++k) {
             batch.emplace_back(i);
             if (__builtin_add_overflow(i, step, &i)) i = stop;  // the next one would overflow
         }
+        sent += batch.size();
         co_await out.write_all(batch);
+        ctx.progress_done(sent);
     }
 }
 

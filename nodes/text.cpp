@@ -2,6 +2,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <string_view>
@@ -17,18 +18,28 @@ Task lines_body(ProcessContext& ctx) {
     std::ifstream file(path, std::ios::binary);
     if (!file) throw std::runtime_error("cannot open '" + path + "': " + std::strerror(errno));
     auto& out = ctx.out();
+    // Progress in bytes, where the size is known (not for a pipe).
+    std::error_code size_error;
+    const std::uintmax_t size = std::filesystem::file_size(path, size_error);
+    if (!size_error && size > 0) ctx.progress_total(size, ProgressUnit::Bytes);
+    std::uint64_t read = 0;
     // Lines go out in batches of up to 64 (one channel lock per batch).
     constexpr std::size_t kBatch = 64;
     std::vector<Value> batch;
     batch.reserve(kBatch);
     for (std::string line; std::getline(file, line);) {
+        read += line.size() + 1;
         std::string_view text = line;  // one allocation per line at most: the Value's
         if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
         batch.emplace_back(text);
-        if (batch.size() == kBatch) co_await out.write_all(batch);
+        if (batch.size() == kBatch) {
+            co_await out.write_all(batch);
+            ctx.progress_done(read);
+        }
     }
     if (file.bad()) throw std::runtime_error("reading '" + path + "' failed");
     co_await out.write_all(batch);
+    if (!size_error) ctx.progress_done(size);  // the last line may lack its newline
 }
 
 CHANFLOW_NODE({.name = "text.lines",

@@ -11,6 +11,9 @@
 #include <string_view>
 #include <vector>
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include "chanflow/chanflow.hpp"
 
 namespace {
@@ -20,7 +23,7 @@ constexpr int kExitInvalid = 2;
 
 const char* const kUsage = R"(usage:
   chanflow run FILE [--set NAME=VALUE]... [--backend threads] [--workers N] [--stats[=FILE]]
-               [--trace OUT.json]
+               [--trace OUT.json] [--progress]
   chanflow check FILE [--set NAME=VALUE]...
   chanflow dot FILE [--set NAME=VALUE]... [-o OUT.dot|OUT.svg|OUT.png] [--stats-from STATS.json]
   chanflow nodes [NODE]
@@ -42,12 +45,27 @@ options:
   --stats=FILE       the same as JSON in FILE
   --trace OUT.json   a Chrome trace of the run (chrome://tracing, Perfetto): a track per
                      worker thread, a slice per process run, channel occupancy counters
+  --progress         while it runs, a progress line on stderr when stderr is a terminal:
+                     done/total, rate and ETA of the sources that know their size
+                     (text.lines, range, random.uniform), else messages per second
   -o FILE            where dot writes its picture
   --stats-from FILE  dot paints a run's statistics (from run --stats=FILE) on the picture
 
 exit codes: 0 success, 1 the graph failed at run time, 2 invalid graph or command line,
             3 deadlock
 )";
+
+// `run --progress`: one line on the terminal, redrawn in place; the last one stays.
+void draw_progress(const chanflow::Progress& p) {
+    winsize size{};
+    const std::size_t width =
+        ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0 ? size.ws_col : 80;
+    // Short of the last column, where some terminals wrap at once.
+    const std::string line =
+        "\r" + chanflow::progress_line(p, width - 1) + "\x1b[K" + (p.final ? "\n" : "");
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    std::fflush(stderr);
+}
 
 int usage_error(const std::string& msg) {
     std::cerr << "chanflow: error: " << msg << "\n(see 'chanflow --help')\n";
@@ -66,6 +84,7 @@ struct Args {
     std::string stats_file;  // --stats=FILE
     std::string stats_from;  // dot --stats-from FILE
     std::string trace;       // run --trace FILE
+    bool progress = false;   // run --progress
 };
 
 // Parses argv; returns an error message or "".
@@ -111,6 +130,8 @@ std::string parse_args(int argc, char** argv, Args& a) {
         } else if (is("--trace")) {
             if (auto e = value_of("--trace", value); !e.empty()) return e;
             a.trace = value;
+        } else if (arg == "--progress") {
+            a.progress = true;
         } else if (is("--stats-from")) {
             if (auto e = value_of("--stats-from", value); !e.empty()) return e;
             a.stats_from = value;
@@ -128,6 +149,7 @@ std::string parse_args(int argc, char** argv, Args& a) {
     if (!a.output.empty() && a.command != "dot") return "-o belongs to 'dot'";
     if (!a.stats_from.empty() && a.command != "dot") return "--stats-from belongs to 'dot'";
     if (!a.trace.empty() && a.command != "run") return "--trace belongs to 'run'";
+    if (a.progress && a.command != "run") return "--progress belongs to 'run'";
     if ((a.stats || !a.stats_file.empty()) && a.command != "run") return "--stats belongs to 'run'";
     if (a.command == "run" || a.command == "check" || a.command == "dot") {
         if (positional.size() != 2) return "'" + a.command + "' takes one graph file";
@@ -317,6 +339,7 @@ int main(int argc, char** argv) {
     chanflow::RunOptions options;
     options.workers = args.workers;
     options.trace = !args.trace.empty();
+    if (args.progress && isatty(STDERR_FILENO)) options.on_progress = draw_progress;
     chanflow::RunResult result;
     try {
         result = chanflow::run(plan, options);

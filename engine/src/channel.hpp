@@ -153,6 +153,13 @@ public:
         return n;
     }
     ChannelCounters counters() const noexcept { return stats_; }
+    /// Messages written so far (takes the lock: for sampling while the run is on).
+    std::uint64_t writes_now() {
+        lock_.lock();
+        const std::uint64_t n = stats_.writes;
+        lock_.unlock();
+        return n;
+    }
 
 private:
     Waiter* take_waiter(WaitQueue& q) noexcept;

@@ -11,6 +11,7 @@
 
 #include "chanflow/graph.hpp"
 #include "chanflow/process.hpp"
+#include "chanflow/progress.hpp"
 #include "scheduler.hpp"
 
 namespace chanflow::detail {
@@ -70,6 +71,12 @@ struct ProcessState {
     std::uint64_t resumed_at = 0;     // when it last started running
     std::uint64_t suspended_at = 0;   // when it last began to wait; 0 while running
     std::uint64_t woken_at = 0;       // when it was last made runnable (Scheduler::schedule)
+
+    // Progress of a source that knows its size (RunOptions::on_progress): written by the
+    // process, sampled by the statistics ticker. The unit is set before the total (release).
+    std::atomic<std::uint64_t> progress_done{0};
+    std::atomic<std::uint64_t> progress_total{0};  // 0 until the source says
+    ProgressUnit progress_unit = ProgressUnit::Items;
 
     /// About to wait (before the channel operation that may queue it).
     void begin_wait(WaitKind k) noexcept {

@@ -122,8 +122,17 @@ RunResult Runtime::run() {
         std::chrono::duration_cast<std::chrono::nanoseconds>(clock_start.time_since_epoch())
             .count();
     std::optional<StatsTicker> ticker;
-    if (options_.trace)
-        ticker.emplace([this] { sample_occupancy(); });
+    auto next_progress = clock_start + options_.progress_interval;
+    auto every_tick = [&, this] {
+        if (options_.trace) sample_occupancy();
+        if (!options_.on_progress) return;
+        if (const auto now = std::chrono::steady_clock::now(); now >= next_progress) {
+            options_.on_progress(progress(clock_start, false));
+            next_progress = now + options_.progress_interval;  // a slow callback skips samples
+        }
+    };
+    if (options_.trace || options_.on_progress)
+        ticker.emplace(every_tick);
     else
         ticker.emplace();
     sched_->start(initial);
@@ -142,6 +151,7 @@ RunResult Runtime::run() {
         }
     }
     ticker.reset();
+    if (options_.on_progress) options_.on_progress(progress(clock_start, true));
     sched_->shutdown();  // every thread joined: their trace rings are quiet
     if (options_.trace) result.trace = trace_json(start_ns);
     sched_.reset();
@@ -175,6 +185,25 @@ void Runtime::finish(ProcessState& p, std::exception_ptr error) {
     }
     for (auto& in : p.in_storage) poison ? in->poison() : in->retire();
     for (auto& out : p.out_storage) poison ? out->poison() : out->retire();
+}
+
+Progress Runtime::progress(std::chrono::steady_clock::time_point start, bool final) {
+    Progress p;
+    p.elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    p.final = final;
+    for (const auto& ps : processes_) {
+        const std::uint64_t total = ps->progress_total.load(std::memory_order_acquire);
+        if (total == 0) continue;
+        const std::uint64_t done = ps->progress_done.load(std::memory_order_relaxed);
+        auto it = std::find_if(p.sources.begin(), p.sources.end(),
+                               [&](const SourceProgress& s) { return s.name == ps->group; });
+        if (it == p.sources.end())
+            it = p.sources.insert(p.sources.end(), {ps->group, ps->progress_unit, 0, 0});
+        it->done += done;
+        it->total += total;
+    }
+    for (const auto& ch : channels_) p.messages += ch->writes_now();
+    return p;
 }
 
 // Up to 64 channels, in the order they were made (the plan's; an ordered fan-out's lanes
@@ -372,6 +401,15 @@ OutPort& ProcessContext::out(std::string_view port) {
 
 void ProcessContext::collect(Value v) {
     state_->runtime->collect(*state_, std::move(v));
+}
+
+void ProcessContext::progress_total(std::uint64_t total, ProgressUnit unit) noexcept {
+    state_->progress_unit = unit;
+    state_->progress_total.store(total, std::memory_order_release);
+}
+
+void ProcessContext::progress_done(std::uint64_t done) noexcept {
+    state_->progress_done.store(done, std::memory_order_relaxed);
 }
 
 // ---- run(plan) ----------------------------------------------------------------------------

@@ -81,6 +81,7 @@ private:
     };
     void flush_output();
     void sample_occupancy();
+    Progress progress(std::chrono::steady_clock::time_point start, bool final);
     std::string trace_json(std::int64_t start_ns) const;
     void record_failure(const ProcessState& p, const std::string& why);
     std::vector<std::string> describe_blocked() const;

@@ -3,6 +3,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -75,6 +77,67 @@ inline CliResult run_cli(const std::vector<std::string>& args,
     int status = 0;
     waitpid(pid, &status, 0);
     r.exit_code = (!killed && WIFEXITED(status)) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+/// Runs CHANFLOW_BIN with its stderr on a terminal (a pseudo-terminal `columns` wide) and
+/// its stdout on a pipe: `err` is what the terminal received.
+inline CliResult run_cli_on_terminal(const std::vector<std::string>& args,
+                                     unsigned short columns = 100) {
+    const int master = posix_openpt(O_RDWR | O_NOCTTY);
+    if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0)
+        throw std::runtime_error("no pseudo-terminal");
+    const winsize size{24, columns, 0, 0};
+    ioctl(master, TIOCSWINSZ, &size);
+    const std::string slave_name = ptsname(master);
+    int out_pipe[2];
+    if (pipe(out_pipe) != 0) throw std::runtime_error("pipe failed");
+    const pid_t pid = fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+        setsid();
+        const int slave = open(slave_name.c_str(), O_RDWR);
+        if (slave < 0) _exit(127);
+        dup2(out_pipe[1], 1);
+        dup2(slave, 2);
+        close(out_pipe[0]);
+        close(out_pipe[1]);
+        close(slave);
+        close(master);
+        if (chdir(CHANFLOW_SOURCE_DIR) != 0) _exit(127);
+        std::vector<char*> argv{const_cast<char*>(CHANFLOW_BIN)};
+        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        execv(CHANFLOW_BIN, argv.data());
+        _exit(127);
+    }
+    close(out_pipe[1]);
+    CliResult r;
+    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {master, POLLIN, 0}};
+    int open_fds = 2;
+    while (open_fds > 0) {
+        if (poll(fds, 2, 60000) <= 0) {
+            kill(pid, SIGKILL);
+            break;
+        }
+        for (int i = 0; i < 2; ++i) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            char buf[65536];
+            const ssize_t n = read(fds[i].fd, buf, sizeof buf);
+            if (n <= 0) {  // a terminal whose other side closed reads as EIO
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                --open_fds;
+            } else {
+                (i == 0 ? r.out : r.err).append(buf, static_cast<std::size_t>(n));
+            }
+        }
+    }
+    for (auto& f : fds)
+        if (f.fd >= 0) close(f.fd);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return r;
 }
 

@@ -6,5 +6,6 @@
 #include "chanflow/node.hpp"
 #include "chanflow/picture.hpp"
 #include "chanflow/process.hpp"
+#include "chanflow/progress.hpp"
 #include "chanflow/runtime.hpp"
 #include "chanflow/value.hpp"

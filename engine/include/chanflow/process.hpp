@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "chanflow/progress.hpp"
 #include "chanflow/value.hpp"
 
 namespace chanflow {
@@ -386,6 +387,12 @@ public:
 
     /// Records a value for the embedding program (see RunResult::collected).
     void collect(Value v);
+
+    /// For progress reports (`run --progress`): a source that knows its size says so once,
+    /// then reports how much of it it has done (a running total, not an increment). Cheap:
+    /// one relaxed store.
+    void progress_total(std::uint64_t total, ProgressUnit unit = ProgressUnit::Items) noexcept;
+    void progress_done(std::uint64_t done) noexcept;
 
     detail::ProcessState& state() noexcept { return *state_; }
     explicit ProcessContext(detail::ProcessState* s) noexcept : state_(s) {}

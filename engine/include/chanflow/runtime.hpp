@@ -6,13 +6,16 @@
 //   for (const auto& v : r.collected["sink"]) ...;   // what `collect` nodes received
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "chanflow/graph.hpp"
+#include "chanflow/progress.hpp"
 #include "chanflow/value.hpp"
 
 namespace chanflow {
@@ -25,6 +28,11 @@ struct RunOptions {
     /// Record a trace (RunResult::trace): what every thread ran when, and how full the
     /// channels were. Costs two clock reads per process switch.
     bool trace = false;
+    /// Called with a sample of the run's progress every progress_interval, on a thread of
+    /// the runtime's (keep it short), and once more at the end, on the calling thread, with
+    /// Progress::final set. Empty: no sampling.
+    std::function<void(const Progress&)> on_progress;
+    std::chrono::milliseconds progress_interval{200};
 };
 
 enum class RunStatus { Ok = 0, Failed = 1, Deadlock = 3 };
