@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Draws every graph of graphs/ into docs/pictures/NAME.svg with `chanflow dot`, and the word
+# Draws every graph of graphs/ (and two larger test graphs) into docs/pictures/NAME.svg with `chanflow dot`, and the word
 # count with the statistics of a run over 20 MiB of generated text painted on it.
 # Run from the source tree after a build: bash docs/pictures/generate.sh [build/bin]
 set -euo pipefail
 bin=${1:-build/bin}
-for graph in graphs/*.yaml; do
+for graph in graphs/*.yaml tests/graphs/big_pipeline.yaml tests/graphs/mesh_fan.yaml; do
     name=$(basename "$graph" .yaml)
     "$bin/chanflow" dot "$graph" -o "docs/pictures/$name.svg"
 done

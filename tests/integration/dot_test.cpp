@@ -3,6 +3,8 @@
 // be files of that format.
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -14,6 +16,7 @@
 
 #ifdef CHANFLOW_HAVE_GRAPHVIZ
 #include <graphviz/cgraph.h>
+#include <graphviz/gvc.h>
 #endif
 
 namespace fs = std::filesystem;
@@ -105,6 +108,98 @@ TEST_CASE("dot: processes are nodes; channels with more than two ends get a node
     CHECK(pool.nodes ==
           std::set<std::string>{"tasks", "square", "show", "channel tasks", "channel results"});
     CHECK(pool.edge_count == 4);
+}
+
+namespace {
+// Where GraphViz's dot layout puts things, in points: node boxes and edge label centres.
+struct Layout {
+    struct Box {
+        std::string name;
+        double x0, y0, x1, y1;
+        bool contains(double x, double y) const { return x > x0 && x < x1 && y > y0 && y < y1; }
+    };
+    std::vector<Box> nodes;
+    std::vector<std::pair<double, double>> labels;  // channel labels, on their edges
+    std::vector<std::pair<double, double>> edges;   // x of each edge's tail and head
+};
+
+Layout lay_out(const std::string& dot) {
+    GVC_t* gvc = gvContext();
+    Agraph_t* g = agmemread(dot.c_str());
+    REQUIRE(g != nullptr);
+    REQUIRE(gvLayout(gvc, g, "dot") == 0);
+    char* data = nullptr;
+    unsigned int size = 0;
+    REQUIRE(gvRenderData(gvc, g, "dot", &data, &size) == 0);
+    const std::string laid(data, size);
+    gvFreeRenderData(data);
+    gvFreeLayout(gvc, g);
+    agclose(g);
+    gvFreeContext(gvc);
+
+    Layout out;
+    Agraph_t* h = agmemread(laid.c_str());
+    REQUIRE(h != nullptr);
+    auto point = [](const char* text) {
+        double x = 0, y = 0;
+        REQUIRE(text != nullptr);
+        REQUIRE(std::sscanf(text, "%lf,%lf", &x, &y) == 2);
+        return std::pair{x, y};
+    };
+    auto number = [](const char* text) { return text && *text ? std::atof(text) : 0.0; };
+    for (Agnode_t* n = agfstnode(h); n; n = agnxtnode(h, n)) {
+        const auto [x, y] = point(agget(n, const_cast<char*>("pos")));
+        const double w = 72 * number(agget(n, const_cast<char*>("width")));
+        const double ht = 72 * number(agget(n, const_cast<char*>("height")));
+        out.nodes.push_back({agnameof(n), x - w / 2, y - ht / 2, x + w / 2, y + ht / 2});
+        for (Agedge_t* e = agfstout(h, n); e; e = agnxtout(h, e)) {
+            const char* lp = agget(e, const_cast<char*>("lp"));
+            if (lp && *lp) out.labels.push_back(point(lp));
+            const double tail = point(agget(agtail(e), const_cast<char*>("pos"))).first;
+            const double head = point(agget(aghead(e), const_cast<char*>("pos"))).first;
+            out.edges.emplace_back(tail, head);
+        }
+    }
+    agclose(h);
+    return out;
+}
+}  // namespace
+
+TEST_CASE("dot: pictures of 20 to 50 processes stay readable") {
+    // A long four-branch pipeline (40 processes) and a tangle of fan-in and fan-out.
+    for (const char* file :
+         {"tests/graphs/big_pipeline.yaml", "tests/graphs/mesh_fan.yaml", "graphs/wordcount.yaml",
+          "graphs/commstime.yaml", "graphs/collectives.yaml"}) {
+        INFO("graph: " << file);
+        const auto r = run_cli({"dot", file});
+        REQUIRE(r.exit_code == 0);
+        const Layout l = lay_out(r.out);
+        // No box overlaps another.
+        for (std::size_t i = 0; i < l.nodes.size(); ++i)
+            for (std::size_t j = i + 1; j < l.nodes.size(); ++j) {
+                const auto& a = l.nodes[i];
+                const auto& b = l.nodes[j];
+                INFO(a.name << " and " << b.name);
+                CHECK((a.x1 <= b.x0 || b.x1 <= a.x0 || a.y1 <= b.y0 || b.y1 <= a.y0));
+            }
+        // No channel label sits on a box or on another label.
+        for (std::size_t i = 0; i < l.labels.size(); ++i) {
+            const auto [x, y] = l.labels[i];
+            for (const auto& b : l.nodes) {
+                INFO("label at " << x << "," << y << " on " << b.name);
+                CHECK_FALSE(b.contains(x, y));
+            }
+            for (std::size_t j = i + 1; j < l.labels.size(); ++j)
+                CHECK(std::hypot(x - l.labels[j].first, y - l.labels[j].second) > 12);
+        }
+        // Left to right: apart from a cycle's way back, every edge goes rightwards.
+        std::size_t rightwards = 0;
+        for (const auto& [tail, head] : l.edges) rightwards += tail < head;
+        CHECK(rightwards + 2 >= l.edges.size());
+    }
+    // The 40 processes are each a box of their own.
+    const Layout big = lay_out(run_cli({"dot", "tests/graphs/big_pipeline.yaml"}).out);
+    CHECK(big.nodes.size() == 41);  // and the channel `joined`, which has five ends
 }
 
 TEST_CASE("dot: --stats-from paints a run's statistics on the picture") {
