@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <sys/ioctl.h>
@@ -26,6 +27,7 @@ const char* const kUsage = R"(usage:
                [--trace OUT.json] [--progress]
   chanflow check FILE [--set NAME=VALUE]...
   chanflow dot FILE [--set NAME=VALUE]... [-o OUT.dot|OUT.svg|OUT.png] [--stats-from STATS.json]
+               [--backend processes|mpi --procs N]
   chanflow nodes [NODE]
   chanflow --version | --help
 
@@ -40,6 +42,8 @@ options:
   --set NAME=VALUE   override a parameter of the graph (VALUE is a YAML scalar)
   --backend NAME     where processes run: threads (default)
   --workers N        worker threads for the threads backend (default: one per core)
+  --procs N          partitions for the processes and MPI backends (default: one per core);
+                     dot draws each as a cluster
   --stats            after the run, a table on stderr: per process messages in and out,
                      busy, blocked and ready time; per channel writes, reads, peak buffer
   --stats=FILE       the same as JSON in FILE
@@ -79,6 +83,7 @@ struct Args {
     chanflow::Overrides overrides;
     std::string backend;
     unsigned workers = 0;
+    int procs = 0;       // --procs; 0: one per core
     std::string output;  // dot -o
     bool stats = false;
     std::string stats_file;  // --stats=FILE
@@ -122,6 +127,13 @@ std::string parse_args(int argc, char** argv, Args& a) {
             if (ec != std::errc() || ptr != value.data() + value.size() || n == 0 || n > 1024)
                 return "--workers takes a number from 1 to 1024, got '" + value + "'";
             a.workers = n;
+        } else if (is("--procs")) {
+            if (auto e = value_of("--procs", value); !e.empty()) return e;
+            int n = 0;
+            auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+            if (ec != std::errc() || ptr != value.data() + value.size() || n < 1 || n > 1024)
+                return "--procs takes a number from 1 to 1024, got '" + value + "'";
+            a.procs = n;
         } else if (arg == "--stats") {
             a.stats = true;
         } else if (arg.substr(0, 8) == "--stats=") {
@@ -303,11 +315,22 @@ int main(int argc, char** argv) {
         return kExitInvalid;
     }
     const std::string backend = args.backend.empty() ? plan.backend : args.backend;
-    if (backend != "threads") {
-        if (backend == "processes" || backend == "mpi")
-            return usage_error("backend '" + backend + "' is not available in this version");
+    if (backend != "threads" && backend != "processes" && backend != "mpi")
         return usage_error("unknown backend '" + backend +
                            "' (expected threads, processes or mpi)");
+    if (backend == "threads" && args.procs > 0)
+        return usage_error("--procs belongs to the processes and mpi backends");
+    // Where each process runs: one partition on threads, else --procs of them.
+    std::optional<chanflow::Placement> placement;
+    if (backend != "threads") {
+        try {
+            const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+            placement =
+                chanflow::place(plan, args.procs > 0 ? args.procs : static_cast<int>(cores));
+        } catch (const chanflow::GraphError& e) {
+            for (const auto& d : e.diagnostics()) std::cerr << d.str() << '\n';
+            return kExitInvalid;
+        }
     }
     if (args.command == "dot") {
         if (!chanflow::can_draw())
@@ -315,13 +338,15 @@ int main(int argc, char** argv) {
         try {
             std::optional<chanflow::RunStats> stats;
             if (!args.stats_from.empty()) stats = chanflow::read_run_stats(args.stats_from);
-            chanflow::draw(plan, args.output.empty() ? "-" : args.output,
-                           stats ? &*stats : nullptr);
+            chanflow::draw(plan, args.output.empty() ? "-" : args.output, stats ? &*stats : nullptr,
+                           placement ? &*placement : nullptr);
         } catch (const std::exception& e) {
             return usage_error(e.what());
         }
         return kExitOk;
     }
+    if (args.command == "run" && backend != "threads")
+        return usage_error("backend '" + backend + "' is not available in this version");
     if (args.command == "check") {
         auto count = [](std::size_t n, const char* one, const char* many) {
             return std::to_string(n) + " " + (n == 1 ? one : many);

@@ -13,3 +13,4 @@ trap 'rm -rf "$work"' EXIT
 "$bin/chanflow-textgen" --mb 20 -o "$work/text.txt"
 "$bin/chanflow" run graphs/wordcount.yaml --set path="$work/text.txt" --stats="$work/stats.json" >/dev/null
 "$bin/chanflow" dot graphs/wordcount.yaml --stats-from "$work/stats.json" -o docs/pictures/wordcount-stats.svg
+"$bin/chanflow" dot graphs/wordcount.yaml --backend processes --procs 2 -o docs/pictures/wordcount-procs2.svg

@@ -1,5 +1,6 @@
 // graph_builder.cpp — graphs built in code, diagnostics, and load_plan.
 #include <algorithm>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -165,6 +166,12 @@ Graph::ProcessRef& Graph::ProcessRef::replicas(int n) {
 
 Graph::ProcessRef& Graph::ProcessRef::ordered(bool on) {
     spec().ordered = on;
+    return *this;
+}
+
+Graph::ProcessRef& Graph::ProcessRef::rank(int k) {
+    if (k < 0) throw std::invalid_argument("rank must be >= 0");
+    spec().rank = k;
     return *this;
 }
 

@@ -377,6 +377,7 @@ void Checker::check_process(const ProcessSpec& p) {
     proto.pos = p.pos;
     proto.ordered = p.ordered;
     proto.rank = p.rank;
+    proto.rank_pos = p.rank_pos;
     proto.gpu = p.gpu;
     if (type) check_params(p, *type, proto);
     proto.inputs = bind(p, type, p.inputs, PortDir::In);

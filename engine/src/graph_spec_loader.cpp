@@ -539,9 +539,10 @@ void Loader::read_process(const Entry& e) {
         } else if (f.key == "rank") {
             auto v = spec_value(f);
             if (v && v->value.is_int() && v->value.as_int() >= 0 &&
-                v->value.as_int() <= std::numeric_limits<int>::max())
+                v->value.as_int() <= std::numeric_limits<int>::max()) {
                 p.rank = static_cast<int>(v->value.as_int());
-            else if (v)
+                p.rank_pos = v->pos;
+            } else if (v)
                 error(v->pos, "rank must be an int >= 0, got " + describe(v->value));
         } else if (auto where = word(f, "placement", kPlacements)) {
             p.gpu = *where == "gpu";

@@ -26,10 +26,12 @@ namespace {
 // ---- the picture, independent of GraphViz --------------------------------------------------
 
 struct Box {
-    std::string id;     // the process as written
+    std::string id;     // the process as written; with partitions, "name@k" when it is split
     std::string label;  // name, node type, replicas
     bool stacked = false;
-    double busy = -1;  // share of the run its replicas were busy, 0..1; -1 without statistics
+    double busy = -1;   // share of the run its replicas were busy, 0..1; -1 without statistics
+    std::string group;  // the process as written
+    int partition = 0;
 };
 
 struct End {
@@ -45,6 +47,7 @@ struct Wire {
     std::size_t ends = 0;  // as written: every replica one end
     double weight = -1;    // message count scaled to 0..1; -1 without statistics
     bool bottleneck = false;
+    int partition = -1;  // where its ends all are; -1 when it crosses partitions
 };
 
 struct Picture {
@@ -69,9 +72,11 @@ void paint(Picture& pic, const RunStats& st) {
         waited_for_room[p.group] += p.blocked_write;
         ++replicas[p.group];
     }
+    std::map<std::string, std::string> group_of;
     for (Box& b : pic.boxes) {
-        if (!replicas.count(b.id)) continue;
-        b.busy = std::min(1.0, busy[b.id] / (st.wall * replicas[b.id]));
+        group_of[b.id] = b.group;
+        if (!replicas.count(b.group)) continue;
+        b.busy = std::min(1.0, busy[b.group] / (st.wall * replicas[b.group]));
         b.label += "\\nbusy " + std::to_string(static_cast<int>(b.busy * 100 + 0.5)) + "%";
     }
     std::uint64_t most = 1;
@@ -86,9 +91,11 @@ void paint(Picture& pic, const RunStats& st) {
         // Full at its peak while its writers waited for room most of the run.
         double waited = 0;
         int writers = 0;
-        for (const End& e : w.writers) {
-            waited += waited_for_room[e.box];
-            writers += replicas.count(e.box) ? replicas[e.box] : 1;
+        std::set<std::string> writing;  // groups: a split process has several boxes
+        for (const End& e : w.writers) writing.insert(group_of[e.box]);
+        for (const std::string& g : writing) {
+            waited += waited_for_room[g];
+            writers += replicas.count(g) ? replicas[g] : 1;
         }
         w.bottleneck = it->capacity > 0 && it->peak >= it->capacity && writers > 0 &&
                        waited / writers > 0.5 * st.wall;
@@ -96,21 +103,50 @@ void paint(Picture& pic, const RunStats& st) {
     }
 }
 
-Picture picture_of(const Plan& plan) {
+// The replica numbers of a group that run in one partition: "[0,2]".
+std::string replica_list(const std::vector<int>& replicas) {
+    std::string s = "[";
+    for (std::size_t i = 0; i < replicas.size(); ++i)
+        s += (i ? "," : "") + std::to_string(replicas[i]);
+    return s + "]";
+}
+
+Picture picture_of(const Plan& plan, const Placement* placement) {
     Picture pic;
-    // Where each process is drawn: its group; an ordered merge, the replicas it merges,
-    // with the port they write through.
-    std::vector<const PlanProcess*> shown(plan.processes.size(), nullptr);
+    auto partition = [&](std::size_t i) { return placement ? placement->of_process[i] : 0; };
+    // A box per process as written, or with partitions, per process and partition.
+    std::map<std::string, std::map<int, std::vector<int>>> parts;  // group -> k -> replicas
+    for (std::size_t i = 0; i < plan.processes.size(); ++i)
+        if (!plan.processes[i].hidden)
+            parts[plan.processes[i].group][partition(i)].push_back(plan.processes[i].replica);
+    auto box_id = [&](const PlanProcess& p, int k) {
+        return parts[p.group].size() > 1 ? p.group + "@" + std::to_string(k) : p.group;
+    };
+    // Where each process is drawn: its box; an ordered merge, the boxes of the replicas it
+    // merges, with the port they write through.
+    std::vector<std::string> shown(plan.processes.size());
+    std::vector<std::set<std::string>> merged_boxes(plan.processes.size());
     std::vector<std::string> merged_port(plan.processes.size());
+    std::vector<int> merged_replicas(plan.processes.size(), 1);
+    std::set<std::string> made;
     for (std::size_t i = 0; i < plan.processes.size(); ++i) {
         const PlanProcess& p = plan.processes[i];
         if (p.hidden) continue;
-        shown[i] = &p;
-        if (p.replica != 0) continue;
+        const int k = partition(i);
+        shown[i] = box_id(p, k);
+        if (!made.insert(shown[i]).second) continue;
+        const std::vector<int>& here = parts[p.group][k];
+        const bool split = parts[p.group].size() > 1;
         // "\\n": DOT's line break inside a label.
-        Box b{p.group, p.group + "\\n" + (p.type ? p.type->name : std::string("?")), false};
-        if (p.replicas > 1) {
-            b.label += " \xc3\x97" + std::to_string(p.replicas);  // ×N
+        Box b{shown[i],
+              p.group + (split ? replica_list(here) : "") + "\\n" +
+                  (p.type ? p.type->name : std::string("?")),
+              false,
+              -1,
+              p.group,
+              k};
+        if (here.size() > 1) {
+            b.label += " \xc3\x97" + std::to_string(here.size());  // ×N
             b.stacked = true;
         }
         if (p.ordered && p.replicas > 1) b.label += ", ordered";
@@ -123,21 +159,36 @@ Picture picture_of(const Plan& plan) {
         if (lane.writers.empty()) continue;
         shown[i] = shown[lane.writers[0].process];
         merged_port[i] = lane.writers[0].port;
+        merged_replicas[i] = plan.processes[lane.writers[0].process].replicas;
+        for (std::size_t l : p.inputs[0].channels)
+            for (const EndRef& w : plan.channels[l].writers)
+                merged_boxes[i].insert(shown[w.process]);
     }
+    std::map<std::string, int> box_partition;
+    for (const Box& b : pic.boxes) box_partition[b.id] = b.partition;
     for (const PlanChannel& c : plan.channels) {
         if (c.hidden) continue;
         Wire w{c.name, channel_label(c), {}, {}, 0};
+        std::set<int> partitions;
         auto add = [&](const std::vector<EndRef>& refs, std::set<End>& into) {
             for (const EndRef& e : refs) {
-                const PlanProcess* p = shown[e.process];
-                if (!p) continue;
+                if (shown[e.process].empty()) continue;
                 const bool merged = plan.processes[e.process].hidden;
-                w.ends += merged ? static_cast<std::size_t>(p->replicas) : 1;
-                into.insert({p->group, merged ? merged_port[e.process] : e.port});
+                w.ends += merged ? static_cast<std::size_t>(merged_replicas[e.process]) : 1;
+                if (!merged) {
+                    into.insert({shown[e.process], e.port});
+                    partitions.insert(box_partition[shown[e.process]]);
+                    continue;
+                }
+                for (const std::string& box : merged_boxes[e.process]) {
+                    into.insert({box, merged_port[e.process]});
+                    partitions.insert(box_partition[box]);
+                }
             }
         };
         add(c.writers, w.writers);
         add(c.readers, w.readers);
+        w.partition = partitions.size() == 1 ? *partitions.begin() : -1;
         pic.wires.push_back(std::move(w));
     }
     return pic;
@@ -188,13 +239,14 @@ void add_legend(Agraph_t* g) {
         "red: a bottleneck, full while its writers waited most of the run\\l");
 }
 
-GraphPtr build(const Plan& plan, const RunStats* stats) {
-    Picture pic = picture_of(plan);
+GraphPtr build(const Plan& plan, const RunStats* stats, const Placement* placement) {
+    Picture pic = picture_of(plan, placement);
     if (stats) paint(pic, *stats);
     std::string name = plan.name.empty() ? std::string("graph") : plan.name;
     GraphPtr g(agopen(name.data(), Agdirected, nullptr));
     if (!g) throw std::runtime_error("GraphViz could not create a graph");
     set(g.get(), "rankdir", "LR");
+    if (placement) set(g.get(), "newrank", "true");  // ranks across clusters: still left to right
     set(g.get(), "fontname", "Helvetica");
     set(g.get(), "nodesep", "0.35");
     set(g.get(), "ranksep", "0.6");
@@ -205,10 +257,26 @@ GraphPtr build(const Plan& plan, const RunStats* stats) {
     set_default(g.get(), AGNODE, "fillcolor", "#e8eef8");
     set_default(g.get(), AGEDGE, "fontname", "Helvetica");
     set_default(g.get(), AGEDGE, "fontsize", "9");
+    // With a placement, each partition is a cluster holding its processes and the channels
+    // that stay inside it; a channel between partitions is drawn dashed, outside them all.
+    std::map<int, Agraph_t*> clusters;
+    auto home = [&](int partition) {
+        if (!placement || partition < 0) return g.get();
+        Agraph_t*& c = clusters[partition];
+        if (!c) {
+            std::string name = "cluster_rank_" + std::to_string(partition);
+            c = agsubg(g.get(), name.data(), 1);
+            set(c, "label", "rank " + std::to_string(partition));
+            set(c, "style", "rounded,dashed");
+            set(c, "color", "#7f7f7f");
+            set(c, "fontsize", "10");
+        }
+        return c;
+    };
     std::map<std::string, Agnode_t*> nodes;
     for (const Box& b : pic.boxes) {
         std::string id = b.id;
-        Agnode_t* n = agnode(g.get(), id.data(), 1);
+        Agnode_t* n = agnode(home(b.partition), id.data(), 1);
         set(n, "label", b.label);
         if (b.stacked) {  // a stack of boxes: the replicas
             set(n, "shape", "box3d");
@@ -222,9 +290,10 @@ GraphPtr build(const Plan& plan, const RunStats* stats) {
         std::string id = "e" + std::to_string(edge_count++);
         return agedge(g.get(), from, to, id.data(), 1);
     };
-    auto paint_edge = [](Agedge_t* e, const Wire& w) {
+    auto paint_edge = [&](Agedge_t* e, const Wire& w) {
         if (w.weight >= 0) set(e, "penwidth", std::to_string(1.0 + 4.0 * w.weight));
         if (w.bottleneck) set(e, "color", "#d62728");
+        if (placement && w.partition < 0) set(e, "style", "dashed");
     };
     for (const Wire& w : pic.wires) {
         if (w.writers.empty() || w.readers.empty()) continue;
@@ -241,7 +310,7 @@ GraphPtr build(const Plan& plan, const RunStats* stats) {
         }
         // Several ends: a small node for the channel shows the fan-out and the fan-in.
         std::string id = "channel " + w.name;
-        Agnode_t* c = agnode(g.get(), id.data(), 1);
+        Agnode_t* c = agnode(home(w.partition), id.data(), 1);
         set(c, "label", w.label);
         set(c, "shape", "ellipse");
         set(c, "style", "filled");
@@ -291,8 +360,8 @@ bool can_draw() noexcept {
 
 #ifdef CHANFLOW_HAVE_GRAPHVIZ
 
-std::string to_dot(const Plan& plan, const RunStats* stats) {
-    GraphPtr g = build(plan, stats);
+std::string to_dot(const Plan& plan, const RunStats* stats, const Placement* placement) {
+    GraphPtr g = build(plan, stats, placement);
     char* data = nullptr;
     std::size_t size = 0;
     std::FILE* f = open_memstream(&data, &size);
@@ -304,14 +373,15 @@ std::string to_dot(const Plan& plan, const RunStats* stats) {
     return text;
 }
 
-void draw(const Plan& plan, const std::string& path, const RunStats* stats) {
+void draw(const Plan& plan, const std::string& path, const RunStats* stats,
+          const Placement* placement) {
     if (path == "-") {
-        const std::string text = to_dot(plan, stats);
+        const std::string text = to_dot(plan, stats, placement);
         std::fwrite(text.data(), 1, text.size(), stdout);
         return;
     }
     const std::string format = format_of(path);
-    GraphPtr g = build(plan, stats);
+    GraphPtr g = build(plan, stats, placement);
     if (format == "dot") {
         std::FILE* f = std::fopen(path.c_str(), "w");
         if (!f) throw std::runtime_error("cannot write '" + path + "'");
@@ -334,11 +404,11 @@ void draw(const Plan& plan, const std::string& path, const RunStats* stats) {
 
 #else
 
-std::string to_dot(const Plan&, const RunStats*) {
+std::string to_dot(const Plan&, const RunStats*, const Placement*) {
     throw std::runtime_error("this chanflow was built without GraphViz: it cannot draw graphs");
 }
 
-void draw(const Plan&, const std::string&, const RunStats*) {
+void draw(const Plan&, const std::string&, const RunStats*, const Placement*) {
     throw std::runtime_error("this chanflow was built without GraphViz: it cannot draw graphs");
 }
 

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -200,6 +201,75 @@ TEST_CASE("dot: pictures of 20 to 50 processes stay readable") {
     // The 40 processes are each a box of their own.
     const Layout big = lay_out(run_cli({"dot", "tests/graphs/big_pipeline.yaml"}).out);
     CHECK(big.nodes.size() == 41);  // and the channel `joined`, which has five ends
+}
+
+namespace {
+// The nodes of each cluster of a DOT text, by cluster name.
+std::map<std::string, std::set<std::string>> clusters_of(const std::string& text) {
+    std::map<std::string, std::set<std::string>> out;
+    Agraph_t* g = agmemread(text.c_str());
+    REQUIRE(g != nullptr);
+    for (Agraph_t* sub = agfstsubg(g); sub; sub = agnxtsubg(sub))
+        for (Agnode_t* n = agfstnode(sub); n; n = agnxtnode(sub, n))
+            out[agnameof(sub)].insert(agnameof(n));
+    agclose(g);
+    return out;
+}
+}  // namespace
+
+TEST_CASE("dot: with --backend processes or mpi, each partition is a cluster") {
+    const auto r =
+        run_cli({"dot", "graphs/wordcount.yaml", "--backend", "processes", "--procs", "2"});
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.err.empty());
+    using Set = std::set<std::string>;
+    // Replicas go round-robin, the rest to rank 0; a split process has a box in each.
+    CHECK(clusters_of(r.out) ==
+          std::map<std::string, Set>{
+              {"cluster_rank_0", Set{"read", "split@0", "count@0", "top", "print"}},
+              {"cluster_rank_1", Set{"split@1", "count@1"}}});
+    CHECK(r.out.find("label=\"split[1]\\ntext.words\"") != std::string::npos);
+    CHECK(r.out.find("label=\"rank 1\"") != std::string::npos);
+    CHECK(r.out.find("newrank=true") != std::string::npos);
+    CHECK(r.out.find("style=dashed") != std::string::npos);  // channels between partitions
+    CHECK(parse_dot(r.out).edge_count == 11);
+    // Three ranks for mpi, with an ordered fan-out: each replica on its own rank, its output
+    // drawn from every box, and the readable layout kept.
+    const auto m = run_cli({"dot", "graphs/pool_map.yaml", "--backend", "mpi", "--procs", "3"});
+    REQUIRE(m.exit_code == 0);
+    const auto c = clusters_of(m.out);
+    CHECK(c.at("cluster_rank_0") == Set{"tasks", "square@0", "show"});
+    CHECK(c.at("cluster_rank_1") == Set{"square@1"});
+    CHECK(c.at("cluster_rank_2") == Set{"square@2"});
+    const Parsed pool = parse_dot(m.out);
+    for (const char* box : {"square@0", "square@1", "square@2"})
+        CHECK(pool.edges.count({box, "channel results"}) == 1);
+    const Layout l = lay_out(m.out);
+    for (const auto& [tail, head] : l.edges) CHECK(tail < head);
+    // Without --backend, no clusters.
+    CHECK(clusters_of(run_cli({"dot", "graphs/wordcount.yaml"}).out).empty());
+}
+
+TEST_CASE("dot: placement errors") {
+    // --procs belongs to the partitioned backends.
+    const auto t = run_cli({"dot", "graphs/wordcount.yaml", "--procs", "2"});
+    CHECK(t.exit_code == 2);
+    CHECK(t.err.find("--procs belongs to the processes and mpi backends") != std::string::npos);
+    const auto bad =
+        run_cli({"dot", "graphs/wordcount.yaml", "--backend", "processes", "--procs", "0"});
+    CHECK(bad.exit_code == 2);
+    CHECK(bad.err.find("--procs takes a number from 1 to 1024, got '0'") != std::string::npos);
+    // A pin beyond the partitions names the place of the rank.
+    const auto pin =
+        run_cli({"dot", "tests/graphs/rank_pinned.yaml", "--backend", "processes", "--procs", "2"});
+    CHECK(pin.exit_code == 2);
+    CHECK(pin.out.empty());
+    CHECK(pin.err ==
+          "tests/graphs/rank_pinned.yaml:6:82: error: process 'last' is pinned to rank 2, but the "
+          "run has 2 partitions (0..1)\n");
+    CHECK(
+        run_cli({"dot", "tests/graphs/rank_pinned.yaml", "--backend", "processes", "--procs", "3"})
+            .exit_code == 0);
 }
 
 TEST_CASE("dot: --stats-from paints a run's statistics on the picture") {

@@ -5,6 +5,7 @@
 #include "chanflow/graph.hpp"
 #include "chanflow/node.hpp"
 #include "chanflow/picture.hpp"
+#include "chanflow/placement.hpp"
 #include "chanflow/process.hpp"
 #include "chanflow/progress.hpp"
 #include "chanflow/runtime.hpp"

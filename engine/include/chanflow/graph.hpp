@@ -82,6 +82,7 @@ struct ProcessSpec {
     std::vector<BindingSpec> inputs, outputs;
     bool ordered = false;
     std::optional<int> rank;
+    SourcePos rank_pos;  // of rank's value
     bool gpu = false;
 };
 
@@ -145,6 +146,7 @@ struct PlanProcess {
     SourcePos pos;
     bool ordered = false;
     std::optional<int> rank;
+    SourcePos rank_pos;
     bool gpu = false;
     bool hidden = false;  // added by the engine: the merge of an ordered fan-out
 };
@@ -184,6 +186,8 @@ public:
         ProcessRef& out(std::string port, std::vector<std::string> channels);
         ProcessRef& replicas(int n);
         ProcessRef& ordered(bool on = true);
+        /// Pins the process (every replica) to partition k of the processes and MPI backends.
+        ProcessRef& rank(int k);
 
     private:
         friend class Graph;

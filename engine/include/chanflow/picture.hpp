@@ -13,11 +13,16 @@
 // picture shows where the time went: a process's fill by the share of the run it was busy,
 // an edge's width by its message count, and in red the channels that were bottlenecks
 // (full at their peak while their writers spent most of the run waiting for room).
+//
+// Given a placement (the processes and MPI backends), each partition is a cluster labelled
+// `rank K` holding its processes; a replicated process split over partitions has a box in
+// each (`split[0,2]`), and channels between partitions are dashed.
 #pragma once
 
 #include <string>
 
 #include "chanflow/graph.hpp"
+#include "chanflow/placement.hpp"
 #include "chanflow/runtime.hpp"
 
 namespace chanflow {
@@ -28,9 +33,11 @@ bool can_draw() noexcept;
 /// Draws a plan into `path`, in the format its extension names (.dot or .gv, .svg, .png);
 /// "-" writes DOT to stdout. Throws std::runtime_error (unknown extension, no GraphViz in
 /// this build, a file that cannot be written).
-void draw(const Plan& plan, const std::string& path, const RunStats* stats = nullptr);
+void draw(const Plan& plan, const std::string& path, const RunStats* stats = nullptr,
+          const Placement* placement = nullptr);
 
 /// The plan as DOT text (GraphViz's own writer), as `draw(plan, "-")` prints it.
-std::string to_dot(const Plan& plan, const RunStats* stats = nullptr);
+std::string to_dot(const Plan& plan, const RunStats* stats = nullptr,
+                   const Placement* placement = nullptr);
 
 }  // namespace chanflow
