@@ -1,0 +1,322 @@
+// shm_ring.cpp — the shared segment and its rings (shm_ring.hpp).
+#include "shm_ring.hpp"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+#include "spinlock.hpp"
+
+namespace chanflow::detail {
+namespace {
+
+constexpr std::uint64_t kMagic = 0x63686e666c6f7731;  // "chnflow1"
+constexpr std::size_t kLine = 64;
+constexpr int kSpins = 200;  // before a futex wait: most waits end sooner than a wake-up
+
+std::size_t round_up(std::size_t n, std::size_t to) {
+    return (n + to - 1) / to * to;
+}
+
+// Process-shared futexes: the words live in a MAP_SHARED mapping.
+void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t seen) noexcept {
+    syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT, seen, nullptr, nullptr,
+            0);
+}
+
+void futex_wake_all(std::atomic<std::uint32_t>& word) noexcept {
+    syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE, INT_MAX, nullptr,
+            nullptr, 0);
+}
+
+std::runtime_error sys_error(const std::string& what, const std::string& name) {
+    return std::runtime_error(what + " '" + name + "': " + std::strerror(errno));
+}
+
+}  // namespace
+
+struct ShmSegment::Header {
+    std::uint64_t magic;
+    std::uint64_t size;  // of the whole segment
+    std::uint64_t rings;
+    std::uint64_t ring_bytes;  // data bytes per ring, a power of two
+    std::atomic<std::uint32_t> aborted;
+    std::atomic<std::uint32_t> failure_claimed;
+    std::atomic<std::uint32_t> failure_ready;
+    char failure[2048];
+};
+
+// Producer fields and consumer fields on cache lines of their own.
+struct ShmRing::Control {
+    alignas(kLine) std::atomic<std::uint64_t> head;  // bytes consumed
+    std::atomic<std::uint32_t> space_seq;            // futex: room was made
+    std::atomic<std::uint32_t> producer_waiting;
+    std::atomic<std::uint32_t> gone;                 // the consumer reads no more
+    alignas(kLine) std::atomic<std::uint64_t> tail;  // bytes produced
+    std::atomic<std::uint32_t> data_seq;             // futex: a frame arrived
+    std::atomic<std::uint32_t> consumer_waiting;
+    std::atomic<std::uint32_t> closed;  // the producer sends no more
+    alignas(kLine) std::uint64_t capacity;
+};
+
+std::size_t ShmSegment::header_bytes() noexcept {
+    return round_up(sizeof(Header), kLine);
+}
+
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+
+// ---- the segment ---------------------------------------------------------------------------
+
+ShmSegment ShmSegment::create(const std::string& name, std::size_t rings, std::size_t ring_bytes) {
+    std::size_t bytes = 4096;
+    while (bytes < ring_bytes) bytes *= 2;
+    const std::size_t stride = round_up(sizeof(ShmRing::Control), kLine) + bytes;
+    const std::size_t size = header_bytes() + rings * stride;
+    const int fd = shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+    if (fd < 0) throw sys_error("cannot create shared memory", name);
+    if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
+        const int e = errno;
+        close(fd);
+        shm_unlink(name.c_str());
+        errno = e;
+        throw sys_error("cannot size shared memory", name);
+    }
+    void* base = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (base == MAP_FAILED) {
+        shm_unlink(name.c_str());
+        throw sys_error("cannot map shared memory", name);
+    }
+    // ftruncate zero-fills: every counter and flag starts at 0.
+    auto* h = new (base) Header{};
+    h->magic = kMagic;
+    h->size = size;
+    h->rings = rings;
+    h->ring_bytes = bytes;
+    auto* p = static_cast<unsigned char*>(base) + header_bytes();
+    for (std::size_t i = 0; i < rings; ++i, p += stride) {
+        auto* c = new (p) ShmRing::Control{};
+        c->capacity = bytes;
+    }
+    return ShmSegment(base, size);
+}
+
+ShmSegment ShmSegment::open(const std::string& name) {
+    const int fd = shm_open(name.c_str(), O_RDWR, 0);
+    if (fd < 0) throw sys_error("cannot open shared memory", name);
+    struct stat st {};
+    if (fstat(fd, &st) != 0 || static_cast<std::size_t>(st.st_size) < header_bytes()) {
+        close(fd);
+        throw std::runtime_error("shared memory '" + name + "' is not a chanflow segment");
+    }
+    const auto size = static_cast<std::size_t>(st.st_size);
+    void* base = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (base == MAP_FAILED) throw sys_error("cannot map shared memory", name);
+    ShmSegment s(base, size);
+    const Header& h = s.header();
+    const std::size_t stride = round_up(sizeof(ShmRing::Control), kLine) + h.ring_bytes;
+    if (h.magic != kMagic || h.size != size || h.ring_bytes == 0 ||
+        (h.ring_bytes & (h.ring_bytes - 1)) != 0 || h.rings > (size - header_bytes()) / stride)
+        throw std::runtime_error("shared memory '" + name + "' is not a chanflow segment");
+    return s;
+}
+
+void ShmSegment::unlink(const std::string& name) noexcept {
+    shm_unlink(name.c_str());
+}
+
+ShmSegment::ShmSegment(ShmSegment&& o) noexcept : base_(o.base_), size_(o.size_) {
+    o.base_ = nullptr;
+}
+
+ShmSegment& ShmSegment::operator=(ShmSegment&& o) noexcept {
+    if (this != &o) {
+        if (base_) munmap(base_, size_);
+        base_ = o.base_;
+        size_ = o.size_;
+        o.base_ = nullptr;
+    }
+    return *this;
+}
+
+ShmSegment::~ShmSegment() {
+    if (base_) munmap(base_, size_);
+}
+
+std::size_t ShmSegment::ring_count() const noexcept {
+    return header().rings;
+}
+
+ShmRing ShmSegment::ring(std::size_t i) const {
+    if (i >= ring_count()) throw std::out_of_range("no ring " + std::to_string(i));
+    const std::size_t control = round_up(sizeof(ShmRing::Control), kLine);
+    auto* p =
+        static_cast<unsigned char*>(base_) + header_bytes() + i * (control + header().ring_bytes);
+    return ShmRing(reinterpret_cast<ShmRing::Control*>(p), p + control, &header().aborted);
+}
+
+void ShmSegment::abort() noexcept {
+    header().aborted.store(1, std::memory_order_seq_cst);
+    for (std::size_t i = 0; i < ring_count(); ++i) {
+        ShmRing r = ring(i);
+        r.c_->data_seq.fetch_add(1, std::memory_order_seq_cst);
+        r.c_->space_seq.fetch_add(1, std::memory_order_seq_cst);
+        futex_wake_all(r.c_->data_seq);
+        futex_wake_all(r.c_->space_seq);
+    }
+}
+
+bool ShmSegment::aborted() const noexcept {
+    return header().aborted.load(std::memory_order_acquire) != 0;
+}
+
+bool ShmSegment::claim_failure(const std::string& message) noexcept {
+    std::uint32_t expected = 0;
+    if (!header().failure_claimed.compare_exchange_strong(expected, 1)) return false;
+    const std::size_t n = std::min(message.size(), sizeof(Header::failure) - 1);
+    std::memcpy(header().failure, message.data(), n);
+    header().failure[n] = '\0';
+    header().failure_ready.store(1, std::memory_order_release);
+    return true;
+}
+
+std::string ShmSegment::failure() const {
+    if (header().failure_ready.load(std::memory_order_acquire) == 0) return {};
+    return std::string(header().failure, strnlen(header().failure, sizeof(Header::failure)));
+}
+
+// ---- a ring --------------------------------------------------------------------------------
+
+std::size_t ShmRing::capacity() const noexcept {
+    return c_->capacity;
+}
+
+ShmRing::Status ShmRing::push(const unsigned char* data, std::size_t size) {
+    const std::uint64_t cap = c_->capacity;
+    const std::uint64_t need = 4 + size;
+    if (need > cap) throw std::length_error("a frame larger than its ring");
+    for (int spins = 0;; ++spins) {
+        if (aborted_->load(std::memory_order_acquire)) return Status::Aborted;
+        if (c_->gone.load(std::memory_order_acquire)) return Status::ReaderGone;
+        const std::uint64_t tail = c_->tail.load(std::memory_order_relaxed);
+        const std::uint64_t head = c_->head.load(std::memory_order_seq_cst);
+        if (cap - (tail - head) >= need) {
+            const auto len = static_cast<std::uint32_t>(size);
+            unsigned char header[4];
+            std::memcpy(header, &len, 4);
+            auto put = [&](std::uint64_t at, const unsigned char* from, std::size_t n) {
+                const std::size_t off = at & (cap - 1);
+                const std::size_t first = std::min<std::size_t>(n, cap - off);
+                std::memcpy(data_ + off, from, first);
+                std::memcpy(data_, from + first, n - first);
+            };
+            put(tail, header, 4);
+            put(tail + 4, data, size);
+            c_->tail.store(tail + need, std::memory_order_seq_cst);
+            if (c_->consumer_waiting.load(std::memory_order_seq_cst)) {
+                c_->data_seq.fetch_add(1, std::memory_order_seq_cst);
+                futex_wake_all(c_->data_seq);
+            }
+            return Status::Ok;
+        }
+        if (spins < kSpins) {
+            CHANFLOW_CPU_RELAX();
+            continue;
+        }
+        // Announce the wait, then look again: the consumer checks the flag after it frees
+        // room, so one of the two sees the other.
+        const std::uint32_t seen = c_->space_seq.load(std::memory_order_seq_cst);
+        c_->producer_waiting.store(1, std::memory_order_seq_cst);
+        const std::uint64_t head_now = c_->head.load(std::memory_order_seq_cst);
+        if (cap - (tail - head_now) < need && !aborted_->load(std::memory_order_seq_cst) &&
+            !c_->gone.load(std::memory_order_seq_cst))
+            futex_wait(c_->space_seq, seen);
+        c_->producer_waiting.store(0, std::memory_order_relaxed);
+        spins = 0;
+    }
+}
+
+bool ShmRing::try_pop(std::vector<unsigned char>& out, Status& status) {
+    const std::uint64_t cap = c_->capacity;
+    const std::uint64_t head = c_->head.load(std::memory_order_relaxed);
+    const std::uint64_t tail = c_->tail.load(std::memory_order_seq_cst);
+    if (tail == head) {
+        if (aborted_->load(std::memory_order_acquire)) {
+            status = Status::Aborted;
+            return true;
+        }
+        // closed is set after the last frame's tail: if it is set, that tail is visible.
+        if (c_->closed.load(std::memory_order_seq_cst) &&
+            c_->tail.load(std::memory_order_seq_cst) == head) {
+            status = Status::Closed;
+            return true;
+        }
+        return false;
+    }
+    auto get = [&](std::uint64_t at, unsigned char* to, std::size_t n) {
+        const std::size_t off = at & (cap - 1);
+        const std::size_t first = std::min<std::size_t>(n, cap - off);
+        std::memcpy(to, data_ + off, first);
+        std::memcpy(to + first, data_, n - first);
+    };
+    unsigned char header[4];
+    get(head, header, 4);
+    std::uint32_t len;
+    std::memcpy(&len, header, 4);
+    if (len > cap - 4 || len + std::uint64_t{4} > tail - head)
+        throw std::runtime_error("a shared-memory ring holds a frame longer than what was sent");
+    out.resize(len);
+    get(head + 4, out.data(), len);
+    c_->head.store(head + 4 + len, std::memory_order_seq_cst);
+    if (c_->producer_waiting.load(std::memory_order_seq_cst)) {
+        c_->space_seq.fetch_add(1, std::memory_order_seq_cst);
+        futex_wake_all(c_->space_seq);
+    }
+    status = Status::Ok;
+    return true;
+}
+
+ShmRing::Status ShmRing::pop(std::vector<unsigned char>& out) {
+    Status status = Status::Ok;
+    for (int spins = 0;; ++spins) {
+        if (try_pop(out, status)) return status;
+        if (spins < kSpins) {
+            CHANFLOW_CPU_RELAX();
+            continue;
+        }
+        const std::uint32_t seen = c_->data_seq.load(std::memory_order_seq_cst);
+        c_->consumer_waiting.store(1, std::memory_order_seq_cst);
+        if (c_->tail.load(std::memory_order_seq_cst) == c_->head.load(std::memory_order_relaxed) &&
+            !c_->closed.load(std::memory_order_seq_cst) &&
+            !aborted_->load(std::memory_order_seq_cst))
+            futex_wait(c_->data_seq, seen);
+        c_->consumer_waiting.store(0, std::memory_order_relaxed);
+        spins = 0;
+    }
+}
+
+void ShmRing::close() noexcept {
+    c_->closed.store(1, std::memory_order_seq_cst);
+    c_->data_seq.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake_all(c_->data_seq);
+}
+
+void ShmRing::reader_gone() noexcept {
+    c_->gone.store(1, std::memory_order_seq_cst);
+    c_->space_seq.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake_all(c_->space_seq);
+}
+
+}  // namespace chanflow::detail
