@@ -90,6 +90,8 @@ struct Args {
     std::string stats_from;  // dot --stats-from FILE
     std::string trace;       // run --trace FILE
     bool progress = false;   // run --progress
+    int partition = -1;      // internal: run this partition (started by the launcher)
+    std::string shm;         // internal: the run's shared segment
 };
 
 // Parses argv; returns an error message or "".
@@ -142,6 +144,12 @@ std::string parse_args(int argc, char** argv, Args& a) {
         } else if (is("--trace")) {
             if (auto e = value_of("--trace", value); !e.empty()) return e;
             a.trace = value;
+        } else if (is("--partition")) {  // internal, from the processes backend's launcher
+            if (auto e = value_of("--partition", value); !e.empty()) return e;
+            a.partition = std::atoi(value.c_str());
+        } else if (is("--shm")) {
+            if (auto e = value_of("--shm", value); !e.empty()) return e;
+            a.shm = value;
         } else if (arg == "--progress") {
             a.progress = true;
         } else if (is("--stats-from")) {
@@ -286,6 +294,58 @@ void print_stats(const chanflow::RunStats& st, std::ostream& out) {
             << pad(std::to_string(c.reads), 12) << pad(std::to_string(c.peak), 8) << '\n';
 }
 
+// `run --backend processes`: this process launches and watches the partitions, each this
+// same program run again with --partition K (which runs that partition only).
+int run_processes(const Args& args, const chanflow::Plan& plan,
+                  const chanflow::Placement& placement, const char* argv0) {
+    if (args.stats || !args.stats_file.empty() || !args.trace.empty() || args.progress)
+        return usage_error(
+            "--stats, --trace and --progress are not available with --backend processes yet");
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    const unsigned workers =
+        args.workers > 0 ? args.workers
+                         : std::max(1u, cores / static_cast<unsigned>(placement.partitions));
+    if (args.partition >= 0) {  // one partition, started by the launcher
+        chanflow::RunOptions options;
+        options.workers = workers;
+        try {
+            const auto r =
+                chanflow::run_partition(plan, placement, args.partition, args.shm, options);
+            std::fflush(stdout);
+            // A failure is the launcher's to report (the first one, whichever partition);
+            // a deadlock only this partition can describe.
+            if (r.status == chanflow::RunStatus::Deadlock) std::cerr << r.message << '\n';
+            return r.exit_code();
+        } catch (const std::exception& e) {
+            std::cerr << "chanflow: error: partition " << args.partition << ": " << e.what()
+                      << '\n';
+            return kExitInvalid;
+        }
+    }
+    char self[4096];
+    const ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    const std::string program = len > 0 ? std::string(self, static_cast<std::size_t>(len)) : argv0;
+    auto command = [&](int k, const std::string& shm) {
+        std::vector<std::string> a{program, "run", args.file};
+        for (const auto& [name, value] : args.overrides) a.push_back("--set=" + name + "=" + value);
+        a.insert(a.end(), {"--backend=processes", "--procs=" + std::to_string(placement.partitions),
+                           "--workers=" + std::to_string(workers),
+                           "--partition=" + std::to_string(k), "--shm=" + shm});
+        return a;
+    };
+    chanflow::RunResult result;
+    try {
+        result = chanflow::launch_partitions(plan, placement, command);
+    } catch (const std::exception& e) {
+        std::cerr << "chanflow: error: " << e.what() << '\n';
+        return static_cast<int>(chanflow::RunStatus::Failed);
+    }
+    std::fflush(stdout);
+    if (result.status == chanflow::RunStatus::Failed)
+        std::cerr << "error: " << result.message << '\n';
+    return result.exit_code();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -345,8 +405,10 @@ int main(int argc, char** argv) {
         }
         return kExitOk;
     }
-    if (args.command == "run" && backend != "threads")
-        return usage_error("backend '" + backend + "' is not available in this version");
+    if (args.command == "run" && backend == "mpi")
+        return usage_error("backend 'mpi' is not available in this version");
+    if (args.command == "run" && backend == "processes")
+        return run_processes(args, plan, *placement, argv[0]);
     if (args.command == "check") {
         auto count = [](std::size_t n, const char* one, const char* many) {
             return std::to_string(n) + " " + (n == 1 ? one : many);

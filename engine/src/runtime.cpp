@@ -1,5 +1,9 @@
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstdio>
 #include <optional>
 #include <stdexcept>
@@ -261,29 +265,60 @@ std::string Runtime::trace_json(std::int64_t start_ns) const {
 }
 
 void Runtime::record_failure(const ProcessState& p, const std::string& why) {
-    std::lock_guard lock(mu_);
-    if (failed_) return;
-    failed_ = true;
-    failure_ = "process '" + p.name + "' failed: " + why;
+    std::string message;
+    {
+        std::lock_guard lock(mu_);
+        if (failed_) return;
+        failed_ = true;
+        failure_ = "process '" + p.name + "' failed: " + why;
+        message = failure_;
+    }
+    if (on_failure_) on_failure_(message);
 }
 
 void Runtime::write_line(std::string_view line) {
     std::lock_guard lock(output_mu_);
     output_.append(line);
     output_ += '\n';
-    if (output_.size() >= (1u << 16)) {
-        std::fwrite(output_.data(), 1, output_.size(), options_.output);
-        output_.clear();
-    }
+    if (output_.size() >= (1u << 16)) write_output_locked();
     output_pending_.store(true, std::memory_order_relaxed);
 }
 
 void Runtime::flush_output() {
     if (!output_pending_.exchange(false, std::memory_order_relaxed)) return;
     std::lock_guard lock(output_mu_);
-    if (!output_.empty()) std::fwrite(output_.data(), 1, output_.size(), options_.output);
-    output_.clear();
+    write_output_locked();
     std::fflush(options_.output);
+}
+
+void Runtime::write_output_locked() {
+    if (output_.empty()) return;
+    if (!shared_output_) {
+        std::fwrite(output_.data(), 1, output_.size(), options_.output);
+        output_.clear();
+        return;
+    }
+    // Whole lines, at most PIPE_BUF bytes a write: a pipe or file shared with other
+    // partitions gets each chunk in one piece. A longer line goes alone.
+    std::fflush(options_.output);
+    const int fd = fileno(options_.output);
+    std::size_t from = 0;
+    while (from < output_.size()) {
+        std::size_t to = from;
+        for (std::size_t nl; to < output_.size(); to = nl + 1) {
+            nl = output_.find('\n', to);
+            if (nl == std::string::npos) nl = output_.size() - 1;
+            if (nl + 1 - from > PIPE_BUF && to > from) break;
+        }
+        for (std::size_t at = from; at < to;) {
+            const ssize_t n = ::write(fd, output_.data() + at, to - at);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            at += static_cast<std::size_t>(n);
+        }
+        from = to;
+    }
+    output_.clear();
 }
 
 void Runtime::collect(const ProcessState& p, Value v) {

@@ -69,6 +69,13 @@ public:
     void collect(const ProcessState& p, Value v);
     Scheduler& scheduler() noexcept { return *sched_; }
 
+    /// Called once, with the message, when the first process fails (the processes backend
+    /// ends the other partitions with it). Set before run().
+    void on_failure(std::function<void(const std::string&)> f) { on_failure_ = std::move(f); }
+    /// Several processes write the same output: write it in whole lines of at most
+    /// PIPE_BUF bytes per write(2), so that lines never interleave. Set before run().
+    void share_output() noexcept { shared_output_ = true; }
+
     // After run(): for the statistics.
     const std::vector<std::unique_ptr<ProcessState>>& processes() const noexcept {
         return processes_;
@@ -80,6 +87,7 @@ private:
         std::vector<const ProcessState*> writers, readers;
     };
     void flush_output();
+    void write_output_locked();
     void sample_occupancy();
     Progress progress(std::chrono::steady_clock::time_point start, bool final);
     std::string trace_json(std::int64_t start_ns) const;
@@ -96,6 +104,9 @@ private:
     bool failed_ = false;
     std::string failure_;
     std::map<std::string, std::vector<Value>> collected_;
+
+    std::function<void(const std::string&)> on_failure_;
+    bool shared_output_ = false;
 
     std::mutex output_mu_;
     std::string output_;

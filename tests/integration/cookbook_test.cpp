@@ -99,6 +99,27 @@ TEST_CASE(
     }
 }
 
+TEST_CASE("cookbook: on the processes backend, with 2 and 3 partitions, the same output") {
+    for (const auto& [name, example] : examples()) {
+        const std::string want = read_file(kGraphs / "expected" / (name + ".out"));
+        for (const char* procs : {"2", "3"}) {
+            std::vector<std::string> args{
+                "run", "graphs/" + name + ".yaml", "--backend", "processes", "--procs", procs};
+            if (name == "wordcount") args.insert(args.end(), {"--set", "mappers=3"});
+            std::string shown;
+            for (const auto& a : args) shown += a + " ";
+            INFO("chanflow " << shown);
+            const auto r = run_cli(args);
+            CHECK(r.exit_code == 0);
+            CHECK(r.err.empty());
+            if (example.sorted)
+                CHECK(sorted_lines(r.out) == sorted_lines(want));
+            else
+                CHECK(r.out == want);
+        }
+    }
+}
+
 namespace {
 
 // The word count of SPEC §5 text.words, written plainly: the reference for wordcount.yaml.

@@ -1,6 +1,8 @@
 // A node library loaded at run time by a graph's `plugins:` list.
 #include <chanflow/node.hpp>
 
+#include <cstdlib>
+
 namespace {
 chanflow::Task triple(chanflow::ProcessContext& ctx) {
     auto& in = ctx.in();
@@ -11,4 +13,24 @@ CHANFLOW_NODE({.name = "plugin.triple",
                .doc = "Emits 3x (from the test plugin).",
                .ports = {chanflow::in_port("in"), chanflow::out_port("out")},
                .body = triple});
+}  // namespace
+
+namespace {
+// Passes its input on, and crashes the whole OS process (abort) on the value `at`: what a
+// node with a memory error does. For the processes backend's crash tests.
+chanflow::Task crash_at(chanflow::ProcessContext& ctx) {
+    const std::int64_t at = ctx.param("at").as_int();
+    auto& in = ctx.in();
+    auto& out = ctx.out();
+    while (auto x = co_await in.read()) {
+        if (x->as_int() == at) std::abort();
+        co_await out.write(std::move(*x));
+    }
+}
+CHANFLOW_NODE(
+    {.name = "plugin.crash_at",
+     .doc = "Passes its input on; calls abort() on the value `at` (from the test plugin).",
+     .params = {chanflow::param("at", chanflow::ParamType::Int, "the value to crash on")},
+     .ports = {chanflow::in_port("in"), chanflow::out_port("out")},
+     .body = crash_at});
 }  // namespace

@@ -4,6 +4,7 @@
 #include "chanflow/expr.hpp"
 #include "chanflow/graph.hpp"
 #include "chanflow/node.hpp"
+#include "chanflow/partitions.hpp"
 #include "chanflow/picture.hpp"
 #include "chanflow/placement.hpp"
 #include "chanflow/process.hpp"

@@ -1,0 +1,44 @@
+// chanflow/partitions.hpp — one graph across several OS processes (the processes backend).
+//
+// The plan is placed (chanflow/placement.hpp); each partition runs its processes on a
+// threads backend of its own, in an OS process of its own. A channel with ends in several
+// partitions becomes a local channel on each side and bridges between them: a sender on
+// the writing side encodes batches into a shared-memory ring, a receiver on the reading
+// side decodes them into the local channel. Retire crosses as the ring's close (and its
+// reader-gone flag the other way); a failure anywhere claims the run's failure message and
+// aborts the shared segment, which poisons every partition.
+//
+//   launch_partitions(plan, placement, command)   the launcher: creates the segment,
+//                                                 starts and supervises the partitions
+//   run_partition(plan, placement, k, segment)    what each started process runs
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "chanflow/graph.hpp"
+#include "chanflow/placement.hpp"
+#include "chanflow/runtime.hpp"
+
+namespace chanflow {
+
+/// How the launcher starts partition k: the program and its arguments (argv[0] first). It
+/// must end up calling run_partition(plan, placement, k, segment, ...) on the same plan.
+using PartitionCommand = std::function<std::vector<std::string>(int k, const std::string& segment)>;
+
+/// Starts every partition as an OS process, waits for them, and returns the run's result:
+/// Ok, Failed with the first failure (a process that threw, or a partition that died, named
+/// with its processes and signal), or Deadlock. Creates the shared segment and removes its
+/// name as soon as every partition has it open; on SIGINT or SIGTERM it stops the
+/// partitions and removes it too. Partitions die with the launcher (PR_SET_PDEATHSIG).
+RunResult launch_partitions(const Plan& plan, const Placement& placement,
+                            const PartitionCommand& command);
+
+/// Runs partition k of a plan in this process, its crossing channels bridged through the
+/// shared segment named `segment`. Its result's status is this partition's; the launcher
+/// reports the run's.
+RunResult run_partition(const Plan& plan, const Placement& placement, int k,
+                        const std::string& segment, const RunOptions& options = {});
+
+}  // namespace chanflow

@@ -1,0 +1,586 @@
+// partitions.cpp — the processes backend (chanflow/partitions.hpp): how a partition builds
+// its part of the plan with bridges, and how the launcher starts and watches partitions.
+#include "chanflow/partitions.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <stdexcept>
+
+#include "codec.hpp"
+#include "runtime_impl.hpp"
+#include "shm_ring.hpp"
+
+extern char** environ;
+
+namespace chanflow {
+namespace {
+
+using detail::Bytes;
+using detail::Channel;
+using detail::ShmRing;
+using detail::ShmSegment;
+
+// ---- which rings a run needs --------------------------------------------------------------
+
+// One direction of one crossing channel: for `any` delivery the channel's home partition
+// (its first reader's) collects from the writing partitions and hands out to the reading
+// ones; for the other policies every reader has its own lane, fed from each partition
+// that writes. Every partition computes the same list from the same plan: a ring's index
+// is its place in it.
+struct Bridge {
+    std::size_t channel;
+    int lane;  // the reader end of a per-reader policy; -1 for `any`
+    int from, to;
+};
+
+std::set<int> partitions_of(const std::vector<EndRef>& ends, const Placement& pl) {
+    std::set<int> out;
+    for (const EndRef& e : ends) out.insert(pl.of_process[e.process]);
+    return out;
+}
+
+int home_of(const PlanChannel& c, const Placement& pl) {
+    return pl.of_process[c.readers.front().process];
+}
+
+std::vector<Bridge> bridges_of(const Plan& plan, const Placement& pl) {
+    std::vector<Bridge> out;
+    for (std::size_t c = 0; c < plan.channels.size(); ++c) {
+        if (!pl.crosses(plan, c)) continue;
+        const PlanChannel& pc = plan.channels[c];
+        const std::set<int> writing = partitions_of(pc.writers, pl);
+        if (pc.deliver == Deliver::Any) {
+            const int home = home_of(pc, pl);
+            for (int w : writing)
+                if (w != home) out.push_back({c, -1, w, home});
+            for (int r : partitions_of(pc.readers, pl))
+                if (r != home) out.push_back({c, -1, home, r});
+        } else {
+            for (std::size_t r = 0; r < pc.readers.size(); ++r) {
+                const int to = pl.of_process[pc.readers[r].process];
+                for (int w : writing)
+                    if (w != to) out.push_back({c, static_cast<int>(r), w, to});
+            }
+        }
+    }
+    return out;
+}
+
+// ---- the bridges --------------------------------------------------------------------------
+
+// A frame is a kind byte and encoded values; a batch larger than a ring goes as a run of
+// kMore frames ended by a kData frame.
+constexpr unsigned char kData = 'D';
+constexpr unsigned char kMore = 'C';
+constexpr std::size_t kFrameTarget = 64 * 1024;  // a batch is sent when it reaches this
+
+// Sends `frame` (kind byte first), in pieces if it is larger than the ring. False when the
+// reading side is gone.
+bool push_frame(ShmRing& ring, Bytes& frame) {
+    const std::size_t piece = ring.max_frame() - 1;
+    std::size_t at = 1;
+    Bytes part;
+    do {
+        const std::size_t n = std::min(piece, frame.size() - at);
+        const bool last = at + n == frame.size();
+        part.assign(1, last ? kData : kMore);
+        part.insert(part.end(), frame.begin() + static_cast<std::ptrdiff_t>(at),
+                    frame.begin() + static_cast<std::ptrdiff_t>(at + n));
+        switch (ring.push(part.data(), part.size())) {
+            case ShmRing::Status::Ok:
+                break;
+            case ShmRing::Status::ReaderGone:
+                return false;
+            default:
+                throw Poisoned();  // the run was aborted
+        }
+        at += n;
+    } while (at < frame.size());
+    return true;
+}
+
+// Reads the local side of a crossing channel and sends what it reads, in batches of what
+// its port already holds. Runs on a thread of its own: it waits in the ring.
+NodeBody sender(ShmRing ring) {
+    return [ring](ProcessContext& ctx) mutable -> Task {
+        auto& in = ctx.in();
+        Bytes frame;
+        bool more = true;
+        while (more) {
+            auto x = co_await in.read();
+            if (!x) break;
+            frame.assign(1, kData);
+            detail::encode(*x, frame);
+            // Only what is held: a read that could wait would keep the batch from the reader.
+            while (frame.size() < kFrameTarget && in.has_held()) {
+                auto y = co_await in.read();
+                if (!y) {
+                    more = false;
+                    break;
+                }
+                detail::encode(*y, frame);
+            }
+            if (!push_frame(ring, frame)) co_return;  // nobody reads: retire this end
+        }
+        ring.close();
+    };
+}
+
+// Receives what the other side sends and writes it into the local side. A reading side that
+// retired tells the sender through the ring.
+NodeBody receiver(ShmRing ring, std::string channel, int from) {
+    return [ring, channel, from](ProcessContext& ctx) mutable -> Task {
+        auto& out = ctx.out();
+        Bytes frame, pending;
+        std::vector<Value> batch;
+        for (;;) {
+            const ShmRing::Status status = ring.pop(frame);
+            if (status == ShmRing::Status::Closed) co_return;
+            if (status != ShmRing::Status::Ok) throw Poisoned();  // aborted
+            if (frame.empty() || (frame[0] != kData && frame[0] != kMore))
+                throw std::runtime_error("channel '" + channel +
+                                         "': a frame of an unknown kind from partition " +
+                                         std::to_string(from));
+            pending.insert(pending.end(), frame.begin() + 1, frame.end());
+            if (frame[0] == kMore) continue;
+            batch.clear();
+            try {
+                detail::Decoder d(pending.data(), pending.size());
+                while (!d.done()) batch.push_back(d.next());
+            } catch (const detail::CodecError& e) {
+                throw std::runtime_error("channel '" + channel +
+                                         "': a malformed frame from partition " +
+                                         std::to_string(from) + ": " + e.what());
+            }
+            pending.clear();
+            bool gone = false;
+            try {
+                co_await out.write_all(batch);
+            } catch (const WriterRetired&) {
+                gone = true;
+            }
+            if (gone) {
+                ring.reader_gone();
+                co_return;
+            }
+        }
+    };
+}
+
+// ---- one partition's runtime ---------------------------------------------------------------
+
+// Where each end of each channel goes in partition k: what a local writer writes to, what
+// each local reader end reads, and the bridges' own ends.
+struct Wiring {
+    std::vector<std::vector<Channel*>> targets;              // per channel: a writer's targets
+    std::vector<std::map<std::size_t, Channel*>> reader_of;  // per channel: reader end -> channel
+};
+
+void wire(const Plan& plan, const Placement& pl, int k, const std::vector<Bridge>& bridges,
+          const ShmSegment& seg, detail::Runtime& rt, Wiring& w) {
+    w.targets.assign(plan.channels.size(), {});
+    w.reader_of.assign(plan.channels.size(), {});
+    auto local = [&](const std::vector<EndRef>& ends) {
+        int n = 0;
+        for (const EndRef& e : ends) n += pl.of_process[e.process] == k;
+        return n;
+    };
+    auto add_sender = [&](std::size_t b, Channel& from, const std::string& label) {
+        auto& p = rt.add_process("send " + label + " to " + std::to_string(bridges[b].to),
+                                 "(bridge)", nullptr, sender(seg.ring(b)));
+        p.own_thread = true;
+        rt.bind_in(p, "in", from);
+    };
+    auto add_receiver = [&](std::size_t b, Channel& into, const std::string& label) {
+        const std::string& name = plan.channels[bridges[b].channel].name;
+        auto& p = rt.add_process("receive " + label + " from " + std::to_string(bridges[b].from),
+                                 "(bridge)", nullptr, receiver(seg.ring(b), name, bridges[b].from));
+        p.own_thread = true;
+        rt.bind_out(p, "out", name, {&into}, Deliver::Any);
+    };
+    for (std::size_t c = 0; c < plan.channels.size(); ++c) {
+        const PlanChannel& pc = plan.channels[c];
+        const int lw = local(pc.writers), lr = local(pc.readers);
+        if (!pl.crosses(plan, c)) {  // as on threads, where its ends are
+            if (lw + lr == 0) continue;
+            if (pc.deliver == Deliver::Any) {
+                Channel& ch = rt.add_channel(pc.name, pc.capacity, lw, lr);
+                w.targets[c] = {&ch};
+                for (std::size_t r = 0; r < pc.readers.size(); ++r) w.reader_of[c][r] = &ch;
+            } else {
+                for (std::size_t r = 0; r < pc.readers.size(); ++r) {
+                    Channel& ch = rt.add_channel(pc.name, pc.capacity, lw, 1);
+                    w.targets[c].push_back(&ch);
+                    w.reader_of[c][r] = &ch;
+                }
+            }
+            continue;
+        }
+        const std::string label = "'" + pc.name + "'";
+        auto bridges_here = [&](int lane, bool into_k) {
+            std::vector<std::size_t> out;
+            for (std::size_t b = 0; b < bridges.size(); ++b)
+                if (bridges[b].channel == c && bridges[b].lane == lane &&
+                    (into_k ? bridges[b].to : bridges[b].from) == k)
+                    out.push_back(b);
+            return out;
+        };
+        if (pc.deliver == Deliver::Any) {
+            const int home = home_of(pc, pl);
+            const auto in = bridges_here(-1, true), out = bridges_here(-1, false);
+            auto local_readers = [&](Channel& ch) {
+                for (std::size_t r = 0; r < pc.readers.size(); ++r)
+                    if (pl.of_process[pc.readers[r].process] == k) w.reader_of[c][r] = &ch;
+            };
+            if (k == home) {
+                Channel& ch = rt.add_channel(pc.name, pc.capacity, lw + static_cast<int>(in.size()),
+                                             lr + static_cast<int>(out.size()));
+                w.targets[c] = {&ch};
+                local_readers(ch);
+                for (std::size_t b : in) add_receiver(b, ch, label);
+                for (std::size_t b : out) add_sender(b, ch, label);
+                continue;
+            }
+            // Elsewhere: what is written here goes home, what is read here comes from home.
+            if (lw > 0) {
+                Channel& ch = rt.add_channel(pc.name, pc.capacity, lw, 1);
+                w.targets[c] = {&ch};
+                for (std::size_t b : out) add_sender(b, ch, label);
+            }
+            if (lr > 0) {
+                Channel& ch = rt.add_channel(pc.name, pc.capacity, 1, lr);
+                local_readers(ch);
+                for (std::size_t b : in) add_receiver(b, ch, label);
+            }
+            continue;
+        }
+        // Per-reader lanes: each lives with its reader; writers elsewhere feed it by bridge.
+        for (std::size_t r = 0; r < pc.readers.size(); ++r) {
+            const int at = pl.of_process[pc.readers[r].process];
+            const std::string lane_label =
+                label + " (" + plan.processes[pc.readers[r].process].name + ")";
+            if (at == k) {
+                const auto in = bridges_here(static_cast<int>(r), true);
+                Channel& ch =
+                    rt.add_channel(pc.name, pc.capacity, lw + static_cast<int>(in.size()), 1);
+                w.reader_of[c][r] = &ch;
+                if (lw > 0) w.targets[c].push_back(&ch);
+                for (std::size_t b : in) add_receiver(b, ch, lane_label);
+            } else if (lw > 0) {
+                Channel& proxy = rt.add_channel(pc.name, pc.capacity, lw, 1);
+                w.targets[c].push_back(&proxy);
+                for (std::size_t b : bridges_here(static_cast<int>(r), false))
+                    add_sender(b, proxy, lane_label);
+            }
+        }
+    }
+}
+
+// The launcher's side of the ready handshake and of dying with it.
+void join_launcher() {
+    if (const char* pid = std::getenv("CHANFLOW_LAUNCHER_PID")) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != static_cast<pid_t>(std::atol(pid))) _exit(1);  // it is gone already
+    }
+}
+
+void tell_launcher_ready() {
+    if (const char* fd = std::getenv("CHANFLOW_READY_FD")) {
+        const int f = std::atoi(fd);
+        const char byte = 'r';
+        if (write(f, &byte, 1) != 1) {
+            // The launcher is gone; PR_SET_PDEATHSIG ends this process.
+        }
+        close(f);
+    }
+}
+
+}  // namespace
+
+RunResult run_partition(const Plan& plan, const Placement& placement, int k,
+                        const std::string& segment, const RunOptions& options) {
+    join_launcher();
+    if (k < 0 || k >= placement.partitions)
+        throw std::invalid_argument("no partition " + std::to_string(k));
+    const std::vector<Bridge> bridges = bridges_of(plan, placement);
+    ShmSegment seg = ShmSegment::open(segment);
+    if (seg.ring_count() < bridges.size())
+        throw std::runtime_error("shared memory '" + segment + "' was made for another plan");
+    tell_launcher_ready();
+
+    detail::Runtime rt(options);
+    rt.share_output();
+    rt.on_failure([&seg](const std::string& message) {
+        seg.claim_failure(message);
+        seg.abort();
+    });
+    Wiring w;
+    wire(plan, placement, k, bridges, seg, rt, w);
+    for (std::size_t i = 0; i < plan.processes.size(); ++i) {
+        if (placement.of_process[i] != k) continue;
+        const PlanProcess& pp = plan.processes[i];
+        auto& p = rt.add_process(pp.name, pp.group, pp.type);
+        p.plan = &pp;
+        p.replica = pp.replica;
+        p.replicas = pp.replicas;
+        for (const PlanPort& port : pp.inputs)
+            for (std::size_t c : port.channels) {
+                const auto& readers = plan.channels[c].readers;
+                for (std::size_t r = 0; r < readers.size(); ++r)
+                    if (readers[r].process == i && readers[r].port == port.port &&
+                        w.reader_of[c].count(r)) {
+                        rt.bind_in(p, port.port, *w.reader_of[c][r]);
+                        w.reader_of[c].erase(r);  // a second binding takes the next end
+                        break;
+                    }
+            }
+        std::vector<Channel*> lanes;  // an ordered replica's outputs
+        for (const PlanPort& port : pp.outputs)
+            for (std::size_t c : port.channels) {
+                rt.bind_out(p, port.port, plan.channels[c].name, w.targets[c],
+                            plan.channels[c].deliver);
+                lanes.insert(lanes.end(), w.targets[c].begin(), w.targets[c].end());
+            }
+        if (pp.ordered && pp.replicas > 1 && !(pp.type && pp.type->one_to_one))
+            for (auto& in : p.in_storage) in->mark_boundaries_on(lanes);
+    }
+    RunResult result = rt.run();
+    // A partition stopped by another's failure is poisoned without a failure of its own.
+    if (result.status == RunStatus::Ok && seg.aborted()) {
+        result.status = RunStatus::Failed;
+        result.message = seg.failure();
+    }
+    return result;
+}
+
+// ---- the launcher -------------------------------------------------------------------------
+
+namespace {
+
+std::string describe_exit(int status) {
+    if (WIFSIGNALED(status)) {
+        const int sig = WTERMSIG(status);
+        const char* abbrev = sigabbrev_np(sig);
+        return "killed by signal " + std::to_string(sig) +
+               (abbrev ? std::string(" (SIG") + abbrev + ")" : std::string());
+    }
+    return "exit code " + std::to_string(WEXITSTATUS(status));
+}
+
+std::string processes_of(const Plan& plan, const Placement& pl, int k) {
+    std::string s;
+    std::size_t n = 0;
+    for (std::size_t i : pl.processes_of(k)) {
+        if (plan.processes[i].hidden) continue;
+        if (n++ == 8) {
+            s += ", ...";
+            break;
+        }
+        s += (s.empty() ? "" : ", ") + plan.processes[i].name;
+    }
+    return s.empty() ? "no processes" : "processes " + s;
+}
+
+int pidfd_open(pid_t pid) {
+    return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+}
+
+}  // namespace
+
+RunResult launch_partitions(const Plan& plan, const Placement& placement,
+                            const PartitionCommand& command) {
+    const int n = placement.partitions;
+    const std::vector<Bridge> bridges = bridges_of(plan, placement);
+    std::random_device rd;
+    const std::string name =
+        "/chanflow." + std::to_string(getpid()) + "." + std::to_string(rd() % 1000000);
+    ShmSegment seg = ShmSegment::create(name, std::max<std::size_t>(1, bridges.size()), 1 << 20);
+    bool unlinked = false;
+    auto unlink_once = [&] {
+        if (!unlinked) ShmSegment::unlink(name);
+        unlinked = true;
+    };
+
+    // SIGINT, SIGTERM and SIGHUP arrive through a signalfd in the wait below.
+    sigset_t stops, old_mask;
+    sigemptyset(&stops);
+    for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stops, s);
+    sigprocmask(SIG_BLOCK, &stops, &old_mask);
+    const int sigfd = signalfd(-1, &stops, SFD_CLOEXEC);
+
+    int ready[2];
+    if (pipe2(ready, O_CLOEXEC) != 0) {
+        unlink_once();
+        throw std::runtime_error(std::string("cannot make a pipe: ") + std::strerror(errno));
+    }
+    // The write end goes to every partition (not close-on-exec there: dup2 clears the flag).
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e; ++e)
+        if (std::strncmp(*e, "CHANFLOW_READY_FD=", 18) &&
+            std::strncmp(*e, "CHANFLOW_LAUNCHER_PID=", 22))
+            env_strings.emplace_back(*e);
+    constexpr int kReadyFd = 3;
+    env_strings.push_back("CHANFLOW_READY_FD=" + std::to_string(kReadyFd));
+    env_strings.push_back("CHANFLOW_LAUNCHER_PID=" + std::to_string(getpid()));
+    std::vector<char*> envp;
+    for (auto& s : env_strings) envp.push_back(s.data());
+    envp.push_back(nullptr);
+
+    std::vector<pid_t> pids(static_cast<std::size_t>(n), -1);
+    std::vector<int> pidfds(static_cast<std::size_t>(n), -1);
+    std::vector<int> statuses(static_cast<std::size_t>(n), 0);
+    std::vector<bool> running(static_cast<std::size_t>(n), false);
+    bool spawn_failed = false;
+    for (int k = 0; k < n && !spawn_failed; ++k) {
+        std::vector<std::string> args = command(k, name);
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, ready[1], kReadyFd);
+        posix_spawnattr_t attr;
+        posix_spawnattr_init(&attr);
+        posix_spawnattr_setsigmask(&attr, &old_mask);
+        sigset_t defaults;
+        sigemptyset(&defaults);
+        for (int s : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) sigaddset(&defaults, s);
+        posix_spawnattr_setsigdefault(&attr, &defaults);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        pid_t pid = -1;
+        const int rc = posix_spawn(&pid, argv[0], &fa, &attr, argv.data(), envp.data());
+        posix_spawn_file_actions_destroy(&fa);
+        posix_spawnattr_destroy(&attr);
+        if (rc != 0) {
+            seg.claim_failure("cannot start partition " + std::to_string(k) + " (" + args[0] +
+                              "): " + std::strerror(rc));
+            seg.abort();
+            spawn_failed = true;
+            break;
+        }
+        pids[static_cast<std::size_t>(k)] = pid;
+        pidfds[static_cast<std::size_t>(k)] = pidfd_open(pid);
+        running[static_cast<std::size_t>(k)] = true;
+    }
+    close(ready[1]);
+
+    // Watch: the ready pipe (then the name can go), signals, and every partition's end.
+    int ready_count = 0;
+    bool ready_open = true, deadlocked = false;
+    std::optional<std::chrono::steady_clock::time_point> kill_at;
+    auto stop_all = [&](const std::string& why) {
+        seg.claim_failure(why);
+        seg.abort();
+        if (!kill_at) kill_at = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    };
+    if (spawn_failed) kill_at = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    auto live = [&] { return std::count(running.begin(), running.end(), true); };
+    while (live() > 0) {
+        std::vector<pollfd> fds;
+        std::vector<int> who;  // -1 ready pipe, -2 signals, else the partition
+        if (ready_open) {
+            fds.push_back({ready[0], POLLIN, 0});
+            who.push_back(-1);
+        }
+        if (sigfd >= 0) {
+            fds.push_back({sigfd, POLLIN, 0});
+            who.push_back(-2);
+        }
+        for (int k = 0; k < n; ++k)
+            if (running[static_cast<std::size_t>(k)]) {
+                fds.push_back({pidfds[static_cast<std::size_t>(k)], POLLIN, 0});
+                who.push_back(k);
+            }
+        int timeout = -1;
+        if (kill_at) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                *kill_at - std::chrono::steady_clock::now());
+            timeout = static_cast<int>(std::max<std::int64_t>(0, left.count()));
+        }
+        const int got = poll(fds.data(), fds.size(), timeout);
+        if (got < 0 && errno == EINTR) continue;
+        if (got == 0 && kill_at) {  // they had their time after the abort
+            for (int k = 0; k < n; ++k)
+                if (running[static_cast<std::size_t>(k)])
+                    kill(pids[static_cast<std::size_t>(k)], SIGKILL);
+            kill_at = std::chrono::steady_clock::now() + std::chrono::hours(1);
+            continue;
+        }
+        for (std::size_t i = 0; i < fds.size(); ++i) {
+            if (!fds[i].revents) continue;
+            if (who[i] == -1) {
+                char buf[64];
+                const ssize_t r = read(ready[0], buf, sizeof buf);
+                if (r > 0) ready_count += static_cast<int>(r);
+                if (r <= 0 || ready_count >= n) {
+                    ready_open = false;
+                    close(ready[0]);
+                    unlink_once();  // every partition has it mapped, or will never need it
+                }
+            } else if (who[i] == -2) {
+                signalfd_siginfo si{};
+                if (read(sigfd, &si, sizeof si) == sizeof si) {
+                    const char* abbrev = sigabbrev_np(static_cast<int>(si.ssi_signo));
+                    stop_all(std::string("interrupted by SIG") + (abbrev ? abbrev : "?"));
+                    for (int k = 0; k < n; ++k)
+                        if (running[static_cast<std::size_t>(k)])
+                            kill(pids[static_cast<std::size_t>(k)], SIGTERM);
+                }
+            } else {
+                const int k = who[i];
+                const auto kk = static_cast<std::size_t>(k);
+                int status = 0;
+                if (waitpid(pids[kk], &status, WNOHANG) <= 0) continue;
+                running[kk] = false;
+                close(pidfds[kk]);
+                statuses[kk] = status;
+                const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+                const std::string who_k = "partition " + std::to_string(k) + " (" +
+                                          processes_of(plan, placement, k) + ")";
+                if (seg.aborted()) continue;  // stopping already: its end says nothing new
+                if (code == 3) {  // a deadlock it reported itself: the others cannot go on
+                    deadlocked = true;
+                    seg.abort();
+                    if (!kill_at)
+                        kill_at = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+                } else if (code != 0 && code != 1) {
+                    stop_all(who_k + " died: " + describe_exit(status));
+                } else if (code == 1 && seg.failure().empty()) {
+                    stop_all(who_k + " ended with " + describe_exit(status));
+                }
+            }
+        }
+    }
+    if (ready_open) close(ready[0]);
+    unlink_once();
+    if (sigfd >= 0) close(sigfd);
+    sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+
+    RunResult result;
+    const std::string failure = seg.failure();
+    if (!failure.empty()) {
+        result.status = RunStatus::Failed;
+        result.message = failure;
+    } else if (deadlocked) {  // the partition listed its blocked processes itself
+        result.status = RunStatus::Deadlock;
+    }
+    return result;
+}
+
+}  // namespace chanflow

@@ -1,0 +1,238 @@
+// The processes backend: failures, crashes, kills and interrupts in any partition end the
+// run at once with exit 1 and a message naming them; deadlocks exit 3 as on threads; and
+// nothing is left behind, neither processes nor shared memory.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "run_cli.hpp"
+#include "text_util.hpp"
+
+namespace fs = std::filesystem;
+using chanflow::test::run_cli;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// A graph file of the test's own.
+struct Graph {
+    fs::path path;
+    explicit Graph(const std::string& text) {
+        static int n = 0;
+        path = fs::temp_directory_path() /
+               ("chanflow-procs-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".yaml");
+        std::ofstream(path) << text;
+    }
+    ~Graph() { fs::remove(path); }
+};
+
+// Processes whose command line holds `needle` (the launcher's partitions name its segment).
+std::vector<pid_t> processes_with(const std::string& needle) {
+    std::vector<pid_t> out;
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+        const std::string name = entry.path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::ifstream f(entry.path() / "cmdline");
+        std::string cmdline((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        for (char& c : cmdline)
+            if (c == '\0') c = ' ';
+        if (cmdline.find(needle) != std::string::npos) out.push_back(std::stoi(name));
+    }
+    return out;
+}
+
+// Nothing of the run started by launcher `pid` is left: no partition, no segment.
+void check_nothing_left(pid_t launcher) {
+    const std::string segment = "chanflow." + std::to_string(launcher) + ".";
+    CHECK(processes_with("--shm=/" + segment).empty());
+    for (const auto& entry : fs::directory_iterator("/dev/shm"))
+        CHECK_MESSAGE(entry.path().filename().string().rfind(segment, 0) != 0, entry.path());
+}
+
+// A run in the background: its launcher's pid, then its result.
+struct Background {
+    pid_t pid = -1;
+    int out_fd = -1, err_fd = -1;
+    explicit Background(const std::vector<std::string>& args) {
+        int out[2], err[2];
+        REQUIRE(pipe(out) == 0);
+        REQUIRE(pipe(err) == 0);
+        pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            dup2(out[1], 1);
+            dup2(err[1], 2);
+            close(out[0]);
+            close(err[0]);
+            if (chdir(CHANFLOW_SOURCE_DIR) != 0) _exit(127);
+            std::vector<char*> argv{const_cast<char*>(CHANFLOW_BIN)};
+            for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+            argv.push_back(nullptr);
+            execv(CHANFLOW_BIN, argv.data());
+            _exit(127);
+        }
+        close(out[1]);
+        close(err[1]);
+        out_fd = out[0];
+        err_fd = err[0];
+    }
+    // Waits for the partitions to be up: `n` processes name the launcher's segment, and
+    // its name is gone from /dev/shm (every partition has it open).
+    std::vector<pid_t> partitions(std::size_t n) {
+        const std::string segment = "chanflow." + std::to_string(pid) + ".";
+        auto named = [&] {
+            for (const auto& entry : fs::directory_iterator("/dev/shm"))
+                if (entry.path().filename().string().rfind(segment, 0) == 0) return true;
+            return false;
+        };
+        for (int i = 0; i < 500; ++i) {
+            auto found = processes_with("--shm=/" + segment);
+            if (found.size() >= n && !named()) return found;
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        FAIL("the partitions did not start");
+        return {};
+    }
+    chanflow::test::CliResult finish() {
+        chanflow::test::CliResult r;
+        auto drain = [](int fd, std::string& into) {
+            char buf[4096];
+            for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;)
+                into.append(buf, static_cast<std::size_t>(n));
+            close(fd);
+        };
+        drain(out_fd, r.out);
+        drain(err_fd, r.err);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        return r;
+    }
+};
+
+const char* const kLong = R"Y(chanflow: 1
+processes:
+  numbers: {node: range, with: {stop: 1000000000}, out: {out: a}}
+  work:    {node: map, with: {expr: "x * 2"}, replicas: 2, in: {in: a}, out: {out: b}}
+  sink:    {node: discard, in: {in: b}}
+)Y";
+
+}  // namespace
+
+TEST_CASE("processes: a node failing in partition 1 ends the run with its message") {
+    Graph g(R"Y(chanflow: 1
+processes:
+  numbers: {node: range, with: {stop: 100000000}, out: {out: a}}
+  divide:
+    node: map
+    with: {expr: "12 // (x - 5001)"}
+    replicas: 2
+    in: {in: {channel: a, deliver: round_robin}}
+    out: {out: b}
+  sink: {node: discard, in: {in: b}}
+)Y");
+    const auto start = Clock::now();
+    const auto r = run_cli({"run", g.path.string(), "--backend", "processes", "--procs", "2"});
+    CHECK(Clock::now() - start < std::chrono::seconds(2));
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.empty());
+    CHECK(r.err ==
+          "error: process 'divide[1]' failed: division by zero in '12 // (x - 5001)' (x = 5001)\n");
+}
+
+TEST_CASE("processes: a node that crashes its OS process is named with the signal") {
+    Graph g(std::string("chanflow: 1\nplugins: [\"") + CHANFLOW_TEST_PLUGIN + R"Y("]
+processes:
+  numbers: {node: range, with: {stop: 100000000}, out: {out: a}}
+  work:
+    node: plugin.crash_at
+    with: {at: 300001}
+    replicas: 2
+    in: {in: {channel: a, deliver: round_robin}}
+    out: {out: b}
+  sink: {node: discard, in: {in: b}}
+)Y");
+    Background run({"run", g.path.string(), "--backend", "processes", "--procs", "2"});
+    const auto start = Clock::now();
+    const auto r = run.finish();
+    CHECK(Clock::now() - start < std::chrono::seconds(2));
+    CHECK(r.exit_code == 1);
+    CHECK(r.err == "error: partition 1 (processes work[1]) died: killed by signal 6 (SIGABRT)\n");
+    check_nothing_left(run.pid);
+}
+
+TEST_CASE("processes: a partition killed from outside ends the run at once") {
+    Graph g(kLong);
+    Background run({"run", g.path.string(), "--backend", "processes", "--procs", "2"});
+    const auto partitions = run.partitions(2);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // mid-run
+    pid_t victim = -1;
+    for (pid_t p : partitions) {
+        std::ifstream f("/proc/" + std::to_string(p) + "/cmdline");
+        std::string cmdline((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        if (cmdline.find("--partition=1") != std::string::npos) victim = p;
+    }
+    REQUIRE(victim > 0);
+    const auto start = Clock::now();
+    kill(victim, SIGKILL);
+    const auto r = run.finish();
+    CHECK(Clock::now() - start < std::chrono::seconds(2));
+    CHECK(r.exit_code == 1);
+    CHECK(r.err == "error: partition 1 (processes work[1]) died: killed by signal 9 (SIGKILL)\n");
+    check_nothing_left(run.pid);
+}
+
+TEST_CASE("processes: Ctrl-C stops every partition and leaves nothing behind") {
+    Graph g(kLong);
+    Background run({"run", g.path.string(), "--backend", "processes", "--procs", "3"});
+    run.partitions(2);  // partition 2 has nothing to run and ends at once
+    kill(run.pid, SIGINT);
+    const auto r = run.finish();
+    CHECK(r.exit_code == 1);
+    CHECK(r.err == "error: interrupted by SIGINT\n");
+    check_nothing_left(run.pid);
+}
+
+TEST_CASE("processes: partitions die with their launcher") {
+    Graph g(kLong);
+    Background run({"run", g.path.string(), "--backend", "processes", "--procs", "2"});
+    const auto partitions = run.partitions(2);
+    kill(run.pid, SIGKILL);
+    run.finish();
+    for (int i = 0;
+         i < 200 && !processes_with("--shm=/chanflow." + std::to_string(run.pid)).empty(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    check_nothing_left(run.pid);  // the segment's name went once the partitions had it open
+}
+
+TEST_CASE("processes: a deadlock exits 3 and names the blocked processes") {
+    const auto threads = run_cli({"run", "tests/graphs/deadlock_cycle.yaml"});
+    const auto procs = run_cli(
+        {"run", "tests/graphs/deadlock_cycle.yaml", "--backend", "processes", "--procs", "2"});
+    CHECK(procs.exit_code == 3);
+    CHECK(procs.err == threads.err);
+    CHECK(procs.out == threads.out);
+}
+
+TEST_CASE("processes: what is not there yet is refused") {
+    const auto s = run_cli({"run", "graphs/pool_map.yaml", "--backend", "processes", "--stats"});
+    CHECK(s.exit_code == 2);
+    CHECK(s.err.find("not available with --backend processes yet") != std::string::npos);
+    const auto pin =
+        run_cli({"run", "tests/graphs/rank_pinned.yaml", "--backend", "processes", "--procs", "2"});
+    CHECK(pin.exit_code == 2);
+    CHECK(pin.err.find("is pinned to rank 2, but the run has 2 partitions") != std::string::npos);
+    const auto ok =
+        run_cli({"run", "tests/graphs/rank_pinned.yaml", "--backend", "processes", "--procs", "3"});
+    CHECK(ok.exit_code == 0);
+    CHECK(ok.out == "0\n10\n20\n30\n");
+}
