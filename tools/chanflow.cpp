@@ -23,8 +23,8 @@ constexpr int kExitOk = 0;
 constexpr int kExitInvalid = 2;
 
 const char* const kUsage = R"(usage:
-  chanflow run FILE [--set NAME=VALUE]... [--backend threads] [--workers N] [--stats[=FILE]]
-               [--trace OUT.json] [--progress]
+  chanflow run FILE [--set NAME=VALUE]... [--backend threads|processes] [--procs N]
+               [--workers N] [--stats[=FILE]] [--trace OUT.json] [--progress]
   chanflow check FILE [--set NAME=VALUE]...
   chanflow dot FILE [--set NAME=VALUE]... [-o OUT.dot|OUT.svg|OUT.png] [--stats-from STATS.json]
                [--backend processes|mpi --procs N]
@@ -40,8 +40,10 @@ commands:
 
 options:
   --set NAME=VALUE   override a parameter of the graph (VALUE is a YAML scalar)
-  --backend NAME     where processes run: threads (default)
-  --workers N        worker threads for the threads backend (default: one per core)
+  --backend NAME     where processes run: threads (default), or processes (the graph split
+                     across --procs OS processes, channels between them in shared memory)
+  --workers N        worker threads (default: one per core; with processes, per partition:
+                     the cores shared among the partitions)
   --procs N          partitions for the processes and MPI backends (default: one per core);
                      dot draws each as a cluster
   --stats            after the run, a table on stderr: per process messages in and out,

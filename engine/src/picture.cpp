@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -389,8 +390,13 @@ void draw(const Plan& plan, const std::string& path, const RunStats* stats,
         if (std::fclose(f) != 0) throw std::runtime_error("cannot write '" + path + "'");
         return;
     }
-    GVC_t* gvc = gvContext();
+    // One GraphViz context for the life of the program, used by one drawing at a time: the
+    // text layout plugin (pango) keeps font names across contexts, and reads them after a
+    // freed context has freed them.
+    static std::mutex mu;
+    static GVC_t* const gvc = gvContext();
     if (!gvc) throw std::runtime_error("GraphViz could not start");
+    std::lock_guard lock(mu);
     std::string layout = "dot";
     int failed = gvLayout(gvc, g.get(), layout.c_str());
     if (!failed) {
@@ -398,7 +404,6 @@ void draw(const Plan& plan, const std::string& path, const RunStats* stats,
         gvFreeLayout(gvc, g.get());
     }
     g.reset();
-    gvFreeContext(gvc);
     if (failed) throw std::runtime_error("GraphViz could not draw '" + path + "' as " + format);
 }
 

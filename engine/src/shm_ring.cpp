@@ -217,6 +217,7 @@ ShmRing::Status ShmRing::push(const unsigned char* data, std::size_t size) {
             unsigned char header[4];
             std::memcpy(header, &len, 4);
             auto put = [&](std::uint64_t at, const unsigned char* from, std::size_t n) {
+                if (n == 0) return;  // an empty frame: data may be null
                 const std::size_t off = at & (cap - 1);
                 const std::size_t first = std::min<std::size_t>(n, cap - off);
                 std::memcpy(data_ + off, from, first);
@@ -266,6 +267,7 @@ bool ShmRing::try_pop(std::vector<unsigned char>& out, Status& status) {
         return false;
     }
     auto get = [&](std::uint64_t at, unsigned char* to, std::size_t n) {
+        if (n == 0) return;
         const std::size_t off = at & (cap - 1);
         const std::size_t first = std::min<std::size_t>(n, cap - off);
         std::memcpy(to, data_ + off, first);

@@ -79,7 +79,7 @@ TEST_CASE("dot: every cookbook graph prints DOT that cgraph reads back") {
 }
 
 #ifdef CHANFLOW_HAVE_GRAPHVIZ
-TEST_CASE("dot: processes are nodes; channels with more than two ends get a node of their own") {
+TEST_CASE("dot: processes are nodes, channels with more than two ends get a node of their own") {
     const auto r = run_cli({"dot", "graphs/wordcount.yaml"});
     REQUIRE(r.exit_code == 0);
     const Parsed p = parse_dot(r.out);
@@ -125,7 +125,9 @@ struct Layout {
 };
 
 Layout lay_out(const std::string& dot) {
-    GVC_t* gvc = gvContext();
+    // One context for the whole test program: GraphViz's text layout reads font names a
+    // freed context has freed.
+    static GVC_t* const gvc = gvContext();
     Agraph_t* g = agmemread(dot.c_str());
     REQUIRE(g != nullptr);
     REQUIRE(gvLayout(gvc, g, "dot") == 0);
@@ -136,7 +138,6 @@ Layout lay_out(const std::string& dot) {
     gvFreeRenderData(data);
     gvFreeLayout(gvc, g);
     agclose(g);
-    gvFreeContext(gvc);
 
     Layout out;
     Agraph_t* h = agmemread(laid.c_str());

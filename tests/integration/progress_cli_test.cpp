@@ -44,7 +44,7 @@ TEST_CASE("progress: text.lines reports the bytes of its file") {
     CHECK(r.err.find(total + "  ", last) != std::string::npos);
 }
 
-TEST_CASE("progress: off when stderr is not a terminal; it belongs to run") {
+TEST_CASE("progress: off when stderr is not a terminal, it belongs to run") {
     const auto r = run_cli({"run", "graphs/pool_map.yaml", "--set", "n=1000", "--progress"});
     CHECK(r.exit_code == 0);
     CHECK(r.err.empty());

@@ -93,7 +93,7 @@ TEST_CASE("alt: fan-in over 4 channels from 4 writers x 10 that retire (scenario
 
 // ---- poison in an alternation (scenario 11) -----------------------------------------------
 
-TEST_CASE("alt: poison while blocked in an alternation fails it; other guards stay usable") {
+TEST_CASE("alt: poison while blocked in an alternation fails it, other guards stay usable") {
     for (unsigned workers : kWorkerCounts)
         for (Delay delay : kDelays) {
             CAPTURE(workers);
@@ -373,7 +373,7 @@ TEST_CASE("alt: inputs that all retired end the alternation, even with a timeout
     }
 }
 
-TEST_CASE("alt: skip returns at once; priority with a ready input picks it (scenario 15)") {
+TEST_CASE("alt: skip returns at once, priority with a ready input picks it (scenario 15)") {
     for (unsigned workers : kWorkerCounts) {
         CAPTURE(workers);
         Harness h(workers);
@@ -609,7 +609,7 @@ TEST_CASE("alt: a disabled guard is never chosen, and its message stays") {
 
 // ---- output guards ------------------------------------------------------------------------
 
-TEST_CASE("alt: an output guard writes the offered value; retired readers end it") {
+TEST_CASE("alt: an output guard writes the offered value, retired readers end it") {
     for (unsigned workers : kWorkerCounts)
         for (std::size_t cap : {0, 2}) {
             CAPTURE(workers);

@@ -1037,7 +1037,7 @@ TEST_CASE("channel: a rendezvous broadcast write completes when every reader too
         }
 }
 
-TEST_CASE("channel: a routed write skips a retired reader; all retired ends the writer") {
+TEST_CASE("channel: a routed write skips a retired reader, all retired ends the writer") {
     for (unsigned workers : kWorkerCounts)
         for (Deliver d : {Deliver::RoundRobin, Deliver::Hash, Deliver::Broadcast}) {
             CAPTURE(workers);
@@ -1352,7 +1352,7 @@ TEST_CASE("scheduler: a deadlock in a routed write names the target it waits on"
         }
 }
 
-TEST_CASE("scheduler: a sleeping process is no deadlock; once it blocks for good it is") {
+TEST_CASE("scheduler: a sleeping process is no deadlock, once it blocks for good it is") {
     for (unsigned workers : kWorkerCounts) {
         CAPTURE(workers);
         Harness h(workers);

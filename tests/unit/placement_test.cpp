@@ -54,7 +54,7 @@ TEST_CASE("placement: pins, replicas round-robin, the rest on partition 0") {
     CHECK(place(plan, 3).of_process == pl.of_process);  // the same every time
 }
 
-TEST_CASE("placement: one partition holds everything; ordered merges stay on partition 0") {
+TEST_CASE("placement: one partition holds everything, ordered merges stay on partition 0") {
     const Plan plan = plan_of(R"Y(chanflow: 1
 processes:
   numbers: {node: range, with: {stop: 10}, out: {out: a}}

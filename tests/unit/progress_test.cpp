@@ -89,7 +89,7 @@ TEST_CASE("progress: text.lines reports bytes of the file's size") {
     CHECK(s.last.messages == 5001);
 }
 
-TEST_CASE("progress: a graph without sized sources counts messages; no callback, no sampling") {
+TEST_CASE("progress: a graph without sized sources counts messages, no callback, no sampling") {
     Graph g("unsized");
     g.process("v", "values").with("items", Value(List{1, 2, 3})).out("out", "c");
     g.process("sink", "discard").in("in", "c");

@@ -277,7 +277,7 @@ TEST_CASE("runtime: a failure wins over a deadlock") {
     CHECK(r.message == "process 'check' failed: three is not allowed");
 }
 
-TEST_CASE("runtime: replicas each run the whole process; ticker paces with timers") {
+TEST_CASE("runtime: replicas each run the whole process, ticker paces with timers") {
     Graph g("replicas");
     g.process("numbers", "range").with("stop", 3).replicas(3).out("out", "a");
     g.process("sink", "collect").in("in", "a");

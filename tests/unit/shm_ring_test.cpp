@@ -76,7 +76,7 @@ TEST_CASE("shm ring: frames of every size arrive whole and in order across threa
     CHECK(ring.max_frame() == 4092);
 }
 
-TEST_CASE("shm ring: another process writes, this one reads; the name can go at once") {
+TEST_CASE("shm ring: another process writes, this one reads, and the name can go at once") {
     Named n;
     ShmSegment seg = ShmSegment::create(n.name, 1, 8192);
     const pid_t child = fork();
@@ -167,7 +167,7 @@ TEST_CASE("shm ring: abort from another process wakes every waiter") {
     CHECK(seg.aborted());
 }
 
-TEST_CASE("shm segment: the first failure is kept; strangers are refused") {
+TEST_CASE("shm segment: the first failure is kept, and strangers are refused") {
     Named n;
     ShmSegment seg = ShmSegment::create(n.name, 1, 4096);
     CHECK(seg.failure().empty());
