@@ -90,6 +90,15 @@ constexpr unsigned char kData = 'D';
 constexpr unsigned char kMore = 'C';
 constexpr std::size_t kFrameTarget = 64 * 1024;  // a batch is sent when it reaches this
 
+// The buffer of a local channel that only a bridge reads, or only a bridge writes: room
+// for whole batches, so that a bridge thread and the workers hand over thousands of
+// messages per wake-up rather than a channel's capacity. (The ring already buffers more
+// than the channel's capacity: a bridged channel never was a rendezvous.)
+constexpr std::size_t kBridgeBuffer = 8192;
+std::size_t bridge_capacity(const PlanChannel& c) {
+    return std::max(c.capacity, kBridgeBuffer);
+}
+
 // Sends `frame` (kind byte first), in pieces if it is larger than the ring. False when the
 // reading side is gone.
 bool push_frame(ShmRing& ring, Bytes& frame) {
@@ -259,12 +268,12 @@ void wire(const Plan& plan, const Placement& pl, int k, const std::vector<Bridge
             }
             // Elsewhere: what is written here goes home, what is read here comes from home.
             if (lw > 0) {
-                Channel& ch = rt.add_channel(pc.name, pc.capacity, lw, 1);
+                Channel& ch = rt.add_channel(pc.name, bridge_capacity(pc), lw, 1);
                 w.targets[c] = {&ch};
                 for (std::size_t b : out) add_sender(b, ch, label);
             }
             if (lr > 0) {
-                Channel& ch = rt.add_channel(pc.name, pc.capacity, 1, lr);
+                Channel& ch = rt.add_channel(pc.name, bridge_capacity(pc), 1, lr);
                 local_readers(ch);
                 for (std::size_t b : in) add_receiver(b, ch, label);
             }
@@ -277,13 +286,13 @@ void wire(const Plan& plan, const Placement& pl, int k, const std::vector<Bridge
                 label + " (" + plan.processes[pc.readers[r].process].name + ")";
             if (at == k) {
                 const auto in = bridges_here(static_cast<int>(r), true);
-                Channel& ch =
-                    rt.add_channel(pc.name, pc.capacity, lw + static_cast<int>(in.size()), 1);
+                Channel& ch = rt.add_channel(pc.name, lw > 0 ? pc.capacity : bridge_capacity(pc),
+                                             lw + static_cast<int>(in.size()), 1);
                 w.reader_of[c][r] = &ch;
                 if (lw > 0) w.targets[c].push_back(&ch);
                 for (std::size_t b : in) add_receiver(b, ch, lane_label);
             } else if (lw > 0) {
-                Channel& proxy = rt.add_channel(pc.name, pc.capacity, lw, 1);
+                Channel& proxy = rt.add_channel(pc.name, bridge_capacity(pc), lw, 1);
                 w.targets[c].push_back(&proxy);
                 for (std::size_t b : bridges_here(static_cast<int>(r), false))
                     add_sender(b, proxy, lane_label);
