@@ -23,6 +23,7 @@
 #include <stdexcept>
 
 #include "codec.hpp"
+#include "ring_waiter.hpp"
 #include "runtime_impl.hpp"
 #include "shm_ring.hpp"
 
@@ -33,6 +34,7 @@ namespace {
 
 using detail::Bytes;
 using detail::Channel;
+using detail::RingWaiter;
 using detail::ShmRing;
 using detail::ShmSegment;
 
@@ -99,35 +101,11 @@ std::size_t bridge_capacity(const PlanChannel& c) {
     return std::max(c.capacity, kBridgeBuffer);
 }
 
-// Sends `frame` (kind byte first), in pieces if it is larger than the ring. False when the
-// reading side is gone.
-bool push_frame(ShmRing& ring, Bytes& frame) {
-    const std::size_t piece = ring.max_frame() - 1;
-    std::size_t at = 1;
-    Bytes part;
-    do {
-        const std::size_t n = std::min(piece, frame.size() - at);
-        const bool last = at + n == frame.size();
-        part.assign(1, last ? kData : kMore);
-        part.insert(part.end(), frame.begin() + static_cast<std::ptrdiff_t>(at),
-                    frame.begin() + static_cast<std::ptrdiff_t>(at + n));
-        switch (ring.push(part.data(), part.size())) {
-            case ShmRing::Status::Ok:
-                break;
-            case ShmRing::Status::ReaderGone:
-                return false;
-            default:
-                throw Poisoned();  // the run was aborted
-        }
-        at += n;
-    } while (at < frame.size());
-    return true;
-}
-
 // Reads the local side of a crossing channel and sends what it reads, in batches of what
-// its port already holds. Runs on a thread of its own: it waits in the ring.
-NodeBody sender(ShmRing ring) {
-    return [ring](ProcessContext& ctx) mutable -> Task {
+// its port already holds. An ordinary process: when the ring is full it waits through the
+// partition's RingWaiter, not on its thread.
+NodeBody sender(ShmRing ring, RingWaiter& waiter) {
+    return [ring, &waiter](ProcessContext& ctx) mutable -> Task {
         auto& in = ctx.in();
         Bytes frame;
         bool more = true;
@@ -145,7 +123,24 @@ NodeBody sender(ShmRing ring) {
                 }
                 detail::encode(*y, frame);
             }
-            if (!push_frame(ring, frame)) co_return;  // nobody reads: retire this end
+            // In pieces when larger than the ring: each piece goes with a kind byte written
+            // over the last byte of the piece before (already sent), so nothing is copied.
+            const std::size_t piece = ring.max_frame() - 1;
+            for (std::size_t at = 1; at < frame.size();) {
+                const std::size_t n = std::min(piece, frame.size() - at);
+                unsigned char* start = frame.data() + at - 1;
+                const unsigned char saved = *start;
+                *start = at + n == frame.size() ? kData : kMore;
+                for (;;) {
+                    const ShmRing::Status s = ring.try_push(start, n + 1);
+                    if (s == ShmRing::Status::Ok) break;
+                    if (s == ShmRing::Status::ReaderGone) co_return;  // retire this end
+                    if (s == ShmRing::Status::Aborted) throw Poisoned();
+                    co_await waiter.room(ring, n + 1);
+                }
+                *start = saved;
+                at += n;
+            }
         }
         ring.close();
     };
@@ -153,24 +148,31 @@ NodeBody sender(ShmRing ring) {
 
 // Receives what the other side sends and writes it into the local side. A reading side that
 // retired tells the sender through the ring.
-NodeBody receiver(ShmRing ring, std::string channel, int from) {
-    return [ring, channel, from](ProcessContext& ctx) mutable -> Task {
+NodeBody receiver(ShmRing ring, RingWaiter& waiter, std::string channel, int from) {
+    return [ring, &waiter, channel, from](ProcessContext& ctx) mutable -> Task {
         auto& out = ctx.out();
         Bytes frame, pending;
         std::vector<Value> batch;
         for (;;) {
-            const ShmRing::Status status = ring.pop(frame);
+            ShmRing::Status status = ShmRing::Status::Ok;
+            if (!ring.try_pop(frame, status)) {
+                co_await waiter.data(ring);
+                continue;
+            }
             if (status == ShmRing::Status::Closed) co_return;
             if (status != ShmRing::Status::Ok) throw Poisoned();  // aborted
             if (frame.empty() || (frame[0] != kData && frame[0] != kMore))
                 throw std::runtime_error("channel '" + channel +
                                          "': a frame of an unknown kind from partition " +
                                          std::to_string(from));
-            pending.insert(pending.end(), frame.begin() + 1, frame.end());
+            const bool whole = frame[0] == kData && pending.empty();
+            if (!whole) pending.insert(pending.end(), frame.begin() + 1, frame.end());
             if (frame[0] == kMore) continue;
+            const Bytes& bytes = whole ? frame : pending;
+            const std::size_t skip = whole ? 1 : 0;
             batch.clear();
             try {
-                detail::Decoder d(pending.data(), pending.size());
+                detail::Decoder d(bytes.data() + skip, bytes.size() - skip);
                 while (!d.done()) batch.push_back(d.next());
             } catch (const detail::CodecError& e) {
                 throw std::runtime_error("channel '" + channel +
@@ -202,7 +204,7 @@ struct Wiring {
 };
 
 void wire(const Plan& plan, const Placement& pl, int k, const std::vector<Bridge>& bridges,
-          const ShmSegment& seg, detail::Runtime& rt, Wiring& w) {
+          const ShmSegment& seg, detail::Runtime& rt, RingWaiter& waiter, Wiring& w) {
     w.targets.assign(plan.channels.size(), {});
     w.reader_of.assign(plan.channels.size(), {});
     auto local = [&](const std::vector<EndRef>& ends) {
@@ -212,15 +214,14 @@ void wire(const Plan& plan, const Placement& pl, int k, const std::vector<Bridge
     };
     auto add_sender = [&](std::size_t b, Channel& from, const std::string& label) {
         auto& p = rt.add_process("send " + label + " to " + std::to_string(bridges[b].to),
-                                 "(bridge)", nullptr, sender(seg.ring(b)));
-        p.own_thread = true;
+                                 "(bridge)", nullptr, sender(seg.ring(b), waiter));
         rt.bind_in(p, "in", from);
     };
     auto add_receiver = [&](std::size_t b, Channel& into, const std::string& label) {
         const std::string& name = plan.channels[bridges[b].channel].name;
         auto& p = rt.add_process("receive " + label + " from " + std::to_string(bridges[b].from),
-                                 "(bridge)", nullptr, receiver(seg.ring(b), name, bridges[b].from));
-        p.own_thread = true;
+                                 "(bridge)", nullptr,
+                                 receiver(seg.ring(b), waiter, name, bridges[b].from));
         rt.bind_out(p, "out", name, {&into}, Deliver::Any);
     };
     for (std::size_t c = 0; c < plan.channels.size(); ++c) {
@@ -339,8 +340,9 @@ RunResult run_partition(const Plan& plan, const Placement& placement, int k,
         seg.claim_failure(message);
         seg.abort();
     });
+    RingWaiter waiter(rt.scheduler());
     Wiring w;
-    wire(plan, placement, k, bridges, seg, rt, w);
+    wire(plan, placement, k, bridges, seg, rt, waiter, w);
     for (std::size_t i = 0; i < plan.processes.size(); ++i) {
         if (placement.of_process[i] != k) continue;
         const PlanProcess& pp = plan.processes[i];

@@ -319,7 +319,7 @@ void Scheduler::dedicated_loop(ProcessState* p, Dedicated& d) {
 void Scheduler::check_stuck_locked() {
     if (deadlock_ || stopping_) return;
     if (parked_.load() != workers_.size() || dedicated_runnable_ > 0 || timers_pending_ > 0 ||
-        !global_.empty())
+        external_pending_ > 0 || !global_.empty())
         return;
     if (live_.load() <= 0) return;
     deadlock_ = true;
@@ -343,6 +343,17 @@ Scheduler::Stop Scheduler::wait() {
 void Scheduler::wait_all_ended() {
     std::unique_lock lock(mu_);
     main_cv_.wait(lock, [&] { return live_.load() <= 0; });
+}
+
+void Scheduler::external_wait_begin() {
+    std::lock_guard lock(mu_);
+    ++external_pending_;
+}
+
+void Scheduler::external_wait_end() {
+    std::lock_guard lock(mu_);
+    --external_pending_;
+    check_stuck_locked();
 }
 
 // ---- timers -------------------------------------------------------------------------------

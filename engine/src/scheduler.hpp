@@ -122,6 +122,12 @@ public:
     /// Cancels a timer; when it returns, the timer's callback is not running and never will.
     void cancel_timer(std::uint64_t id);
 
+    /// Something outside the scheduler (a shared-memory ring) will wake a process: while
+    /// such waits are pending, processes blocked on channels are no deadlock. Begin before
+    /// the process suspends; end after it was scheduled again.
+    void external_wait_begin();
+    void external_wait_end();
+
     /// The process running on this thread (nullptr outside processes).
     static ProcessState* current() noexcept { return current_; }
 
@@ -178,7 +184,8 @@ private:
     std::map<std::pair<std::chrono::steady_clock::time_point, std::uint64_t>, Timer> timers_;
     std::map<std::uint64_t, std::chrono::steady_clock::time_point> timer_deadlines_;
     std::uint64_t next_timer_id_ = 1;
-    std::int64_t timers_pending_ = 0;  // guarded by mu_: counts for deadlock detection
+    std::int64_t timers_pending_ = 0;    // guarded by mu_: counts for deadlock detection
+    std::int64_t external_pending_ = 0;  // guarded by mu_: likewise
     std::thread timer_thread_;
     bool timer_stop_ = false;
 };

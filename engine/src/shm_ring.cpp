@@ -203,48 +203,68 @@ std::size_t ShmRing::capacity() const noexcept {
     return c_->capacity;
 }
 
-ShmRing::Status ShmRing::push(const unsigned char* data, std::size_t size) {
+ShmRing::Status ShmRing::try_push(const unsigned char* data, std::size_t size) {
     const std::uint64_t cap = c_->capacity;
     const std::uint64_t need = 4 + size;
     if (need > cap) throw std::length_error("a frame larger than its ring");
+    if (aborted_->load(std::memory_order_acquire)) return Status::Aborted;
+    if (c_->gone.load(std::memory_order_acquire)) return Status::ReaderGone;
+    const std::uint64_t tail = c_->tail.load(std::memory_order_relaxed);
+    const std::uint64_t head = c_->head.load(std::memory_order_seq_cst);
+    if (cap - (tail - head) < need) return Status::Full;
+    if (c_->producer_waiting.load(std::memory_order_relaxed))
+        c_->producer_waiting.store(0, std::memory_order_relaxed);  // it waits no more
+    const auto len = static_cast<std::uint32_t>(size);
+    unsigned char header[4];
+    std::memcpy(header, &len, 4);
+    auto put = [&](std::uint64_t at, const unsigned char* from, std::size_t n) {
+        if (n == 0) return;  // an empty frame: data may be null
+        const std::size_t off = at & (cap - 1);
+        const std::size_t first = std::min<std::size_t>(n, cap - off);
+        std::memcpy(data_ + off, from, first);
+        std::memcpy(data_, from + first, n - first);
+    };
+    put(tail, header, 4);
+    put(tail + 4, data, size);
+    c_->tail.store(tail + need, std::memory_order_seq_cst);
+    if (c_->consumer_waiting.load(std::memory_order_seq_cst)) {
+        c_->data_seq.fetch_add(1, std::memory_order_seq_cst);
+        futex_wake_all(c_->data_seq);
+    }
+    return Status::Ok;
+}
+
+std::optional<ShmRing::Wait> ShmRing::wait_for_room(std::size_t size) {
+    // Announce the wait, then look again: the consumer checks the flag after it frees room,
+    // so one of the two sees the other.
+    const std::uint32_t seen = c_->space_seq.load(std::memory_order_seq_cst);
+    c_->producer_waiting.store(1, std::memory_order_seq_cst);
+    const std::uint64_t tail = c_->tail.load(std::memory_order_relaxed);
+    const std::uint64_t head = c_->head.load(std::memory_order_seq_cst);
+    if (c_->capacity - (tail - head) >= 4 + size || aborted_->load(std::memory_order_seq_cst) ||
+        c_->gone.load(std::memory_order_seq_cst))
+        return std::nullopt;  // no need: try again
+    return Wait{&c_->space_seq, seen};
+}
+
+std::optional<ShmRing::Wait> ShmRing::wait_for_data() {
+    const std::uint32_t seen = c_->data_seq.load(std::memory_order_seq_cst);
+    c_->consumer_waiting.store(1, std::memory_order_seq_cst);
+    if (c_->tail.load(std::memory_order_seq_cst) != c_->head.load(std::memory_order_relaxed) ||
+        c_->closed.load(std::memory_order_seq_cst) || aborted_->load(std::memory_order_seq_cst))
+        return std::nullopt;
+    return Wait{&c_->data_seq, seen};
+}
+
+ShmRing::Status ShmRing::push(const unsigned char* data, std::size_t size) {
     for (int spins = 0;; ++spins) {
-        if (aborted_->load(std::memory_order_acquire)) return Status::Aborted;
-        if (c_->gone.load(std::memory_order_acquire)) return Status::ReaderGone;
-        const std::uint64_t tail = c_->tail.load(std::memory_order_relaxed);
-        const std::uint64_t head = c_->head.load(std::memory_order_seq_cst);
-        if (cap - (tail - head) >= need) {
-            const auto len = static_cast<std::uint32_t>(size);
-            unsigned char header[4];
-            std::memcpy(header, &len, 4);
-            auto put = [&](std::uint64_t at, const unsigned char* from, std::size_t n) {
-                if (n == 0) return;  // an empty frame: data may be null
-                const std::size_t off = at & (cap - 1);
-                const std::size_t first = std::min<std::size_t>(n, cap - off);
-                std::memcpy(data_ + off, from, first);
-                std::memcpy(data_, from + first, n - first);
-            };
-            put(tail, header, 4);
-            put(tail + 4, data, size);
-            c_->tail.store(tail + need, std::memory_order_seq_cst);
-            if (c_->consumer_waiting.load(std::memory_order_seq_cst)) {
-                c_->data_seq.fetch_add(1, std::memory_order_seq_cst);
-                futex_wake_all(c_->data_seq);
-            }
-            return Status::Ok;
-        }
+        const Status s = try_push(data, size);
+        if (s != Status::Full) return s;
         if (spins < kSpins) {
             CHANFLOW_CPU_RELAX();
             continue;
         }
-        // Announce the wait, then look again: the consumer checks the flag after it frees
-        // room, so one of the two sees the other.
-        const std::uint32_t seen = c_->space_seq.load(std::memory_order_seq_cst);
-        c_->producer_waiting.store(1, std::memory_order_seq_cst);
-        const std::uint64_t head_now = c_->head.load(std::memory_order_seq_cst);
-        if (cap - (tail - head_now) < need && !aborted_->load(std::memory_order_seq_cst) &&
-            !c_->gone.load(std::memory_order_seq_cst))
-            futex_wait(c_->space_seq, seen);
-        c_->producer_waiting.store(0, std::memory_order_relaxed);
+        if (auto w = wait_for_room(size)) futex_wait(*w->word, w->seen);
         spins = 0;
     }
 }
@@ -266,6 +286,8 @@ bool ShmRing::try_pop(std::vector<unsigned char>& out, Status& status) {
         }
         return false;
     }
+    if (c_->consumer_waiting.load(std::memory_order_relaxed))
+        c_->consumer_waiting.store(0, std::memory_order_relaxed);
     auto get = [&](std::uint64_t at, unsigned char* to, std::size_t n) {
         if (n == 0) return;
         const std::size_t off = at & (cap - 1);
@@ -298,13 +320,7 @@ ShmRing::Status ShmRing::pop(std::vector<unsigned char>& out) {
             CHANFLOW_CPU_RELAX();
             continue;
         }
-        const std::uint32_t seen = c_->data_seq.load(std::memory_order_seq_cst);
-        c_->consumer_waiting.store(1, std::memory_order_seq_cst);
-        if (c_->tail.load(std::memory_order_seq_cst) == c_->head.load(std::memory_order_relaxed) &&
-            !c_->closed.load(std::memory_order_seq_cst) &&
-            !aborted_->load(std::memory_order_seq_cst))
-            futex_wait(c_->data_seq, seen);
-        c_->consumer_waiting.store(0, std::memory_order_relaxed);
+        if (auto w = wait_for_data()) futex_wait(*w->word, w->seen);
         spins = 0;
     }
 }

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,7 +60,12 @@ private:
 /// A handle into the segment; cheap to copy.
 class ShmRing {
 public:
-    enum class Status { Ok, Aborted, ReaderGone, Closed };
+    enum class Status { Ok, Aborted, ReaderGone, Closed, Full };
+    /// A futex word to wait on and the value it had: the wait ends when it changes.
+    struct Wait {
+        std::atomic<std::uint32_t>* word;
+        std::uint32_t seen;
+    };
 
     /// Appends one frame, waiting for room. ReaderGone: the consumer will read no more
     /// (the frame was dropped); Aborted: the run is over.
@@ -69,6 +75,14 @@ public:
     Status pop(std::vector<unsigned char>& out);
     /// Like pop, but does not wait: false when nothing is there now.
     bool try_pop(std::vector<unsigned char>& out, Status& status);
+    /// Like push, but does not wait: Full when there is no room now.
+    Status try_push(const unsigned char* data, std::size_t size);
+
+    /// For a waiter of its own (a process that must not block its thread): announce the
+    /// wait, then wait until *word != seen. Nothing to wait for (the state changed while
+    /// announcing): std::nullopt, try again at once.
+    std::optional<Wait> wait_for_room(std::size_t size);
+    std::optional<Wait> wait_for_data();
 
     /// The producer's end: no more frames (the consumer reads what is left, then Closed).
     void close() noexcept;
