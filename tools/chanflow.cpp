@@ -345,6 +345,8 @@ int run_processes(const Args& args, const chanflow::Plan& plan,
     std::fflush(stdout);
     if (result.status == chanflow::RunStatus::Failed)
         std::cerr << "error: " << result.message << '\n';
+    if (result.status == chanflow::RunStatus::Deadlock && !result.message.empty())
+        std::cerr << result.message << '\n';
     return result.exit_code();
 }
 

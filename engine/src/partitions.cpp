@@ -19,6 +19,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <regex>
 #include <set>
 #include <stdexcept>
 
@@ -88,6 +89,7 @@ std::vector<Bridge> bridges_of(const Plan& plan, const Placement& pl) {
 
 // A frame is a kind byte and encoded values; a batch larger than a ring goes as a run of
 // kMore frames ended by a kData frame.
+constexpr int kDeadlockCheck = 100;  // ms between the launcher's deadlock checks
 constexpr unsigned char kData = 'D';
 constexpr unsigned char kMore = 'C';
 constexpr std::size_t kFrameTarget = 64 * 1024;  // a batch is sent when it reaches this
@@ -340,7 +342,22 @@ RunResult run_partition(const Plan& plan, const Placement& placement, int k,
         seg.claim_failure(message);
         seg.abort();
     });
-    RingWaiter waiter(rt.scheduler());
+    // For the launcher's deadlock check: say when nothing here can run until a ring
+    // changes, with what the processes (not the bridges) wait on; and when a ring woke us.
+    rt.on_quiet([&seg, k](const std::vector<std::string>& blocked) {
+        // A bridge as a peer says where the other end is: "writer 'receive 'c' from 1'
+        // waits" reads "writers in partition 1".
+        static const std::regex bridge_peer(
+            R"((writer|reader) '(receive|send) '[^']*' (from|to) (\d+)' waits)");
+        std::string report;
+        for (const std::string& line : blocked)
+            if (line.rfind("'send ", 0) != 0 && line.rfind("'receive ", 0) != 0)
+                report +=
+                    "deadlock: " + std::regex_replace(line, bridge_peer, "$1s in partition $4") +
+                    '\n';
+        seg.set_quiet(k, report);
+    });
+    RingWaiter waiter(rt.scheduler(), [&seg, k] { seg.set_woken(k); });
     Wiring w;
     wire(plan, placement, k, bridges, seg, rt, waiter, w);
     for (std::size_t i = 0; i < plan.processes.size(); ++i) {
@@ -417,6 +434,9 @@ int pidfd_open(pid_t pid) {
 RunResult launch_partitions(const Plan& plan, const Placement& placement,
                             const PartitionCommand& command) {
     const int n = placement.partitions;
+    if (n > ShmSegment::kMaxPartitions)
+        throw std::invalid_argument("the processes backend runs at most " +
+                                    std::to_string(ShmSegment::kMaxPartitions) + " partitions");
     const std::vector<Bridge> bridges = bridges_of(plan, placement);
     std::random_device rd;
     const std::string name =
@@ -494,6 +514,29 @@ RunResult launch_partitions(const Plan& plan, const Placement& placement,
     // Watch: the ready pipe (then the name can go), signals, and every partition's end.
     int ready_count = 0;
     bool ready_open = true, deadlocked = false;
+    std::string report;  // of a deadlock across partitions
+    // Deadlocked across partitions: every live partition quiet (nothing runs until a ring
+    // changes), no ring holding what its waiting side waits for, and so at two checks in a
+    // row with no ring wake-up between them.
+    std::vector<std::uint64_t> last_wakes;
+    auto deadlocked_everywhere = [&] {
+        std::vector<std::uint64_t> wakes;
+        bool all_quiet = ready_count >= n;
+        for (int k = 0; k < n && all_quiet; ++k) {
+            if (!running[static_cast<std::size_t>(k)]) {
+                wakes.push_back(0);
+                continue;
+            }
+            const auto st = seg.partition(k);
+            all_quiet = st.quiet;
+            wakes.push_back(st.wakes);
+        }
+        for (std::size_t i = 0; i < bridges.size() && all_quiet; ++i)
+            all_quiet = !seg.wake_pending(i);
+        const bool again = all_quiet && wakes == last_wakes;
+        last_wakes = all_quiet ? wakes : std::vector<std::uint64_t>{};
+        return again;
+    };
     std::optional<std::chrono::steady_clock::time_point> kill_at;
     auto stop_all = [&](const std::string& why) {
         seg.claim_failure(why);
@@ -518,7 +561,7 @@ RunResult launch_partitions(const Plan& plan, const Placement& placement,
                 fds.push_back({pidfds[static_cast<std::size_t>(k)], POLLIN, 0});
                 who.push_back(k);
             }
-        int timeout = -1;
+        int timeout = kDeadlockCheck;  // the deadlock check runs between events
         if (kill_at) {
             const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                 *kill_at - std::chrono::steady_clock::now());
@@ -526,6 +569,16 @@ RunResult launch_partitions(const Plan& plan, const Placement& placement,
         }
         const int got = poll(fds.data(), fds.size(), timeout);
         if (got < 0 && errno == EINTR) continue;
+        if (got == 0 && !kill_at) {
+            if (deadlocked_everywhere()) {
+                deadlocked = true;
+                for (int k = 0; k < n; ++k)
+                    if (running[static_cast<std::size_t>(k)]) report += seg.partition(k).report;
+                seg.abort();
+                kill_at = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+            }
+            continue;
+        }
         if (got == 0 && kill_at) {  // they had their time after the abort
             for (int k = 0; k < n; ++k)
                 if (running[static_cast<std::size_t>(k)])
@@ -588,8 +641,10 @@ RunResult launch_partitions(const Plan& plan, const Placement& placement,
     if (!failure.empty()) {
         result.status = RunStatus::Failed;
         result.message = failure;
-    } else if (deadlocked) {  // the partition listed its blocked processes itself
+    } else if (deadlocked) {  // across partitions: what each said; within one: it said so
         result.status = RunStatus::Deadlock;
+        if (!report.empty() && report.back() == '\n') report.pop_back();
+        result.message = report;
     }
     return result;
 }

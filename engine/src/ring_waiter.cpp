@@ -13,7 +13,8 @@
 
 namespace chanflow::detail {
 
-RingWaiter::RingWaiter(Scheduler& sched) : sched_(sched) {
+RingWaiter::RingWaiter(Scheduler& sched, std::function<void()> on_wake)
+    : sched_(sched), on_wake_(std::move(on_wake)) {
     thread_ = std::thread([this] { loop(); });
 }
 
@@ -76,6 +77,7 @@ void RingWaiter::loop() {
                 return true;
             });
         }
+        if (!ready.empty() && on_wake_) on_wake_();
         for (ProcessState* p : ready) {
             sched_.schedule(p);
             sched_.external_wait_end();

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <coroutine>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -21,7 +22,8 @@ struct ProcessState;
 
 class RingWaiter {
 public:
-    explicit RingWaiter(Scheduler& sched);
+    /// `on_wake`, when given, runs on the waiter's thread before it schedules anything.
+    explicit RingWaiter(Scheduler& sched, std::function<void()> on_wake = {});
     ~RingWaiter();
     RingWaiter(const RingWaiter&) = delete;
     RingWaiter& operator=(const RingWaiter&) = delete;
@@ -50,6 +52,7 @@ private:
     void loop();
 
     Scheduler& sched_;
+    std::function<void()> on_wake_;
     std::mutex mu_;
     std::vector<Entry> waits_;
     bool stop_ = false;

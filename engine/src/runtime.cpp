@@ -276,6 +276,10 @@ void Runtime::record_failure(const ProcessState& p, const std::string& why) {
     if (on_failure_) on_failure_(message);
 }
 
+void Runtime::on_quiet(std::function<void(const std::vector<std::string>&)> f) {
+    sched_->set_quiet_hook([this, f = std::move(f)] { f(describe_blocked()); });
+}
+
 void Runtime::write_line(std::string_view line) {
     std::lock_guard lock(output_mu_);
     output_.append(line);

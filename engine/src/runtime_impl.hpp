@@ -75,6 +75,9 @@ public:
     /// Several processes write the same output: write it in whole lines of at most
     /// PIPE_BUF bytes per write(2), so that lines never interleave. Set before run().
     void share_output() noexcept { shared_output_ = true; }
+    /// Called when nothing can run until a ring wakes a process (the processes backend),
+    /// with what every blocked process waits on. Set before run().
+    void on_quiet(std::function<void(const std::vector<std::string>&)> f);
 
     // After run(): for the statistics.
     const std::vector<std::unique_ptr<ProcessState>>& processes() const noexcept {

@@ -319,9 +319,13 @@ void Scheduler::dedicated_loop(ProcessState* p, Dedicated& d) {
 void Scheduler::check_stuck_locked() {
     if (deadlock_ || stopping_) return;
     if (parked_.load() != workers_.size() || dedicated_runnable_ > 0 || timers_pending_ > 0 ||
-        external_pending_ > 0 || !global_.empty())
+        !global_.empty())
         return;
     if (live_.load() <= 0) return;
+    if (external_pending_ > 0) {  // only another partition can wake it
+        if (quiet_hook_) quiet_hook_();
+        return;
+    }
     deadlock_ = true;
     main_cv_.notify_all();
 }

@@ -127,6 +127,9 @@ public:
     /// the process suspends; end after it was scheduled again.
     void external_wait_begin();
     void external_wait_end();
+    /// Called (with the scheduler's lock held: keep it short, call nothing of the scheduler)
+    /// whenever nothing can run and only external waits are pending. Set before start().
+    void set_quiet_hook(std::function<void()> f) { quiet_hook_ = std::move(f); }
 
     /// The process running on this thread (nullptr outside processes).
     static ProcessState* current() noexcept { return current_; }
@@ -186,6 +189,7 @@ private:
     std::uint64_t next_timer_id_ = 1;
     std::int64_t timers_pending_ = 0;    // guarded by mu_: counts for deadlock detection
     std::int64_t external_pending_ = 0;  // guarded by mu_: likewise
+    std::function<void()> quiet_hook_;
     std::thread timer_thread_;
     bool timer_stop_ = false;
 };

@@ -54,6 +54,14 @@ struct ShmSegment::Header {
     std::atomic<std::uint32_t> failure_claimed;
     std::atomic<std::uint32_t> failure_ready;
     char failure[2048];
+    // Per partition, for the launcher's deadlock check: quiet (nothing can run until a ring
+    // changes), how often a ring woke it, and what its processes wait on when quiet.
+    struct Slot {
+        std::atomic<std::uint32_t> quiet;
+        std::atomic<std::uint64_t> wakes;
+        std::uint32_t report_size;
+        char report[kReportBytes];
+    } slots[kMaxPartitions];
 };
 
 // Producer fields and consumer fields on cache lines of their own.
@@ -176,6 +184,46 @@ void ShmSegment::abort() noexcept {
         futex_wake_all(r.c_->data_seq);
         futex_wake_all(r.c_->space_seq);
     }
+}
+
+void ShmSegment::set_quiet(int k, const std::string& report) noexcept {
+    if (k < 0 || k >= kMaxPartitions) return;
+    auto& slot = header().slots[k];
+    const std::size_t n = std::min(report.size(), sizeof slot.report);
+    std::memcpy(slot.report, report.data(), n);
+    slot.report_size = static_cast<std::uint32_t>(n);
+    slot.quiet.store(1, std::memory_order_release);
+}
+
+void ShmSegment::set_woken(int k) noexcept {
+    if (k < 0 || k >= kMaxPartitions) return;
+    auto& slot = header().slots[k];
+    slot.quiet.store(0, std::memory_order_seq_cst);
+    slot.wakes.fetch_add(1, std::memory_order_seq_cst);
+}
+
+ShmSegment::PartitionState ShmSegment::partition(int k) const {
+    if (k < 0 || k >= kMaxPartitions) return {};
+    const auto& slot = header().slots[k];
+    PartitionState st;
+    st.wakes = slot.wakes.load(std::memory_order_seq_cst);
+    st.quiet = slot.quiet.load(std::memory_order_acquire) != 0;
+    if (st.quiet)
+        st.report.assign(slot.report, std::min<std::size_t>(slot.report_size, sizeof slot.report));
+    return st;
+}
+
+bool ShmSegment::wake_pending(std::size_t i) const {
+    const ShmRing r = ring(i);
+    const std::uint64_t head = r.c_->head.load(std::memory_order_seq_cst);
+    const std::uint64_t tail = r.c_->tail.load(std::memory_order_seq_cst);
+    const bool consumer = r.c_->consumer_waiting.load(std::memory_order_seq_cst) &&
+                          (tail != head || r.c_->closed.load(std::memory_order_seq_cst));
+    // A producer waits for room for one frame: any room at all may be enough.
+    const bool producer =
+        r.c_->producer_waiting.load(std::memory_order_seq_cst) &&
+        (tail - head < r.c_->capacity || r.c_->gone.load(std::memory_order_seq_cst));
+    return consumer || producer;
 }
 
 bool ShmSegment::aborted() const noexcept {

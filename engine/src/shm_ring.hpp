@@ -47,6 +47,23 @@ public:
     bool claim_failure(const std::string& message) noexcept;
     std::string failure() const;
 
+    /// The launcher's view of partition k, for deadlock detection across partitions: quiet
+    /// means nothing in it can run until one of its rings changes.
+    static constexpr int kMaxPartitions = 64;
+    static constexpr std::size_t kReportBytes = 4096;
+    struct PartitionState {
+        bool quiet = false;
+        std::uint64_t wakes = 0;  // how often a ring woke it
+        std::string report;       // when quiet: what its processes wait on, one per line
+    };
+    /// Partition k is quiet; `report` says what its processes wait on.
+    void set_quiet(int k, const std::string& report) noexcept;
+    /// Partition k was woken by a ring: it is not quiet any more.
+    void set_woken(int k) noexcept;
+    PartitionState partition(int k) const;
+    /// True when ring i holds what its waiting side waits for: a wake-up is on its way.
+    bool wake_pending(std::size_t i) const;
+
 private:
     struct Header;
     static std::size_t header_bytes() noexcept;

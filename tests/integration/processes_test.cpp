@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -229,6 +230,38 @@ TEST_CASE("processes: a deadlock exits 3 and names the blocked processes") {
     CHECK(procs.exit_code == 3);
     CHECK(procs.err == threads.err);
     CHECK(procs.out == threads.out);
+}
+
+TEST_CASE("processes: a deadlock across partitions exits 3 and names the blocked processes") {
+    Graph g(R"Y(chanflow: 1
+processes:
+  a: {node: map, with: {expr: "x"}, in: {in: ba}, out: {out: ab}, rank: 0}
+  b: {node: map, with: {expr: "x"}, in: {in: ab}, out: {out: ba}, rank: 1}
+  c: {node: range, with: {stop: 3}, out: {out: idle}, rank: 2}
+  d: {node: print, in: {in: idle}, rank: 2}
+)Y");
+    const auto start = Clock::now();
+    const auto r = run_cli({"run", g.path.string(), "--backend", "processes", "--procs", "3"});
+    CHECK(Clock::now() - start < kPromptly);
+    CHECK(r.exit_code == 3);
+    CHECK(r.out == "0\n1\n2\n");  // what could run did
+    CHECK(r.err ==
+          "deadlock: 'a' waits to read 'ba' (empty, writers in partition 1)\n"
+          "deadlock: 'b' waits to read 'ab' (empty, writers in partition 0)\n");
+}
+
+TEST_CASE("processes: a partition waiting on a busy one is no deadlock") {
+    // The reader's partition is quiet for a second while the writer computes.
+    Graph g(R"Y(chanflow: 1
+processes:
+  slow: {node: pi.sample, with: {samples: 100000000}, in: {in: tasks}, out: {out: counts}, rank: 1}
+  tasks: {node: range, with: {stop: 2}, out: {out: tasks}}
+  show: {node: print, in: {in: counts}}
+)Y");
+    const auto r = run_cli({"run", g.path.string(), "--backend", "processes", "--procs", "2"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.empty());
+    CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 2);
 }
 
 TEST_CASE("processes: what is not there yet is refused") {
