@@ -2,8 +2,11 @@
 // stdout carries only what the graph prints; everything else goes to stderr.
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -300,9 +303,8 @@ void print_stats(const chanflow::RunStats& st, std::ostream& out) {
 // same program run again with --partition K (which runs that partition only).
 int run_processes(const Args& args, const chanflow::Plan& plan,
                   const chanflow::Placement& placement, const char* argv0) {
-    if (args.stats || !args.stats_file.empty() || !args.trace.empty() || args.progress)
-        return usage_error(
-            "--stats, --trace and --progress are not available with --backend processes yet");
+    if (args.progress)
+        return usage_error("--progress is not available with --backend processes yet");
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     const unsigned workers =
         args.workers > 0 ? args.workers
@@ -310,10 +312,17 @@ int run_processes(const Args& args, const chanflow::Plan& plan,
     if (args.partition >= 0) {  // one partition, started by the launcher
         chanflow::RunOptions options;
         options.workers = workers;
+        options.trace = !args.trace.empty();
+        if (const char* origin = std::getenv("CHANFLOW_TRACE_ORIGIN_NS"))
+            options.trace_origin_ns = std::atoll(origin);
         try {
             const auto r =
                 chanflow::run_partition(plan, placement, args.partition, args.shm, options);
             std::fflush(stdout);
+            // Statistics and trace go to the files the launcher named, for it to merge.
+            if (!args.stats_file.empty())
+                std::ofstream(args.stats_file) << chanflow::to_json(r.stats);
+            if (!args.trace.empty()) std::ofstream(args.trace) << r.trace;
             // A failure is the launcher's to report (the first one, whichever partition);
             // a deadlock only this partition can describe.
             if (r.status == chanflow::RunStatus::Deadlock) std::cerr << r.message << '\n';
@@ -327,12 +336,29 @@ int run_processes(const Args& args, const chanflow::Plan& plan,
     char self[4096];
     const ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
     const std::string program = len > 0 ? std::string(self, static_cast<std::size_t>(len)) : argv0;
+    // Each partition writes its statistics and trace into a scratch folder; merged below.
+    const bool stats = args.stats || !args.stats_file.empty();
+    std::filesystem::path scratch;
+    if (stats || !args.trace.empty()) {
+        scratch =
+            std::filesystem::temp_directory_path() / ("chanflow-run-" + std::to_string(getpid()));
+        std::filesystem::create_directories(scratch);
+        const auto origin = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::steady_clock::now().time_since_epoch())
+                                .count();
+        setenv("CHANFLOW_TRACE_ORIGIN_NS", std::to_string(origin).c_str(), 1);
+    }
+    auto part_file = [&](const char* what, int k) {
+        return (scratch / (std::string(what) + "." + std::to_string(k) + ".json")).string();
+    };
     auto command = [&](int k, const std::string& shm) {
         std::vector<std::string> a{program, "run", args.file};
         for (const auto& [name, value] : args.overrides) a.push_back("--set=" + name + "=" + value);
         a.insert(a.end(), {"--backend=processes", "--procs=" + std::to_string(placement.partitions),
                            "--workers=" + std::to_string(workers),
                            "--partition=" + std::to_string(k), "--shm=" + shm});
+        if (stats) a.push_back("--stats=" + part_file("stats", k));
+        if (!args.trace.empty()) a.push_back("--trace=" + part_file("trace", k));
         return a;
     };
     chanflow::RunResult result;
@@ -340,9 +366,35 @@ int run_processes(const Args& args, const chanflow::Plan& plan,
         result = chanflow::launch_partitions(plan, placement, command);
     } catch (const std::exception& e) {
         std::cerr << "chanflow: error: " << e.what() << '\n';
+        if (!scratch.empty()) std::filesystem::remove_all(scratch);
         return static_cast<int>(chanflow::RunStatus::Failed);
     }
     std::fflush(stdout);
+    if (stats) {
+        std::vector<chanflow::RunStats> parts;
+        for (int k = 0; k < placement.partitions; ++k)
+            if (std::filesystem::exists(part_file("stats", k)))
+                parts.push_back(chanflow::read_run_stats(part_file("stats", k)));
+        const chanflow::RunStats merged = chanflow::merge_partition_stats(plan, parts);
+        if (args.stats) print_stats(merged, std::cerr);
+        if (!args.stats_file.empty()) {
+            std::ofstream f(args.stats_file);
+            f << chanflow::to_json(merged);
+            if (!f) std::cerr << "chanflow: error: cannot write '" << args.stats_file << "'\n";
+        }
+    }
+    if (!args.trace.empty()) {
+        std::vector<std::string> parts;
+        for (int k = 0; k < placement.partitions; ++k) {
+            std::ifstream in(part_file("trace", k));
+            parts.emplace_back(std::istreambuf_iterator<char>(in),
+                               std::istreambuf_iterator<char>());
+        }
+        std::ofstream f(args.trace);
+        f << chanflow::merge_partition_traces(parts);
+        if (!f) std::cerr << "chanflow: error: cannot write '" << args.trace << "'\n";
+    }
+    if (!scratch.empty()) std::filesystem::remove_all(scratch);
     if (result.status == chanflow::RunStatus::Failed)
         std::cerr << "error: " << result.message << '\n';
     if (result.status == chanflow::RunStatus::Deadlock && !result.message.empty())

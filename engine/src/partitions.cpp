@@ -21,6 +21,7 @@
 #include <random>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 
 #include "codec.hpp"
@@ -323,7 +324,104 @@ void tell_launcher_ready() {
     }
 }
 
+// This partition's share of the run's statistics: its own processes (not the bridges),
+// and for each channel with an end here what its processes here wrote and read. Summed over
+// the partitions (merge_partition_stats) each message counts once, where it was written and
+// where it was read, whatever bridges carried it between.
+RunStats partition_stats(const Plan& plan, const Placement& pl, int k, const detail::Runtime& rt) {
+    RunStats st;
+    st.wall = rt.wall_seconds();
+    const double spt = detail::kSecondsPerTick;
+    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> moved;  // writes, reads
+    std::map<std::string, std::size_t> peak;
+    for (const auto& p : rt.processes()) {
+        if (!p->plan) continue;  // a bridge
+        for (const auto& out : p->out_storage) moved[out->channel_name()].first += out->writes();
+        for (const auto& in : p->in_storage) moved[in->channel_name()].second += in->reads();
+        if (p->plan->hidden) continue;
+        ProcessStats ps;
+        ps.name = p->name;
+        ps.group = p->group;
+        ps.replica = p->replica;
+        ps.node = p->type ? p->type->name : "";
+        for (const auto& in : p->in_storage) ps.messages_in += in->reads();
+        for (const auto& out : p->out_storage) ps.messages_out += out->writes();
+        ps.busy = static_cast<double>(p->busy) * spt;
+        ps.blocked_read = static_cast<double>(p->blocked_read) * spt;
+        ps.blocked_write = static_cast<double>(p->blocked_write) * spt;
+        ps.ready = static_cast<double>(p->ready) * spt;
+        st.processes.push_back(std::move(ps));
+    }
+    for (const auto& ch : rt.channels())
+        peak[ch->name()] = std::max(peak[ch->name()], ch->counters().peak);
+    for (const PlanChannel& pc : plan.channels) {
+        if (pc.hidden) continue;
+        bool here = false;
+        for (const auto* ends : {&pc.writers, &pc.readers})
+            for (const EndRef& e : *ends) here = here || pl.of_process[e.process] == k;
+        if (!here) continue;
+        ChannelStats cs;
+        cs.name = pc.name;
+        cs.kind = channel_kind_name(pc.kind);
+        cs.deliver = deliver_name(pc.deliver);
+        cs.capacity = pc.capacity;
+        cs.writes = moved[pc.name].first;
+        cs.reads = moved[pc.name].second;
+        cs.peak = std::min(peak[pc.name], pc.capacity > 0 ? pc.capacity : peak[pc.name]);
+        st.channels.push_back(std::move(cs));
+    }
+    return st;
+}
+
 }  // namespace
+
+RunStats merge_partition_stats(const Plan& plan, const std::vector<RunStats>& parts) {
+    RunStats out;
+    std::map<std::string, ProcessStats> processes;
+    std::map<std::string, ChannelStats> channels;
+    for (const RunStats& p : parts) {
+        out.wall = std::max(out.wall, p.wall);
+        for (const ProcessStats& ps : p.processes) processes[ps.name] = ps;
+        for (const ChannelStats& cs : p.channels) {
+            auto [it, fresh] = channels.try_emplace(cs.name, cs);
+            if (fresh) continue;
+            it->second.writes += cs.writes;
+            it->second.reads += cs.reads;
+            it->second.peak = std::max(it->second.peak, cs.peak);
+        }
+    }
+    for (const PlanProcess& pp : plan.processes)  // in plan order, as on threads
+        if (auto it = processes.find(pp.name); it != processes.end())
+            out.processes.push_back(it->second);
+    for (const PlanChannel& pc : plan.channels)
+        if (auto it = channels.find(pc.name); it != channels.end())
+            out.channels.push_back(it->second);
+    return out;
+}
+
+std::string merge_partition_traces(const std::vector<std::string>& parts) {
+    std::vector<std::string> events;
+    for (std::size_t k = 0; k < parts.size(); ++k) {
+        const std::string pid = "\"pid\": " + std::to_string(k + 1);
+        events.push_back("{\"ph\": \"M\", " + pid +
+                         ", \"name\": \"process_name\", \"args\": {\"name\": \"partition " +
+                         std::to_string(k) + "\"}}");
+        std::istringstream in(parts[k]);
+        std::string line;
+        std::getline(in, line);  // the frame's first line
+        while (std::getline(in, line) && line != "]}") {
+            if (!line.empty() && line.back() == ',') line.pop_back();
+            if (line.empty()) continue;
+            const auto at = line.find("\"pid\": 1,");
+            if (at != std::string::npos) line.replace(at, 8, pid);
+            events.push_back(std::move(line));
+        }
+    }
+    std::string out = "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n";
+    for (std::size_t i = 0; i < events.size(); ++i)
+        out += events[i] + (i + 1 < events.size() ? ",\n" : "\n");
+    return out + "]}\n";
+}
 
 RunResult run_partition(const Plan& plan, const Placement& placement, int k,
                         const std::string& segment, const RunOptions& options) {
@@ -389,6 +487,7 @@ RunResult run_partition(const Plan& plan, const Placement& placement, int k,
             for (auto& in : p.in_storage) in->mark_boundaries_on(lanes);
     }
     RunResult result = rt.run();
+    result.stats = partition_stats(plan, placement, k, rt);
     // A partition stopped by another's failure is poisoned without a failure of its own.
     if (result.status == RunStatus::Ok && seg.aborted()) {
         result.status = RunStatus::Failed;

@@ -157,7 +157,8 @@ RunResult Runtime::run() {
     ticker.reset();
     if (options_.on_progress) options_.on_progress(progress(clock_start, true));
     sched_->shutdown();  // every thread joined: their trace rings are quiet
-    if (options_.trace) result.trace = trace_json(start_ns);
+    if (options_.trace)
+        result.trace = trace_json(options_.trace_origin_ns ? options_.trace_origin_ns : start_ns);
     sched_.reset();
     flush_output();
     wall_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - clock_start).count();

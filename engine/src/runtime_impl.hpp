@@ -84,6 +84,7 @@ public:
         return processes_;
     }
     double wall_seconds() const noexcept { return wall_; }
+    const std::vector<std::unique_ptr<Channel>>& channels() const noexcept { return channels_; }
 
 private:
     struct Ends {

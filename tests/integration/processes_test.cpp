@@ -265,9 +265,10 @@ processes:
 }
 
 TEST_CASE("processes: what is not there yet is refused") {
-    const auto s = run_cli({"run", "graphs/pool_map.yaml", "--backend", "processes", "--stats"});
+    const auto s = run_cli({"run", "graphs/pool_map.yaml", "--backend", "processes", "--progress"});
     CHECK(s.exit_code == 2);
-    CHECK(s.err.find("not available with --backend processes yet") != std::string::npos);
+    CHECK(s.err.find("--progress is not available with --backend processes yet") !=
+          std::string::npos);
     const auto pin =
         run_cli({"run", "tests/graphs/rank_pinned.yaml", "--backend", "processes", "--procs", "2"});
     CHECK(pin.exit_code == 2);

@@ -66,6 +66,35 @@ TEST_CASE("trace: --trace writes a Chrome trace with every worker's events") {
     CHECK(processes.count("show") == 1);
 }
 
+TEST_CASE("trace: across processes, one trace with a process per partition") {
+    const fs::path file =
+        fs::temp_directory_path() / ("chanflow-trace-p-" + std::to_string(getpid()) + ".json");
+    const auto r = run_cli({"run", "graphs/pool_map.yaml", "--set", "n=5000", "--backend",
+                            "processes", "--procs", "2", "--trace", file.string()});
+    REQUIRE(r.exit_code == 0);
+    const std::string trace = read_file(file);
+    fs::remove(file);
+    CHECK(trace.rfind("{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n", 0) == 0);
+    CHECK(trace.substr(trace.size() - 4) == "\n]}\n");
+    for (int k : {0, 1}) {
+        const std::string pid = "\"pid\": " + std::to_string(k + 1);
+        CHECK(trace.find("{\"ph\": \"M\", " + pid +
+                         ", \"name\": \"process_name\", \"args\": {\"name\": \"partition " +
+                         std::to_string(k) + "\"}}") != std::string::npos);
+        CHECK(trace.find("{\"ph\": \"M\", " + pid + ", \"tid\": 0, \"name\": \"thread_name\"") !=
+              std::string::npos);
+    }
+    // Replicas 0 and 2 run on partition 0, 1 and 3 on partition 1; bridges show too.
+    CHECK(trace.find("\"pid\": 2, \"tid\": 0, \"cat\": \"process\", \"name\": \"square[1]\"") !=
+          std::string::npos);
+    CHECK(trace.find("\"pid\": 1, \"tid\": 0, \"cat\": \"process\", \"name\": \"square[0]\"") !=
+          std::string::npos);
+    CHECK(trace.find("\"name\": \"send 'tasks' (square[1]) to 1\"") != std::string::npos);
+    std::istringstream in(trace.substr(trace.find('\n') + 1));
+    for (std::string line; std::getline(in, line) && line != "]}";)
+        CHECK_MESSAGE(line.rfind("{\"ph\": ", 0) == 0, line);
+}
+
 TEST_CASE("trace: --trace belongs to run") {
     const auto r = run_cli({"check", "graphs/pool_map.yaml", "--trace", "x.json"});
     CHECK(r.exit_code == 2);

@@ -41,4 +41,14 @@ RunResult launch_partitions(const Plan& plan, const Placement& placement,
 RunResult run_partition(const Plan& plan, const Placement& placement, int k,
                         const std::string& segment, const RunOptions& options = {});
 
+/// The run's statistics from each partition's (RunResult::stats of run_partition): the
+/// processes in plan order, each channel's writes and reads summed (every message counts
+/// once, where a process wrote it and where one read it), its peak the largest seen.
+RunStats merge_partition_stats(const Plan& plan, const std::vector<RunStats>& parts);
+
+/// One Chrome trace from each partition's (RunResult::trace, with RunOptions::trace_origin_ns
+/// shared so that their clocks line up): partition k becomes trace process k + 1, named
+/// "partition k", with its threads' tracks.
+std::string merge_partition_traces(const std::vector<std::string>& parts);
+
 }  // namespace chanflow

@@ -28,6 +28,9 @@ struct RunOptions {
     /// Record a trace (RunResult::trace): what every thread ran when, and how full the
     /// channels were. Costs two clock reads per process switch.
     bool trace = false;
+    /// Where the trace's clock starts, in steady_clock nanoseconds; 0: the run's start. The
+    /// partitions of one run share their launcher's, so that their traces line up.
+    std::int64_t trace_origin_ns = 0;
     /// Called with a sample of the run's progress every progress_interval, on a thread of
     /// the runtime's (keep it short), and once more at the end, on the calling thread, with
     /// Progress::final set. Empty: no sampling.
