@@ -199,12 +199,7 @@ NodeBody receiver(ShmRing ring, RingWaiter& waiter, std::string channel, int fro
 
 // ---- one partition's runtime ---------------------------------------------------------------
 
-// Where each end of each channel goes in partition k: what a local writer writes to, what
-// each local reader end reads, and the bridges' own ends.
-struct Wiring {
-    std::vector<std::vector<Channel*>> targets;              // per channel: a writer's targets
-    std::vector<std::map<std::size_t, Channel*>> reader_of;  // per channel: reader end -> channel
-};
+using detail::Wiring;
 
 void wire(const Plan& plan, const Placement& pl, int k, const std::vector<Bridge>& bridges,
           const ShmSegment& seg, detail::Runtime& rt, RingWaiter& waiter, Wiring& w) {
@@ -458,34 +453,8 @@ RunResult run_partition(const Plan& plan, const Placement& placement, int k,
     RingWaiter waiter(rt.scheduler(), [&seg, k] { seg.set_woken(k); });
     Wiring w;
     wire(plan, placement, k, bridges, seg, rt, waiter, w);
-    for (std::size_t i = 0; i < plan.processes.size(); ++i) {
-        if (placement.of_process[i] != k) continue;
-        const PlanProcess& pp = plan.processes[i];
-        auto& p = rt.add_process(pp.name, pp.group, pp.type);
-        p.plan = &pp;
-        p.replica = pp.replica;
-        p.replicas = pp.replicas;
-        for (const PlanPort& port : pp.inputs)
-            for (std::size_t c : port.channels) {
-                const auto& readers = plan.channels[c].readers;
-                for (std::size_t r = 0; r < readers.size(); ++r)
-                    if (readers[r].process == i && readers[r].port == port.port &&
-                        w.reader_of[c].count(r)) {
-                        rt.bind_in(p, port.port, *w.reader_of[c][r]);
-                        w.reader_of[c].erase(r);  // a second binding takes the next end
-                        break;
-                    }
-            }
-        std::vector<Channel*> lanes;  // an ordered replica's outputs
-        for (const PlanPort& port : pp.outputs)
-            for (std::size_t c : port.channels) {
-                rt.bind_out(p, port.port, plan.channels[c].name, w.targets[c],
-                            plan.channels[c].deliver);
-                lanes.insert(lanes.end(), w.targets[c].begin(), w.targets[c].end());
-            }
-        if (pp.ordered && pp.replicas > 1 && !(pp.type && pp.type->one_to_one))
-            for (auto& in : p.in_storage) in->mark_boundaries_on(lanes);
-    }
+    detail::add_plan_processes(
+        rt, plan, [&](std::size_t i) { return placement.of_process[i] == k; }, w);
     RunResult result = rt.run();
     result.stats = partition_stats(plan, placement, k, rt);
     // A partition stopped by another's failure is poisoned without a failure of its own.

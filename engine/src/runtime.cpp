@@ -454,6 +454,39 @@ void ProcessContext::progress_done(std::uint64_t done) noexcept {
 
 // ---- run(plan) ----------------------------------------------------------------------------
 
+void detail::add_plan_processes(Runtime& rt, const Plan& plan,
+                                const std::function<bool(std::size_t)>& here, const Wiring& w) {
+    // Reader ends are listed in plan order: a cursor per channel finds each process's end.
+    std::vector<std::size_t> cursor(plan.channels.size(), 0);
+    for (std::size_t i = 0; i < plan.processes.size(); ++i) {
+        if (!here(i)) continue;
+        const PlanProcess& pp = plan.processes[i];
+        auto& p = rt.add_process(pp.name, pp.group, pp.type);
+        p.plan = &pp;
+        p.replica = pp.replica;
+        p.replicas = pp.replicas;
+        for (const PlanPort& port : pp.inputs)
+            for (std::size_t c : port.channels) {
+                const auto& readers = plan.channels[c].readers;
+                std::size_t& r = cursor[c];
+                while (r < readers.size() &&
+                       (readers[r].process != i || readers[r].port != port.port))
+                    ++r;
+                if (r == readers.size()) throw std::logic_error("no reader end for " + pp.name);
+                rt.bind_in(p, port.port, *w.reader_of[c].at(r++));
+            }
+        std::vector<Channel*> lanes;  // an ordered replica's outputs
+        for (const PlanPort& port : pp.outputs)
+            for (std::size_t c : port.channels) {
+                rt.bind_out(p, port.port, plan.channels[c].name, w.targets[c],
+                            plan.channels[c].deliver);
+                lanes.insert(lanes.end(), w.targets[c].begin(), w.targets[c].end());
+            }
+        if (pp.ordered && pp.replicas > 1 && !(pp.type && pp.type->one_to_one))
+            for (auto& in : p.in_storage) in->mark_boundaries_on(lanes);
+    }
+}
+
 namespace {
 
 void collect_stats(const Plan& plan, const detail::Runtime& rt,
@@ -514,28 +547,14 @@ RunResult run(const Plan& plan, const RunOptions& options) {
                 physical[c].push_back(&rt.add_channel(pc.name, pc.capacity, writers, 1));
         }
     }
-    std::vector<std::size_t> readers_bound(plan.channels.size(), 0);
-    for (const PlanProcess& pp : plan.processes) {
-        auto& p = rt.add_process(pp.name, pp.group, pp.type);
-        p.plan = &pp;
-        p.replica = pp.replica;
-        p.replicas = pp.replicas;
-        for (const PlanPort& port : pp.inputs)
-            for (std::size_t c : port.channels) {
-                auto& chans = physical[c];
-                const std::size_t r = chans.size() == 1 ? 0 : readers_bound[c]++;
-                rt.bind_in(p, port.port, *chans[r]);
-            }
-        std::vector<detail::Channel*> lanes;  // an ordered replica's outputs
-        for (const PlanPort& port : pp.outputs)
-            for (std::size_t c : port.channels) {
-                rt.bind_out(p, port.port, plan.channels[c].name, physical[c],
-                            plan.channels[c].deliver);
-                lanes.insert(lanes.end(), physical[c].begin(), physical[c].end());
-            }
-        if (pp.ordered && pp.replicas > 1 && !(pp.type && pp.type->one_to_one))
-            for (auto& in : p.in_storage) in->mark_boundaries_on(lanes);
-    }
+    detail::Wiring w;
+    w.targets = physical;
+    w.reader_of.resize(plan.channels.size());
+    for (std::size_t c = 0; c < plan.channels.size(); ++c)
+        for (std::size_t r = 0; r < plan.channels[c].readers.size(); ++r)
+            w.reader_of[c][r] = physical[c].size() == 1 ? physical[c][0] : physical[c][r];
+    detail::add_plan_processes(
+        rt, plan, [](std::size_t) { return true; }, w);
     RunResult result = rt.run();
     collect_stats(plan, rt, physical, result.stats);
     return result;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -44,6 +45,20 @@ struct OccupancySample {
     std::uint32_t channel;
     std::uint32_t messages;
 };
+
+/// Where the ends of a plan's channels are in one runtime: what each writer of channel c
+/// writes to (targets[c]: one channel, or one per reader end), and which channel reader
+/// end r of c reads (reader_of[c][r], for the ends this runtime has).
+struct Wiring {
+    std::vector<std::vector<Channel*>> targets;
+    std::vector<std::map<std::size_t, Channel*>> reader_of;
+};
+
+class Runtime;
+/// Adds the plan's processes for which here(i) holds, bound as `w` says; an ordered
+/// replica marks the boundaries of its inputs on its outputs.
+void add_plan_processes(Runtime& rt, const Plan& plan, const std::function<bool(std::size_t)>& here,
+                        const Wiring& w);
 
 class Runtime {
 public:

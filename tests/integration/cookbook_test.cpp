@@ -58,6 +58,22 @@ const std::map<std::string, Example>& examples() {
 
 const fs::path kGraphs = fs::path(CHANFLOW_SOURCE_DIR) / "graphs";
 
+// Runs chanflow with args: it must succeed quietly and print `want` (sorted, where the
+// example's order is open).
+void check_prints(const std::vector<std::string>& args, const Example& example,
+                  const std::string& want) {
+    std::string shown;
+    for (const auto& a : args) shown += a + " ";
+    INFO("chanflow " << shown);
+    const auto r = run_cli(args);
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.empty());
+    if (example.sorted)
+        CHECK(sorted_lines(r.out) == sorted_lines(want));
+    else
+        CHECK(r.out == want);
+}
+
 }  // namespace
 
 TEST_CASE("cookbook: every graph in graphs/ has an expected output and a row here") {
@@ -85,16 +101,7 @@ TEST_CASE(
         for (const auto& extra : example.variants) {
             std::vector<std::string> args{"run", "graphs/" + name + ".yaml"};
             args.insert(args.end(), extra.begin(), extra.end());
-            std::string shown;
-            for (const auto& a : args) shown += a + " ";
-            INFO("chanflow " << shown);
-            const auto r = run_cli(args);
-            CHECK(r.exit_code == 0);
-            CHECK(r.err.empty());
-            if (example.sorted)
-                CHECK(sorted_lines(r.out) == sorted_lines(want));
-            else
-                CHECK(r.out == want);
+            check_prints(args, example, want);
         }
     }
 }
@@ -106,16 +113,7 @@ TEST_CASE("cookbook: on the processes backend, with 2 and 3 partitions, the same
             std::vector<std::string> args{
                 "run", "graphs/" + name + ".yaml", "--backend", "processes", "--procs", procs};
             if (name == "wordcount") args.insert(args.end(), {"--set", "mappers=3"});
-            std::string shown;
-            for (const auto& a : args) shown += a + " ";
-            INFO("chanflow " << shown);
-            const auto r = run_cli(args);
-            CHECK(r.exit_code == 0);
-            CHECK(r.err.empty());
-            if (example.sorted)
-                CHECK(sorted_lines(r.out) == sorted_lines(want));
-            else
-                CHECK(r.out == want);
+            check_prints(args, example, want);
         }
     }
 }

@@ -72,27 +72,7 @@ struct Background {
     pid_t pid = -1;
     int out_fd = -1, err_fd = -1;
     explicit Background(const std::vector<std::string>& args) {
-        int out[2], err[2];
-        REQUIRE(pipe(out) == 0);
-        REQUIRE(pipe(err) == 0);
-        pid = fork();
-        REQUIRE(pid >= 0);
-        if (pid == 0) {
-            dup2(out[1], 1);
-            dup2(err[1], 2);
-            close(out[0]);
-            close(err[0]);
-            if (chdir(CHANFLOW_SOURCE_DIR) != 0) _exit(127);
-            std::vector<char*> argv{const_cast<char*>(CHANFLOW_BIN)};
-            for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-            argv.push_back(nullptr);
-            execv(CHANFLOW_BIN, argv.data());
-            _exit(127);
-        }
-        close(out[1]);
-        close(err[1]);
-        out_fd = out[0];
-        err_fd = err[0];
+        pid = chanflow::test::spawn_cli(args, out_fd, err_fd);
     }
     // Waits for the partitions to be up: `n` processes name the launcher's segment, and
     // its name is gone from /dev/shm (every partition has it open).

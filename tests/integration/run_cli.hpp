@@ -22,11 +22,10 @@ struct CliResult {
     std::string err;
 };
 
-/// Runs CHANFLOW_BIN (or another program) with args in the source directory; kills it after
-/// `limit`.
-inline CliResult run_cli(const std::vector<std::string>& args,
-                         std::chrono::seconds limit = std::chrono::seconds(60),
-                         const char* program = CHANFLOW_BIN) {
+/// Starts `program` with args in the source directory, its stdout and stderr on pipes whose
+/// reading ends it returns in out_fd and err_fd; returns its pid.
+inline pid_t spawn_cli(const std::vector<std::string>& args, int& out_fd, int& err_fd,
+                       const char* program = CHANFLOW_BIN) {
     int out_pipe[2], err_pipe[2];
     if (pipe(out_pipe) != 0 || pipe(err_pipe) != 0) throw std::runtime_error("pipe failed");
     const pid_t pid = fork();
@@ -48,6 +47,18 @@ inline CliResult run_cli(const std::vector<std::string>& args,
     }
     close(out_pipe[1]);
     close(err_pipe[1]);
+    out_fd = out_pipe[0];
+    err_fd = err_pipe[0];
+    return pid;
+}
+
+/// Runs CHANFLOW_BIN (or another program) with args in the source directory; kills it after
+/// `limit`.
+inline CliResult run_cli(const std::vector<std::string>& args,
+                         std::chrono::seconds limit = std::chrono::seconds(60),
+                         const char* program = CHANFLOW_BIN) {
+    int out_pipe[2], err_pipe[2];
+    const pid_t pid = spawn_cli(args, out_pipe[0], err_pipe[0], program);
     CliResult r;
     pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
     const auto deadline = std::chrono::steady_clock::now() + limit;
