@@ -130,12 +130,31 @@ processes:
   sink: {node: discard, in: {in: b}}
 )Y");
     const auto start = Clock::now();
-    const auto r = run_cli({"run", g.path.string(), "--backend", "processes", "--procs", "2"});
+    Background run({"run", g.path.string(), "--backend", "processes", "--procs", "2"});
+    const auto r = run.finish();
     CHECK(Clock::now() - start < kPromptly);
     CHECK(r.exit_code == 1);
     CHECK(r.out.empty());
     CHECK(r.err ==
           "error: process 'divide[1]' failed: division by zero in '12 // (x - 5001)' (x = 5001)\n");
+    check_nothing_left(run.pid);
+}
+
+TEST_CASE("processes: a normal end leaves nothing behind, also from defaults.backend") {
+    Graph g(R"Y(chanflow: 1
+defaults: {backend: processes}
+processes:
+  numbers: {node: range, with: {stop: 100000}, out: {out: a}}
+  square:  {node: map, with: {expr: "x * x"}, replicas: 3, ordered: true, in: {in: a}, out: {out: b}}
+  total:   {node: reduce, with: {op: sum}, in: {in: b}, out: {out: c}}
+  print:   {node: print, in: {in: c}}
+)Y");
+    Background run({"run", g.path.string()});  // --procs: one per core
+    const auto r = run.finish();
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.empty());
+    CHECK(r.out == "333328333350000\n");
+    check_nothing_left(run.pid);
 }
 
 TEST_CASE("processes: a node that crashes its OS process is named with the signal") {
@@ -221,8 +240,10 @@ processes:
   d: {node: print, in: {in: idle}, rank: 2}
 )Y");
     const auto start = Clock::now();
-    const auto r = run_cli({"run", g.path.string(), "--backend", "processes", "--procs", "3"});
+    Background run({"run", g.path.string(), "--backend", "processes", "--procs", "3"});
+    const auto r = run.finish();
     CHECK(Clock::now() - start < kPromptly);
+    check_nothing_left(run.pid);
     CHECK(r.exit_code == 3);
     CHECK(r.out == "0\n1\n2\n");  // what could run did
     CHECK(r.err ==
