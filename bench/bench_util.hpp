@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace chanflow::bench {
@@ -32,13 +34,26 @@ struct Comparison {
     std::vector<std::string> labels;
     std::vector<std::vector<double>> secs;
 
-    void add(std::size_t i, double s) { secs[i].push_back(s); }
+    void add(std::size_t i, double s) {
+        secs[i].push_back(s);
+        if (std::getenv("CHANFLOW_BENCH_VERBOSE"))  // every run, as it is measured
+            std::fprintf(stderr, "  run: %-50s %.3f s\n", labels[i].c_str(), s);
+    }
     // Round r: each contestant once, the first being a different one each round, so that
-    // none always runs right after the same neighbour (a run just after a Python pool
-    // measured 10-35% slower, whichever it was).
-    void round(std::size_t r, const std::vector<std::function<void()>>& runs) {
+    // none always runs right after the same neighbour. With `rest`, the machine idles that
+    // long before each run: on these VMs a run right after seconds of both cores at full
+    // load (a Python pool) takes up to 50% more CPU time for the same work, and the effect
+    // fades over about a second.
+    // Each contestant once, unmeasured: the first run in a process pays for its heap, the
+    // first of a program for the page cache.
+    static void warm_up(const std::vector<std::function<void()>>& runs) {
+        for (const auto& run : runs) run();
+    }
+    void round(std::size_t r, const std::vector<std::function<void()>>& runs,
+               std::chrono::milliseconds rest = std::chrono::milliseconds(0)) {
         for (std::size_t k = 0; k < runs.size(); ++k) {
             const std::size_t i = (r + k) % runs.size();
+            if (rest.count() > 0) std::this_thread::sleep_for(rest);
             add(i, seconds_of(runs[i]));
         }
     }

@@ -128,7 +128,9 @@ void bench_wordcount(const Options& o) {
         [&] { cpp_wordcount(text); }};
     if (python)
         runs.push_back([&] { run_command("python3 bench/python/wordcount_pool.py " + text); });
-    for (int r = 0; r < o.rounds; ++r) c.round(static_cast<std::size_t>(r), runs);
+    c.warm_up(runs);
+    for (int r = 0; r < o.rounds; ++r)
+        c.round(static_cast<std::size_t>(r), runs, std::chrono::milliseconds(1500));
     c.print();
     fs::remove_all(dir);
 }
@@ -149,7 +151,9 @@ void bench_poolmap(const Options& o) {
             run_file("graphs/pool_map.yaml", {{"n", std::to_string(n)}}, o.workers);
         },
         [&] { run_command("python3 bench/python/pool_map.py " + std::to_string(n)); }};
-    for (int r = 0; r < o.rounds; ++r) c.round(static_cast<std::size_t>(r), runs);
+    c.warm_up(runs);
+    for (int r = 0; r < o.rounds; ++r)
+        c.round(static_cast<std::size_t>(r), runs, std::chrono::milliseconds(1500));
     c.print();
 }
 
