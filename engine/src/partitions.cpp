@@ -94,6 +94,7 @@ constexpr int kDeadlockCheck = 100;  // ms between the launcher's deadlock check
 constexpr unsigned char kData = 'D';
 constexpr unsigned char kMore = 'C';
 constexpr std::size_t kFrameTarget = 64 * 1024;  // a batch is sent when it reaches this
+constexpr std::size_t kRingBytes = 2 << 20;      // a 1 MiB tensor's batch fits whole
 
 // The buffer of a local channel that only a bridge reads, or only a bridge writes: room
 // for whole batches, so that a bridge thread and the workers hand over thousands of
@@ -154,34 +155,46 @@ NodeBody sender(ShmRing ring, RingWaiter& waiter) {
 NodeBody receiver(ShmRing ring, RingWaiter& waiter, std::string channel, int from) {
     return [ring, &waiter, channel, from](ProcessContext& ctx) mutable -> Task {
         auto& out = ctx.out();
-        Bytes frame, pending;
+        Bytes copy, pending;
         std::vector<Value> batch;
         for (;;) {
             ShmRing::Status status = ShmRing::Status::Ok;
-            if (!ring.try_pop(frame, status)) {
+            std::span<const unsigned char> frame;
+            if (!ring.try_peek(frame, copy, status)) {
                 co_await waiter.data(ring);
                 continue;
             }
             if (status == ShmRing::Status::Closed) co_return;
             if (status != ShmRing::Status::Ok) throw Poisoned();  // aborted
-            if (frame.empty() || (frame[0] != kData && frame[0] != kMore))
+            if (frame.empty() || (frame[0] != kData && frame[0] != kMore)) {
+                ring.release();
                 throw std::runtime_error("channel '" + channel +
                                          "': a frame of an unknown kind from partition " +
                                          std::to_string(from));
+            }
+            // A whole batch is decoded where it lies in the ring; pieces are joined first.
             const bool whole = frame[0] == kData && pending.empty();
+            const bool more = frame[0] == kMore;
             if (!whole) pending.insert(pending.end(), frame.begin() + 1, frame.end());
-            if (frame[0] == kMore) continue;
-            const Bytes& bytes = whole ? frame : pending;
-            const std::size_t skip = whole ? 1 : 0;
+            std::span<const unsigned char> bytes =
+                whole ? frame.subspan(1) : std::span<const unsigned char>(pending);
+            if (more) {
+                ring.release();
+                continue;
+            }
             batch.clear();
+            std::string malformed;
             try {
-                detail::Decoder d(bytes.data() + skip, bytes.size() - skip);
+                detail::Decoder d(bytes.data(), bytes.size());
                 while (!d.done()) batch.push_back(d.next());
             } catch (const detail::CodecError& e) {
+                malformed = e.what();
+            }
+            ring.release();  // the values own their bytes now: the room goes back
+            if (!malformed.empty())
                 throw std::runtime_error("channel '" + channel +
                                          "': a malformed frame from partition " +
-                                         std::to_string(from) + ": " + e.what());
-            }
+                                         std::to_string(from) + ": " + malformed);
             pending.clear();
             bool gone = false;
             try {
@@ -509,7 +522,7 @@ RunResult launch_partitions(const Plan& plan, const Placement& placement,
     std::random_device rd;
     const std::string name =
         "/chanflow." + std::to_string(getpid()) + "." + std::to_string(rd() % 1000000);
-    ShmSegment seg = ShmSegment::create(name, std::max<std::size_t>(1, bridges.size()), 1 << 20);
+    ShmSegment seg = ShmSegment::create(name, std::max<std::size_t>(1, bridges.size()), kRingBytes);
     bool unlinked = false;
     auto unlink_once = [&] {
         if (!unlinked) ShmSegment::unlink(name);

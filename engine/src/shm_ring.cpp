@@ -317,23 +317,26 @@ ShmRing::Status ShmRing::push(const unsigned char* data, std::size_t size) {
     }
 }
 
+// Nothing to read at `head`: true (with the status) when nothing ever will be.
+bool ShmRing::ended(std::uint64_t head, Status& status) const noexcept {
+    if (aborted_->load(std::memory_order_acquire)) {
+        status = Status::Aborted;
+        return true;
+    }
+    // closed is set after the last frame's tail: if it is set, that tail is visible.
+    if (c_->closed.load(std::memory_order_seq_cst) &&
+        c_->tail.load(std::memory_order_seq_cst) == head) {
+        status = Status::Closed;
+        return true;
+    }
+    return false;
+}
+
 bool ShmRing::try_pop(std::vector<unsigned char>& out, Status& status) {
     const std::uint64_t cap = c_->capacity;
     const std::uint64_t head = c_->head.load(std::memory_order_relaxed);
     const std::uint64_t tail = c_->tail.load(std::memory_order_seq_cst);
-    if (tail == head) {
-        if (aborted_->load(std::memory_order_acquire)) {
-            status = Status::Aborted;
-            return true;
-        }
-        // closed is set after the last frame's tail: if it is set, that tail is visible.
-        if (c_->closed.load(std::memory_order_seq_cst) &&
-            c_->tail.load(std::memory_order_seq_cst) == head) {
-            status = Status::Closed;
-            return true;
-        }
-        return false;
-    }
+    if (tail == head) return ended(head, status);
     if (c_->consumer_waiting.load(std::memory_order_relaxed))
         c_->consumer_waiting.store(0, std::memory_order_relaxed);
     auto get = [&](std::uint64_t at, unsigned char* to, std::size_t n) {
@@ -358,6 +361,45 @@ bool ShmRing::try_pop(std::vector<unsigned char>& out, Status& status) {
     }
     status = Status::Ok;
     return true;
+}
+
+bool ShmRing::try_peek(std::span<const unsigned char>& frame, std::vector<unsigned char>& copy,
+                       Status& status) {
+    const std::uint64_t cap = c_->capacity;
+    const std::uint64_t head = c_->head.load(std::memory_order_relaxed);
+    const std::uint64_t tail = c_->tail.load(std::memory_order_seq_cst);
+    if (tail == head) return ended(head, status);
+    if (c_->consumer_waiting.load(std::memory_order_relaxed))
+        c_->consumer_waiting.store(0, std::memory_order_relaxed);
+    unsigned char header[4];
+    for (std::size_t i = 0; i < 4; ++i) header[i] = data_[(head + i) & (cap - 1)];
+    std::uint32_t len;
+    std::memcpy(&len, header, 4);
+    if (len > cap - 4 || len + std::uint64_t{4} > tail - head)
+        throw std::runtime_error("a shared-memory ring holds a frame longer than what was sent");
+    const std::size_t off = (head + 4) & (cap - 1);
+    if (off + len <= cap) {
+        frame = {data_ + off, len};
+    } else {  // it wraps: two pieces, joined in the copy
+        const std::size_t first = cap - off;
+        copy.resize(len);
+        std::memcpy(copy.data(), data_ + off, first);
+        std::memcpy(copy.data() + first, data_, len - first);
+        frame = {copy.data(), len};
+    }
+    peeked_ = 4 + std::uint64_t{len};
+    status = Status::Ok;
+    return true;
+}
+
+void ShmRing::release() noexcept {
+    if (peeked_ == 0) return;
+    c_->head.store(c_->head.load(std::memory_order_relaxed) + peeked_, std::memory_order_seq_cst);
+    peeked_ = 0;
+    if (c_->producer_waiting.load(std::memory_order_seq_cst)) {
+        c_->space_seq.fetch_add(1, std::memory_order_seq_cst);
+        futex_wake_all(c_->space_seq);
+    }
 }
 
 ShmRing::Status ShmRing::pop(std::vector<unsigned char>& out) {

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -94,6 +95,12 @@ public:
     bool try_pop(std::vector<unsigned char>& out, Status& status);
     /// Like push, but does not wait: Full when there is no room now.
     Status try_push(const unsigned char* data, std::size_t size);
+    /// Like try_pop, but without copying the frame where it lies in one piece in the ring:
+    /// `frame` views it there (or, where it wraps, its copy in `copy`) until release().
+    bool try_peek(std::span<const unsigned char>& frame, std::vector<unsigned char>& copy,
+                  Status& status);
+    /// Gives the room of the frame try_peek returned back to the producer.
+    void release() noexcept;
 
     /// For a waiter of its own (a process that must not block its thread): announce the
     /// wait, then wait until *word != seen. Nothing to wait for (the state changed while
@@ -112,11 +119,13 @@ public:
 
 private:
     friend class ShmSegment;
+    bool ended(std::uint64_t head, Status& status) const noexcept;
     struct Control;
     ShmRing(Control* c, unsigned char* data, const std::atomic<std::uint32_t>* aborted) noexcept
         : c_(c), data_(data), aborted_(aborted) {}
     Control* c_;
     unsigned char* data_;
+    std::uint64_t peeked_ = 0;  // bytes of the frame try_peek gave, header included
     const std::atomic<std::uint32_t>* aborted_;
 };
 
