@@ -303,8 +303,6 @@ void print_stats(const chanflow::RunStats& st, std::ostream& out) {
 // same program run again with --partition K (which runs that partition only).
 int run_processes(const Args& args, const chanflow::Plan& plan,
                   const chanflow::Placement& placement, const char* argv0) {
-    if (args.progress)
-        return usage_error("--progress is not available with --backend processes yet");
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     const unsigned workers =
         args.workers > 0 ? args.workers
@@ -363,7 +361,11 @@ int run_processes(const Args& args, const chanflow::Plan& plan,
     };
     chanflow::RunResult result;
     try {
-        result = chanflow::launch_partitions(plan, placement, command);
+        result =
+            chanflow::launch_partitions(plan, placement, command,
+                                        args.progress && isatty(STDERR_FILENO)
+                                            ? draw_progress
+                                            : std::function<void(const chanflow::Progress&)>{});
     } catch (const std::exception& e) {
         std::cerr << "chanflow: error: " << e.what() << '\n';
         if (!scratch.empty()) std::filesystem::remove_all(scratch);

@@ -442,7 +442,13 @@ RunResult run_partition(const Plan& plan, const Placement& placement, int k,
         throw std::runtime_error("shared memory '" + segment + "' was made for another plan");
     tell_launcher_ready();
 
-    detail::Runtime rt(options);
+    // Progress goes to the segment, for the launcher to add up (run --progress).
+    RunOptions with_progress = options;
+    with_progress.on_progress = [&seg, k, user = options.on_progress](const Progress& p) {
+        seg.set_progress(k, p);
+        if (user) user(p);
+    };
+    detail::Runtime rt(with_progress);
     rt.share_output();
     rt.on_failure([&seg](const std::string& message) {
         seg.claim_failure(message);
@@ -513,7 +519,10 @@ int pidfd_open(pid_t pid) {
 }  // namespace
 
 RunResult launch_partitions(const Plan& plan, const Placement& placement,
-                            const PartitionCommand& command) {
+                            const PartitionCommand& command,
+                            const std::function<void(const Progress&)>& on_progress) {
+    const auto started = std::chrono::steady_clock::now();
+    auto next_progress = started + std::chrono::milliseconds(200);
     const int n = placement.partitions;
     if (n > ShmSegment::kMaxPartitions)
         throw std::invalid_argument("the processes backend runs at most " +
@@ -595,6 +604,14 @@ RunResult launch_partitions(const Plan& plan, const Placement& placement,
     // Watch: the ready pipe (then the name can go), signals, and every partition's end.
     int ready_count = 0;
     bool ready_open = true, deadlocked = false;
+    auto progress_of = [&](bool final) {
+        Progress p;
+        p.elapsed =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        p.final = final;
+        for (int k = 0; k < n; ++k) seg.add_progress(k, p);
+        return p;
+    };
     std::string report;  // of a deadlock across partitions
     // Deadlocked across partitions: every live partition quiet (nothing runs until a ring
     // changes), no ring holding what its waiting side waits for, and so at two checks in a
@@ -649,6 +666,10 @@ RunResult launch_partitions(const Plan& plan, const Placement& placement,
             timeout = static_cast<int>(std::max<std::int64_t>(0, left.count()));
         }
         const int got = poll(fds.data(), fds.size(), timeout);
+        if (on_progress && std::chrono::steady_clock::now() >= next_progress) {
+            on_progress(progress_of(false));
+            next_progress = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+        }
         if (got < 0 && errno == EINTR) continue;
         if (got == 0 && !kill_at) {
             if (deadlocked_everywhere()) {
@@ -714,6 +735,7 @@ RunResult launch_partitions(const Plan& plan, const Placement& placement,
     }
     if (ready_open) close(ready[0]);
     unlink_once();
+    if (on_progress) on_progress(progress_of(true));
     if (sigfd >= 0) close(sigfd);
     sigprocmask(SIG_SETMASK, &old_mask, nullptr);
 

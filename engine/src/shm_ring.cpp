@@ -61,6 +61,14 @@ struct ShmSegment::Header {
         std::atomic<std::uint64_t> wakes;
         std::uint32_t report_size;
         char report[kReportBytes];
+        // Progress (run --progress): sized sources, and messages written to channels.
+        std::atomic<std::uint64_t> messages;
+        std::atomic<std::uint32_t> sources;  // how many entries below are filled
+        struct Source {
+            char name[64];
+            std::uint32_t unit;
+            std::atomic<std::uint64_t> done, total;
+        } source[kMaxSources];
     } slots[kMaxPartitions];
 };
 
@@ -211,6 +219,53 @@ ShmSegment::PartitionState ShmSegment::partition(int k) const {
     if (st.quiet)
         st.report.assign(slot.report, std::min<std::size_t>(slot.report_size, sizeof slot.report));
     return st;
+}
+
+void ShmSegment::set_progress(int k, const Progress& p) noexcept {
+    if (k < 0 || k >= kMaxPartitions) return;
+    auto& slot = header().slots[k];
+    slot.messages.store(p.messages, std::memory_order_relaxed);
+    std::uint32_t filled = slot.sources.load(std::memory_order_relaxed);
+    for (const SourceProgress& src : p.sources) {
+        std::uint32_t i = 0;
+        while (i < filled &&
+               std::strncmp(slot.source[i].name, src.name.c_str(), sizeof slot.source[i].name) != 0)
+            ++i;
+        if (i == filled) {  // a new one: its name first, then count it
+            if (filled == kMaxSources) continue;
+            auto& e = slot.source[filled];
+            const std::size_t n = std::min(src.name.size(), sizeof e.name - 1);
+            std::memcpy(e.name, src.name.data(), n);
+            e.name[n] = '\0';
+            e.unit = static_cast<std::uint32_t>(src.unit);
+            e.total.store(src.total, std::memory_order_relaxed);
+            e.done.store(src.done, std::memory_order_relaxed);
+            slot.sources.store(++filled, std::memory_order_release);
+            continue;
+        }
+        slot.source[i].total.store(src.total, std::memory_order_relaxed);
+        slot.source[i].done.store(src.done, std::memory_order_relaxed);
+    }
+}
+
+void ShmSegment::add_progress(int k, Progress& into) const {
+    if (k < 0 || k >= kMaxPartitions) return;
+    const auto& slot = header().slots[k];
+    into.messages += slot.messages.load(std::memory_order_relaxed);
+    const std::uint32_t filled = std::min<std::uint32_t>(
+        slot.sources.load(std::memory_order_acquire), static_cast<std::uint32_t>(kMaxSources));
+    for (std::uint32_t i = 0; i < filled; ++i) {
+        const auto& e = slot.source[i];
+        const std::string name(e.name, strnlen(e.name, sizeof e.name));
+        auto it = std::find_if(into.sources.begin(), into.sources.end(),
+                               [&](const SourceProgress& s) { return s.name == name; });
+        if (it == into.sources.end())
+            it = into.sources.insert(
+                into.sources.end(),
+                {name, e.unit ? ProgressUnit::Bytes : ProgressUnit::Items, 0, 0});
+        it->done += e.done.load(std::memory_order_relaxed);
+        it->total += e.total.load(std::memory_order_relaxed);
+    }
 }
 
 bool ShmSegment::wake_pending(std::size_t i) const {

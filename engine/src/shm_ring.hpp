@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "chanflow/progress.hpp"
+
 namespace chanflow::detail {
 
 class ShmRing;
@@ -62,6 +64,10 @@ public:
     /// Partition k was woken by a ring: it is not quiet any more.
     void set_woken(int k) noexcept;
     PartitionState partition(int k) const;
+    /// Partition k's progress (run --progress); the launcher adds every partition's up.
+    static constexpr std::size_t kMaxSources = 16;
+    void set_progress(int k, const Progress& p) noexcept;
+    void add_progress(int k, Progress& into) const;
     /// True when ring i holds what its waiting side waits for: a wake-up is on its way.
     bool wake_pending(std::size_t i) const;
 

@@ -265,11 +265,7 @@ processes:
     CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 2);
 }
 
-TEST_CASE("processes: what is not there yet is refused") {
-    const auto s = run_cli({"run", "graphs/pool_map.yaml", "--backend", "processes", "--progress"});
-    CHECK(s.exit_code == 2);
-    CHECK(s.err.find("--progress is not available with --backend processes yet") !=
-          std::string::npos);
+TEST_CASE("processes: a pin to a partition the run has not is refused") {
     const auto pin =
         run_cli({"run", "tests/graphs/rank_pinned.yaml", "--backend", "processes", "--procs", "2"});
     CHECK(pin.exit_code == 2);

@@ -31,6 +31,18 @@ TEST_CASE("progress: on a terminal, a line redrawn in place that ends at 100%") 
     CHECK(last.size() <= 99 + 5);  // width - 1 columns, then the escape and the newline
 }
 
+TEST_CASE("progress: across processes, the partitions' progress added up") {
+    const auto r = run_cli_on_terminal({"run", "graphs/pool_map.yaml", "--set", "n=200000",
+                                        "--backend", "processes", "--procs", "2", "--progress"});
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.rfind("0\n1\n4\n9\n", 0) == 0);
+    REQUIRE(r.err.size() > 2);
+    const std::string last = r.err.substr(r.err.rfind('\r', r.err.size() - 3) + 1);
+    const std::regex final_line(
+        R"re(tasks \[#+\] 100%  200k / 200k  [0-9.]+[kM]? msg/s  in [0-9.]+s\x1b\[K\r\n)re");
+    CHECK_MESSAGE(std::regex_match(last, final_line), last);
+}
+
 TEST_CASE("progress: text.lines reports the bytes of its file") {
     const auto size = std::filesystem::file_size(CHANFLOW_SOURCE_DIR "/graphs/data/sample.txt");
     const auto r = run_cli_on_terminal({"run", "graphs/wordcount.yaml", "--progress"});

@@ -32,8 +32,11 @@ using PartitionCommand = std::function<std::vector<std::string>(int k, const std
 /// with its processes and signal), or Deadlock. Creates the shared segment and removes its
 /// name as soon as every partition has it open; on SIGINT or SIGTERM it stops the
 /// partitions and removes it too. Partitions die with the launcher (PR_SET_PDEATHSIG).
+/// With on_progress, the partitions' progress is added up and reported as RunOptions::
+/// on_progress does, every 200 ms and once at the end.
 RunResult launch_partitions(const Plan& plan, const Placement& placement,
-                            const PartitionCommand& command);
+                            const PartitionCommand& command,
+                            const std::function<void(const Progress&)>& on_progress = {});
 
 /// Runs partition k of a plan in this process, its crossing channels bridged through the
 /// shared segment named `segment`. Its result's status is this partition's; the launcher
