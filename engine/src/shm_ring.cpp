@@ -388,33 +388,11 @@ bool ShmRing::ended(std::uint64_t head, Status& status) const noexcept {
 }
 
 bool ShmRing::try_pop(std::vector<unsigned char>& out, Status& status) {
-    const std::uint64_t cap = c_->capacity;
-    const std::uint64_t head = c_->head.load(std::memory_order_relaxed);
-    const std::uint64_t tail = c_->tail.load(std::memory_order_seq_cst);
-    if (tail == head) return ended(head, status);
-    if (c_->consumer_waiting.load(std::memory_order_relaxed))
-        c_->consumer_waiting.store(0, std::memory_order_relaxed);
-    auto get = [&](std::uint64_t at, unsigned char* to, std::size_t n) {
-        if (n == 0) return;
-        const std::size_t off = at & (cap - 1);
-        const std::size_t first = std::min<std::size_t>(n, cap - off);
-        std::memcpy(to, data_ + off, first);
-        std::memcpy(to + first, data_, n - first);
-    };
-    unsigned char header[4];
-    get(head, header, 4);
-    std::uint32_t len;
-    std::memcpy(&len, header, 4);
-    if (len > cap - 4 || len + std::uint64_t{4} > tail - head)
-        throw std::runtime_error("a shared-memory ring holds a frame longer than what was sent");
-    out.resize(len);
-    get(head + 4, out.data(), len);
-    c_->head.store(head + 4 + len, std::memory_order_seq_cst);
-    if (c_->producer_waiting.load(std::memory_order_seq_cst)) {
-        c_->space_seq.fetch_add(1, std::memory_order_seq_cst);
-        futex_wake_all(c_->space_seq);
-    }
-    status = Status::Ok;
+    std::span<const unsigned char> frame;
+    if (!try_peek(frame, out, status)) return false;
+    if (status != Status::Ok) return true;
+    if (frame.data() != out.data()) out.assign(frame.begin(), frame.end());  // else copied
+    release();
     return true;
 }
 
