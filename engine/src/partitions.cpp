@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
@@ -437,7 +438,10 @@ RunResult run_partition(const Plan& plan, const Placement& placement, int k,
     if (k < 0 || k >= placement.partitions)
         throw std::invalid_argument("no partition " + std::to_string(k));
     const std::vector<Bridge> bridges = bridges_of(plan, placement);
-    ShmSegment seg = ShmSegment::open(segment);
+    // "fd:N": the launcher's descriptor, inherited; else a name in /dev/shm.
+    ShmSegment seg = segment.rfind("fd:", 0) == 0
+                         ? ShmSegment::adopt(std::atoi(segment.c_str() + 3))
+                         : ShmSegment::open(segment);
     if (seg.ring_count() < bridges.size())
         throw std::runtime_error("shared memory '" + segment + "' was made for another plan");
     tell_launcher_ready();
@@ -512,6 +516,15 @@ std::string processes_of(const Plan& plan, const Placement& pl, int k) {
     return s.empty() ? "no processes" : "processes " + s;
 }
 
+// Moves a descriptor above the ones a partition is given (3 and 4), so that giving one
+// cannot overwrite the other before it is given. Keeps close-on-exec.
+int above_child_fds(int fd) {
+    if (fd < 0 || fd > 4) return fd;
+    const int moved = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+    close(fd);
+    return moved;
+}
+
 int pidfd_open(pid_t pid) {
     return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
 }
@@ -531,12 +544,15 @@ RunResult launch_partitions(const Plan& plan, const Placement& placement,
     std::random_device rd;
     const std::string name =
         "/chanflow." + std::to_string(getpid()) + "." + std::to_string(rd() % 1000000);
+    // The segment's name lives only between these lines: the partitions inherit a
+    // descriptor, so nothing can be left in /dev/shm however the run ends.
     ShmSegment seg = ShmSegment::create(name, std::max<std::size_t>(1, bridges.size()), kRingBytes);
-    bool unlinked = false;
-    auto unlink_once = [&] {
-        if (!unlinked) ShmSegment::unlink(name);
-        unlinked = true;
-    };
+    const int shm_fd = above_child_fds(shm_open(name.c_str(), O_RDWR, 0));
+    ShmSegment::unlink(name);
+    if (shm_fd < 0)
+        throw std::runtime_error(std::string("cannot open shared memory: ") + std::strerror(errno));
+    constexpr int kShmFd = 4;
+    const std::string segment_arg = "fd:" + std::to_string(kShmFd);
 
     // SIGINT, SIGTERM and SIGHUP arrive through a signalfd in the wait below.
     sigset_t stops, old_mask;
@@ -546,8 +562,8 @@ RunResult launch_partitions(const Plan& plan, const Placement& placement,
     const int sigfd = signalfd(-1, &stops, SFD_CLOEXEC);
 
     int ready[2];
-    if (pipe2(ready, O_CLOEXEC) != 0) {
-        unlink_once();
+    if (pipe2(ready, O_CLOEXEC) != 0 || (ready[1] = above_child_fds(ready[1])) < 0) {
+        close(shm_fd);
         throw std::runtime_error(std::string("cannot make a pipe: ") + std::strerror(errno));
     }
     // The write end goes to every partition (not close-on-exec there: dup2 clears the flag).
@@ -569,13 +585,14 @@ RunResult launch_partitions(const Plan& plan, const Placement& placement,
     std::vector<bool> running(static_cast<std::size_t>(n), false);
     bool spawn_failed = false;
     for (int k = 0; k < n && !spawn_failed; ++k) {
-        std::vector<std::string> args = command(k, name);
+        std::vector<std::string> args = command(k, segment_arg);
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
         argv.push_back(nullptr);
         posix_spawn_file_actions_t fa;
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_adddup2(&fa, ready[1], kReadyFd);
+        posix_spawn_file_actions_adddup2(&fa, shm_fd, kShmFd);
         posix_spawnattr_t attr;
         posix_spawnattr_init(&attr);
         posix_spawnattr_setsigmask(&attr, &old_mask);
@@ -600,6 +617,7 @@ RunResult launch_partitions(const Plan& plan, const Placement& placement,
         running[static_cast<std::size_t>(k)] = true;
     }
     close(ready[1]);
+    close(shm_fd);
 
     // Watch: the ready pipe (then the name can go), signals, and every partition's end.
     int ready_count = 0;
@@ -697,7 +715,6 @@ RunResult launch_partitions(const Plan& plan, const Placement& placement,
                 if (r <= 0 || ready_count >= n) {
                     ready_open = false;
                     close(ready[0]);
-                    unlink_once();  // every partition has it mapped, or will never need it
                 }
             } else if (who[i] == -2) {
                 signalfd_siginfo si{};
@@ -734,7 +751,6 @@ RunResult launch_partitions(const Plan& plan, const Placement& placement,
         }
     }
     if (ready_open) close(ready[0]);
-    unlink_once();
     if (on_progress) on_progress(progress_of(true));
     if (sigfd >= 0) close(sigfd);
     sigprocmask(SIG_SETMASK, &old_mask, nullptr);

@@ -131,21 +131,30 @@ ShmSegment ShmSegment::create(const std::string& name, std::size_t rings, std::s
 ShmSegment ShmSegment::open(const std::string& name) {
     const int fd = shm_open(name.c_str(), O_RDWR, 0);
     if (fd < 0) throw sys_error("cannot open shared memory", name);
+    return map(fd, "shared memory '" + name + "'");
+}
+
+ShmSegment ShmSegment::adopt(int fd) {
+    return map(fd, "the shared memory of descriptor " + std::to_string(fd));
+}
+
+ShmSegment ShmSegment::map(int fd, const std::string& what) {
     struct stat st {};
     if (fstat(fd, &st) != 0 || static_cast<std::size_t>(st.st_size) < header_bytes()) {
         close(fd);
-        throw std::runtime_error("shared memory '" + name + "' is not a chanflow segment");
+        throw std::runtime_error(what + " is not a chanflow segment");
     }
     const auto size = static_cast<std::size_t>(st.st_size);
     void* base = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
-    if (base == MAP_FAILED) throw sys_error("cannot map shared memory", name);
+    if (base == MAP_FAILED)
+        throw std::runtime_error("cannot map " + what + ": " + std::strerror(errno));
     ShmSegment s(base, size);
     const Header& h = s.header();
     const std::size_t stride = round_up(sizeof(ShmRing::Control), kLine) + h.ring_bytes;
     if (h.magic != kMagic || h.size != size || h.ring_bytes == 0 ||
         (h.ring_bytes & (h.ring_bytes - 1)) != 0 || h.rings > (size - header_bytes()) / stride)
-        throw std::runtime_error("shared memory '" + name + "' is not a chanflow segment");
+        throw std::runtime_error(what + " is not a chanflow segment");
     return s;
 }
 

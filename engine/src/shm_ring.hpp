@@ -32,6 +32,8 @@ public:
     static ShmSegment create(const std::string& name, std::size_t rings, std::size_t ring_bytes);
     /// Maps an existing segment (a partition joining the run).
     static ShmSegment open(const std::string& name);
+    /// Maps the segment behind an inherited descriptor, then closes it.
+    static ShmSegment adopt(int fd);
     /// Removes the name from /dev/shm; the mappings stay valid until unmapped.
     static void unlink(const std::string& name) noexcept;
 
@@ -74,6 +76,7 @@ public:
 private:
     struct Header;
     static std::size_t header_bytes() noexcept;
+    static ShmSegment map(int fd, const std::string& what);
     ShmSegment(void* base, std::size_t size) noexcept : base_(base), size_(size) {}
     Header& header() const noexcept { return *static_cast<Header*>(base_); }
     void* base_ = nullptr;

@@ -59,37 +59,43 @@ std::vector<pid_t> processes_with(const std::string& needle) {
     return out;
 }
 
-// Nothing of the run started by launcher `pid` is left: no partition, no segment.
-void check_nothing_left(pid_t launcher) {
-    const std::string segment = "chanflow." + std::to_string(launcher) + ".";
-    CHECK(processes_with("--shm=/" + segment).empty());
-    for (const auto& entry : fs::directory_iterator("/dev/shm"))
-        CHECK_MESSAGE(entry.path().filename().string().rfind(segment, 0) != 0, entry.path());
+// The partitions of a run: processes whose command line names its graph file (each test's
+// own) and a partition.
+std::vector<pid_t> partitions_of(const std::string& graph) {
+    std::vector<pid_t> out;
+    for (pid_t p : processes_with(graph)) {
+        std::ifstream f("/proc/" + std::to_string(p) + "/cmdline");
+        std::string cmdline((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        if (cmdline.find("--partition=") != std::string::npos) out.push_back(p);
+    }
+    return out;
 }
 
 // A run in the background: its launcher's pid, then its result.
 struct Background {
     pid_t pid = -1;
     int out_fd = -1, err_fd = -1;
-    explicit Background(const std::vector<std::string>& args) {
+    std::string graph;  // the graph file: args[1]
+    explicit Background(const std::vector<std::string>& args) : graph(args.at(1)) {
         pid = chanflow::test::spawn_cli(args, out_fd, err_fd);
     }
-    // Waits for the partitions to be up: `n` processes name the launcher's segment, and
-    // its name is gone from /dev/shm (every partition has it open).
+    // Waits for `n` partitions to be up.
     std::vector<pid_t> partitions(std::size_t n) {
-        const std::string segment = "chanflow." + std::to_string(pid) + ".";
-        auto named = [&] {
-            for (const auto& entry : fs::directory_iterator("/dev/shm"))
-                if (entry.path().filename().string().rfind(segment, 0) == 0) return true;
-            return false;
-        };
         for (int i = 0; i < 500; ++i) {
-            auto found = processes_with("--shm=/" + segment);
-            if (found.size() >= n && !named()) return found;
+            auto found = partitions_of(graph);
+            if (found.size() >= n) return found;
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
         FAIL("the partitions did not start");
         return {};
+    }
+    // Nothing of the run is left: no partition, and nothing in /dev/shm under the name
+    // the launcher's segment had.
+    void check_nothing_left() const {
+        CHECK(partitions_of(graph).empty());
+        const std::string segment = "chanflow." + std::to_string(pid) + ".";
+        for (const auto& entry : fs::directory_iterator("/dev/shm"))
+            CHECK_MESSAGE(entry.path().filename().string().rfind(segment, 0) != 0, entry.path());
     }
     chanflow::test::CliResult finish() {
         chanflow::test::CliResult r;
@@ -137,7 +143,7 @@ processes:
     CHECK(r.out.empty());
     CHECK(r.err ==
           "error: process 'divide[1]' failed: division by zero in '12 // (x - 5001)' (x = 5001)\n");
-    check_nothing_left(run.pid);
+    run.check_nothing_left();
 }
 
 TEST_CASE("processes: a normal end leaves nothing behind, also from defaults.backend") {
@@ -154,7 +160,7 @@ processes:
     CHECK(r.exit_code == 0);
     CHECK(r.err.empty());
     CHECK(r.out == "333328333350000\n");
-    check_nothing_left(run.pid);
+    run.check_nothing_left();
 }
 
 TEST_CASE("processes: a node that crashes its OS process is named with the signal") {
@@ -175,7 +181,7 @@ processes:
     CHECK(Clock::now() - start < kPromptly);
     CHECK(r.exit_code == 1);
     CHECK(r.err == "error: partition 1 (processes work[1]) died: killed by signal 6 (SIGABRT)\n");
-    check_nothing_left(run.pid);
+    run.check_nothing_left();
 }
 
 TEST_CASE("processes: a partition killed from outside ends the run at once") {
@@ -196,7 +202,7 @@ TEST_CASE("processes: a partition killed from outside ends the run at once") {
     CHECK(Clock::now() - start < kPromptly);
     CHECK(r.exit_code == 1);
     CHECK(r.err == "error: partition 1 (processes work[1]) died: killed by signal 9 (SIGKILL)\n");
-    check_nothing_left(run.pid);
+    run.check_nothing_left();
 }
 
 TEST_CASE("processes: Ctrl-C stops every partition and leaves nothing behind") {
@@ -207,19 +213,24 @@ TEST_CASE("processes: Ctrl-C stops every partition and leaves nothing behind") {
     const auto r = run.finish();
     CHECK(r.exit_code == 1);
     CHECK(r.err == "error: interrupted by SIGINT\n");
-    check_nothing_left(run.pid);
+    run.check_nothing_left();
 }
 
-TEST_CASE("processes: partitions die with their launcher") {
-    Graph g(kLong);
-    Background run({"run", g.path.string(), "--backend", "processes", "--procs", "2"});
-    const auto partitions = run.partitions(2);
-    kill(run.pid, SIGKILL);
-    run.finish();
-    for (int i = 0;
-         i < 200 && !processes_with("--shm=/chanflow." + std::to_string(run.pid)).empty(); ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    check_nothing_left(run.pid);  // the segment's name went once the partitions had it open
+TEST_CASE("processes: partitions die with their launcher, however early") {
+    for (int wait_ms : {0, 300}) {
+        CAPTURE(wait_ms);
+        Graph g(kLong);
+        Background run({"run", g.path.string(), "--backend", "processes", "--procs", "2"});
+        if (wait_ms > 0) {
+            run.partitions(2);
+            std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
+        }
+        kill(run.pid, SIGKILL);
+        run.finish();
+        for (int i = 0; i < 500 && !partitions_of(run.graph).empty(); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        run.check_nothing_left();  // the segment's name went before the partitions started
+    }
 }
 
 TEST_CASE("processes: a deadlock exits 3 and names the blocked processes") {
@@ -243,7 +254,7 @@ processes:
     Background run({"run", g.path.string(), "--backend", "processes", "--procs", "3"});
     const auto r = run.finish();
     CHECK(Clock::now() - start < kPromptly);
-    check_nothing_left(run.pid);
+    run.check_nothing_left();
     CHECK(r.exit_code == 3);
     CHECK(r.out == "0\n1\n2\n");  // what could run did
     CHECK(r.err ==

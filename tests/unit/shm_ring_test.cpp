@@ -206,6 +206,26 @@ TEST_CASE("shm ring: abort from another process wakes every waiter") {
     CHECK(seg.aborted());
 }
 
+TEST_CASE("shm segment: adopted through a descriptor, with no name left behind") {
+    Named n;
+    ShmSegment seg = ShmSegment::create(n.name, 1, 4096);
+    const int fd = shm_open(n.name.c_str(), O_RDWR, 0);
+    REQUIRE(fd >= 0);
+    ShmSegment::unlink(n.name);
+    CHECK_FALSE(in_dev_shm(n.name));
+    ShmSegment mine = ShmSegment::adopt(fd);  // closes fd
+    const unsigned char hello[] = {'h', 'i'};
+    REQUIRE(mine.ring(0).push(hello, 2) == ShmRing::Status::Ok);
+    std::vector<unsigned char> got;
+    REQUIRE(seg.ring(0).pop(got) == ShmRing::Status::Ok);
+    CHECK(got == std::vector<unsigned char>{'h', 'i'});
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    close(p[1]);
+    CHECK_THROWS_WITH_AS(ShmSegment::adopt(p[0]), doctest::Contains("not a chanflow segment"),
+                         std::runtime_error);
+}
+
 TEST_CASE("shm segment: the first failure is kept, and strangers are refused") {
     Named n;
     ShmSegment seg = ShmSegment::create(n.name, 1, 4096);
