@@ -544,27 +544,38 @@ RunResult launch_partitions(const Plan& plan, const Placement& placement,
     std::random_device rd;
     const std::string name =
         "/chanflow." + std::to_string(getpid()) + "." + std::to_string(rd() % 1000000);
-    // The segment's name lives only between these lines: the partitions inherit a
-    // descriptor, so nothing can be left in /dev/shm however the run ends.
-    ShmSegment seg = ShmSegment::create(name, std::max<std::size_t>(1, bridges.size()), kRingBytes);
-    const int shm_fd = above_child_fds(shm_open(name.c_str(), O_RDWR, 0));
-    ShmSegment::unlink(name);
-    if (shm_fd < 0)
-        throw std::runtime_error(std::string("cannot open shared memory: ") + std::strerror(errno));
-    constexpr int kShmFd = 4;
-    const std::string segment_arg = "fd:" + std::to_string(kShmFd);
-
     // SIGINT, SIGTERM and SIGHUP arrive through a signalfd in the wait below.
     sigset_t stops, old_mask;
     sigemptyset(&stops);
     for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stops, s);
     sigprocmask(SIG_BLOCK, &stops, &old_mask);
     const int sigfd = signalfd(-1, &stops, SFD_CLOEXEC);
+    auto give_up = [&](const std::string& why) {  // before any partition started
+        if (sigfd >= 0) close(sigfd);
+        sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+        return std::runtime_error(why);
+    };
+    // The segment's name lives only between these lines: the partitions inherit a
+    // descriptor, so nothing can be left in /dev/shm however the run ends.
+    std::optional<ShmSegment> made;
+    try {
+        made.emplace(
+            ShmSegment::create(name, std::max<std::size_t>(1, bridges.size()), kRingBytes));
+    } catch (const std::exception& e) {
+        throw give_up(e.what());
+    }
+    ShmSegment& seg = *made;
+    const int shm_fd = above_child_fds(shm_open(name.c_str(), O_RDWR, 0));
+    ShmSegment::unlink(name);
+    if (shm_fd < 0)
+        throw give_up(std::string("cannot open shared memory: ") + std::strerror(errno));
+    constexpr int kShmFd = 4;
+    const std::string segment_arg = "fd:" + std::to_string(kShmFd);
 
     int ready[2];
     if (pipe2(ready, O_CLOEXEC) != 0 || (ready[1] = above_child_fds(ready[1])) < 0) {
         close(shm_fd);
-        throw std::runtime_error(std::string("cannot make a pipe: ") + std::strerror(errno));
+        throw give_up(std::string("cannot make a pipe: ") + std::strerror(errno));
     }
     // The write end goes to every partition (not close-on-exec there: dup2 clears the flag).
     std::vector<std::string> env_strings;
