@@ -240,18 +240,7 @@ void wire(const Plan& plan, const Placement& pl, int k, const std::vector<Bridge
         const PlanChannel& pc = plan.channels[c];
         const int lw = local(pc.writers), lr = local(pc.readers);
         if (!pl.crosses(plan, c)) {  // as on threads, where its ends are
-            if (lw + lr == 0) continue;
-            if (pc.deliver == Deliver::Any) {
-                Channel& ch = rt.add_channel(pc.name, pc.capacity, lw, lr);
-                w.targets[c] = {&ch};
-                for (std::size_t r = 0; r < pc.readers.size(); ++r) w.reader_of[c][r] = &ch;
-            } else {
-                for (std::size_t r = 0; r < pc.readers.size(); ++r) {
-                    Channel& ch = rt.add_channel(pc.name, pc.capacity, lw, 1);
-                    w.targets[c].push_back(&ch);
-                    w.reader_of[c][r] = &ch;
-                }
-            }
+            if (lw + lr > 0) detail::add_local_channel(rt, pc, lw, lr, c, w);
             continue;
         }
         const std::string label = "'" + pc.name + "'";

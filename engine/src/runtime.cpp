@@ -454,6 +454,23 @@ void ProcessContext::progress_done(std::uint64_t done) noexcept {
 
 // ---- run(plan) ----------------------------------------------------------------------------
 
+void detail::add_local_channel(Runtime& rt, const PlanChannel& pc, int writers, int readers,
+                               std::size_t c, Wiring& w) {
+    // `any`: one buffer shared by the readers; the other policies give every reader end a
+    // buffer of its own, and the writing ends route.
+    if (pc.deliver == Deliver::Any) {
+        Channel& ch = rt.add_channel(pc.name, pc.capacity, writers, readers);
+        w.targets[c] = {&ch};
+        for (std::size_t r = 0; r < pc.readers.size(); ++r) w.reader_of[c][r] = &ch;
+        return;
+    }
+    for (std::size_t r = 0; r < pc.readers.size(); ++r) {
+        Channel& ch = rt.add_channel(pc.name, pc.capacity, writers, 1);
+        w.targets[c].push_back(&ch);
+        w.reader_of[c][r] = &ch;
+    }
+}
+
 void detail::add_plan_processes(Runtime& rt, const Plan& plan,
                                 const std::function<bool(std::size_t)>& here, const Wiring& w) {
     // Reader ends are listed in plan order: a cursor per channel finds each process's end.
@@ -533,30 +550,17 @@ void collect_stats(const Plan& plan, const detail::Runtime& rt,
 
 RunResult run(const Plan& plan, const RunOptions& options) {
     detail::Runtime rt(options);
-    // A channel with deliver `any` is one buffer shared by its readers; the other policies
-    // give every reader end a buffer of its own, and the writing ends route.
-    std::vector<std::vector<detail::Channel*>> physical(plan.channels.size());
-    for (std::size_t c = 0; c < plan.channels.size(); ++c) {
-        const PlanChannel& pc = plan.channels[c];
-        const int writers = static_cast<int>(pc.writers.size());
-        if (pc.deliver == Deliver::Any) {
-            physical[c].push_back(&rt.add_channel(pc.name, pc.capacity, writers,
-                                                  static_cast<int>(pc.readers.size())));
-        } else {
-            for (std::size_t r = 0; r < pc.readers.size(); ++r)
-                physical[c].push_back(&rt.add_channel(pc.name, pc.capacity, writers, 1));
-        }
-    }
     detail::Wiring w;
-    w.targets = physical;
+    w.targets.resize(plan.channels.size());
     w.reader_of.resize(plan.channels.size());
     for (std::size_t c = 0; c < plan.channels.size(); ++c)
-        for (std::size_t r = 0; r < plan.channels[c].readers.size(); ++r)
-            w.reader_of[c][r] = physical[c].size() == 1 ? physical[c][0] : physical[c][r];
+        detail::add_local_channel(rt, plan.channels[c],
+                                  static_cast<int>(plan.channels[c].writers.size()),
+                                  static_cast<int>(plan.channels[c].readers.size()), c, w);
     detail::add_plan_processes(
         rt, plan, [](std::size_t) { return true; }, w);
     RunResult result = rt.run();
-    collect_stats(plan, rt, physical, result.stats);
+    collect_stats(plan, rt, w.targets, result.stats);  // every buffer of each channel
     return result;
 }
 

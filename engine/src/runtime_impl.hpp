@@ -55,6 +55,10 @@ struct Wiring {
 };
 
 class Runtime;
+/// Adds channel c (index into the plan) with all its ends in `rt`: `writers` and `readers`
+/// of them (replicas one by one), and records them in `w`.
+void add_local_channel(Runtime& rt, const PlanChannel& pc, int writers, int readers, std::size_t c,
+                       Wiring& w);
 /// Adds the plan's processes for which here(i) holds, bound as `w` says; an ordered
 /// replica marks the boundaries of its inputs on its outputs.
 void add_plan_processes(Runtime& rt, const Plan& plan, const std::function<bool(std::size_t)>& here,
