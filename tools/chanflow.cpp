@@ -19,6 +19,9 @@
 #include <unistd.h>
 
 #include "chanflow/chanflow.hpp"
+#if CHANFLOW_HAVE_MPI
+#include "chanflow/mpi.hpp"
+#endif
 
 namespace {
 
@@ -299,6 +302,27 @@ void print_stats(const chanflow::RunStats& st, std::ostream& out) {
             << pad(std::to_string(c.reads), 12) << pad(std::to_string(c.peak), 8) << '\n';
 }
 
+// After a run: the statistics (--stats, --stats=FILE), the trace, and what went wrong.
+int report_run(const Args& args, const chanflow::RunResult& result) {
+    std::fflush(stdout);
+    if (args.stats) print_stats(result.stats, std::cerr);
+    if (!args.stats_file.empty()) {
+        std::ofstream f(args.stats_file);
+        f << chanflow::to_json(result.stats);
+        if (!f) std::cerr << "chanflow: error: cannot write '" << args.stats_file << "'\n";
+    }
+    if (!args.trace.empty()) {
+        std::ofstream f(args.trace);
+        f << result.trace;
+        if (!f) std::cerr << "chanflow: error: cannot write '" << args.trace << "'\n";
+    }
+    if (result.status == chanflow::RunStatus::Failed)
+        std::cerr << "error: " << result.message << '\n';
+    if (result.status == chanflow::RunStatus::Deadlock && !result.message.empty())
+        std::cerr << result.message << '\n';
+    return result.exit_code();
+}
+
 // `run --backend processes`: this process launches and watches the partitions, each this
 // same program run again with --partition K (which runs that partition only).
 int run_processes(const Args& args, const chanflow::Plan& plan,
@@ -377,13 +401,7 @@ int run_processes(const Args& args, const chanflow::Plan& plan,
         for (int k = 0; k < placement.partitions; ++k)
             if (std::filesystem::exists(part_file("stats", k)))
                 parts.push_back(chanflow::read_run_stats(part_file("stats", k)));
-        const chanflow::RunStats merged = chanflow::merge_partition_stats(plan, parts);
-        if (args.stats) print_stats(merged, std::cerr);
-        if (!args.stats_file.empty()) {
-            std::ofstream f(args.stats_file);
-            f << chanflow::to_json(merged);
-            if (!f) std::cerr << "chanflow: error: cannot write '" << args.stats_file << "'\n";
-        }
+        result.stats = chanflow::merge_partition_stats(plan, parts);
     }
     if (!args.trace.empty()) {
         std::vector<std::string> parts;
@@ -392,17 +410,55 @@ int run_processes(const Args& args, const chanflow::Plan& plan,
             parts.emplace_back(std::istreambuf_iterator<char>(in),
                                std::istreambuf_iterator<char>());
         }
-        std::ofstream f(args.trace);
-        f << chanflow::merge_partition_traces(parts);
-        if (!f) std::cerr << "chanflow: error: cannot write '" << args.trace << "'\n";
+        result.trace = chanflow::merge_partition_traces(parts);
     }
     if (!scratch.empty()) std::filesystem::remove_all(scratch);
-    if (result.status == chanflow::RunStatus::Failed)
-        std::cerr << "error: " << result.message << '\n';
-    if (result.status == chanflow::RunStatus::Deadlock && !result.message.empty())
-        std::cerr << result.message << '\n';
-    return result.exit_code();
+    return report_run(args, result);
 }
+
+#if CHANFLOW_HAVE_MPI
+// `run --backend mpi`, on every rank mpirun started (or alone, as one rank): rank 0 reports.
+int run_on_mpi(const Args& args, const chanflow::Plan& plan, int& argc, char**& argv) {
+    std::optional<chanflow::MpiSession> mpi;
+    try {
+        mpi.emplace(argc, argv);
+    } catch (const std::exception& e) {
+        std::cerr << "chanflow: error: " << e.what() << '\n';
+        return static_cast<int>(chanflow::RunStatus::Failed);
+    }
+    const bool reporter = mpi->rank() == 0;
+    if (args.procs > 0 && args.procs != mpi->size()) {
+        if (!reporter) return kExitInvalid;
+        return usage_error("--procs " + std::to_string(args.procs) + " does not match the " +
+                           std::to_string(mpi->size()) +
+                           " ranks of this run (with mpi, mpirun -np sets the ranks)");
+    }
+    chanflow::Placement placement;
+    try {
+        placement = chanflow::place(plan, mpi->size());
+    } catch (const chanflow::GraphError& e) {
+        if (reporter)
+            for (const auto& d : e.diagnostics()) std::cerr << d.str() << '\n';
+        return kExitInvalid;
+    }
+    chanflow::RunOptions options;
+    options.workers = args.workers;
+    options.trace = !args.trace.empty();
+    if (reporter && args.progress && isatty(STDERR_FILENO)) options.on_progress = draw_progress;
+    chanflow::RunResult result;
+    try {
+        result = chanflow::run_mpi(*mpi, plan, placement, options);
+    } catch (const std::exception& e) {
+        if (reporter) std::cerr << "chanflow: error: " << e.what() << '\n';
+        return static_cast<int>(chanflow::RunStatus::Failed);
+    }
+    if (!reporter) {
+        std::fflush(stdout);
+        return result.exit_code();
+    }
+    return report_run(args, result);
+}
+#endif
 
 }  // namespace
 
@@ -440,7 +496,8 @@ int main(int argc, char** argv) {
         return usage_error("--procs belongs to the processes and mpi backends");
     // Where each process runs: one partition on threads, else --procs of them.
     std::optional<chanflow::Placement> placement;
-    if (backend != "threads") {
+    // (With mpi, `run` places the plan on as many partitions as MPI has ranks.)
+    if (backend != "threads" && !(args.command == "run" && backend == "mpi")) {
         try {
             const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
             placement =
@@ -463,8 +520,13 @@ int main(int argc, char** argv) {
         }
         return kExitOk;
     }
-    if (args.command == "run" && backend == "mpi")
-        return usage_error("backend 'mpi' is not available in this version");
+    if (args.command == "run" && backend == "mpi") {
+#if CHANFLOW_HAVE_MPI
+        return run_on_mpi(args, plan, argc, argv);
+#else
+        return usage_error("this chanflow was built without MPI: backend 'mpi' cannot run");
+#endif
+    }
     if (args.command == "run" && backend == "processes")
         return run_processes(args, plan, *placement, argv[0]);
     if (args.command == "check") {
@@ -492,20 +554,5 @@ int main(int argc, char** argv) {
         std::cerr << "chanflow: error: " << e.what() << '\n';
         return static_cast<int>(chanflow::RunStatus::Failed);
     }
-    std::fflush(stdout);
-    if (args.stats) print_stats(result.stats, std::cerr);
-    if (!args.stats_file.empty()) {
-        std::ofstream f(args.stats_file);
-        f << chanflow::to_json(result.stats);
-        if (!f) std::cerr << "chanflow: error: cannot write '" << args.stats_file << "'\n";
-    }
-    if (!args.trace.empty()) {
-        std::ofstream f(args.trace);
-        f << result.trace;
-        if (!f) std::cerr << "chanflow: error: cannot write '" << args.trace << "'\n";
-    }
-    if (result.status == chanflow::RunStatus::Failed)
-        std::cerr << "error: " << result.message << '\n';
-    if (result.status == chanflow::RunStatus::Deadlock) std::cerr << result.message << '\n';
-    return result.exit_code();
+    return report_run(args, result);
 }

@@ -107,16 +107,20 @@ void encode(const Value& v, Bytes& out) {
             return;
         case Type::Tensor: {
             const Tensor& t = v.as_tensor();
-            if (t.shape.size() > kMaxRank) throw CodecError("a tensor of more than 32 dimensions");
-            out.push_back(kTensor);
-            out.push_back(static_cast<unsigned char>(t.dtype));
-            out.push_back(static_cast<unsigned char>(t.shape.size()));
-            for (std::int64_t d : t.shape) put_u64(out, static_cast<std::uint64_t>(d));
-            put_u64(out, t.data.size());
+            encode_tensor_header(t, out);
             out.insert(out.end(), t.data.begin(), t.data.end());
             return;
         }
     }
+}
+
+void encode_tensor_header(const Tensor& t, Bytes& out) {
+    if (t.shape.size() > kMaxRank) throw CodecError("a tensor of more than 32 dimensions");
+    out.push_back(kTensor);
+    out.push_back(static_cast<unsigned char>(t.dtype));
+    out.push_back(static_cast<unsigned char>(t.shape.size()));
+    for (std::int64_t d : t.shape) put_u64(out, static_cast<std::uint64_t>(d));
+    put_u64(out, t.data.size());
 }
 
 void Decoder::fail(const char* what) const {
@@ -210,25 +214,9 @@ Value Decoder::value(int depth) {
             return Value(std::move(fields));
         }
         case kTensor: {
-            Tensor t;
-            const std::uint8_t dtype = u8();
-            if (dtype > static_cast<std::uint8_t>(DType::F64)) fail("unknown tensor dtype");
-            t.dtype = static_cast<DType>(dtype);
-            const std::uint8_t rank = u8();
-            if (rank > kMaxRank) fail("a tensor of more than 32 dimensions");
-            std::uint64_t elements = 1;
-            for (std::uint8_t i = 0; i < rank; ++i) {
-                const std::uint64_t d = u64();
-                if (d > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) ||
-                    __builtin_mul_overflow(elements, d, &elements))
-                    fail("a tensor shape out of range");
-                t.shape.push_back(static_cast<std::int64_t>(d));
-            }
-            const std::uint64_t length = u64();
-            std::uint64_t expected;
-            if (__builtin_mul_overflow(elements, element_size(t.dtype), &expected) ||
-                length != expected)
-                fail("tensor data that does not match its shape");
+            p_ = start;
+            std::uint64_t length = 0;
+            Tensor t = tensor_header(length);
             need(length);
             t.data.assign(p_, p_ + length);
             p_ += length;
@@ -238,6 +226,29 @@ Value Decoder::value(int depth) {
             p_ = start;
             fail("unknown value tag");
     }
+}
+
+Tensor Decoder::tensor_header(std::uint64_t& length) {
+    if (u8() != kTensor) fail("not a tensor");
+    Tensor t;
+    const std::uint8_t dtype = u8();
+    if (dtype > static_cast<std::uint8_t>(DType::F64)) fail("unknown tensor dtype");
+    t.dtype = static_cast<DType>(dtype);
+    const std::uint8_t rank = u8();
+    if (rank > kMaxRank) fail("a tensor of more than 32 dimensions");
+    std::uint64_t elements = 1;
+    for (std::uint8_t i = 0; i < rank; ++i) {
+        const std::uint64_t d = u64();
+        if (d > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) ||
+            __builtin_mul_overflow(elements, d, &elements))
+            fail("a tensor shape out of range");
+        t.shape.push_back(static_cast<std::int64_t>(d));
+    }
+    length = u64();
+    std::uint64_t expected;
+    if (__builtin_mul_overflow(elements, element_size(t.dtype), &expected) || length != expected)
+        fail("tensor data that does not match its shape");
+    return t;
 }
 
 }  // namespace chanflow::detail

@@ -35,6 +35,10 @@ using Bytes = std::vector<unsigned char>;
 /// the format (4 GiB, 2^32 items).
 void encode(const Value& v, Bytes& out);
 
+/// A tensor's encoding up to its elements (what encode writes before them), for a transport
+/// that sends the elements on their own.
+void encode_tensor_header(const Tensor& t, Bytes& out);
+
 /// Decodes values one after the other from a buffer.
 class Decoder {
 public:
@@ -46,6 +50,9 @@ public:
     Value next();
     bool done() const noexcept { return p_ == end_; }
     std::size_t offset() const noexcept { return static_cast<std::size_t>(p_ - begin_); }
+    /// Reads what encode_tensor_header wrote: the tensor without its elements, and in
+    /// `length` how many bytes they take (checked against the shape).
+    Tensor tensor_header(std::uint64_t& length);
 
 private:
     Value value(int depth);

@@ -20,11 +20,10 @@
 #include <map>
 #include <optional>
 #include <random>
-#include <regex>
-#include <set>
 #include <sstream>
 #include <stdexcept>
 
+#include "bridges.hpp"
 #include "codec.hpp"
 #include "ring_waiter.hpp"
 #include "runtime_impl.hpp"
@@ -35,76 +34,22 @@ extern char** environ;
 namespace chanflow {
 namespace {
 
+using detail::Bridge;
 using detail::Bytes;
 using detail::Channel;
+using detail::kFrameData;
+using detail::kFrameMore;
+using detail::kFrameTarget;
 using detail::RingWaiter;
 using detail::ShmRing;
 using detail::ShmSegment;
 
-// ---- which rings a run needs --------------------------------------------------------------
-
-// One direction of one crossing channel: for `any` delivery the channel's home partition
-// (its first reader's) collects from the writing partitions and hands out to the reading
-// ones; for the other policies every reader has its own lane, fed from each partition
-// that writes. Every partition computes the same list from the same plan: a ring's index
-// is its place in it.
-struct Bridge {
-    std::size_t channel;
-    int lane;  // the reader end of a per-reader policy; -1 for `any`
-    int from, to;
-};
-
-std::set<int> partitions_of(const std::vector<EndRef>& ends, const Placement& pl) {
-    std::set<int> out;
-    for (const EndRef& e : ends) out.insert(pl.of_process[e.process]);
-    return out;
-}
-
-int home_of(const PlanChannel& c, const Placement& pl) {
-    return pl.of_process[c.readers.front().process];
-}
-
-std::vector<Bridge> bridges_of(const Plan& plan, const Placement& pl) {
-    std::vector<Bridge> out;
-    for (std::size_t c = 0; c < plan.channels.size(); ++c) {
-        if (!pl.crosses(plan, c)) continue;
-        const PlanChannel& pc = plan.channels[c];
-        const std::set<int> writing = partitions_of(pc.writers, pl);
-        if (pc.deliver == Deliver::Any) {
-            const int home = home_of(pc, pl);
-            for (int w : writing)
-                if (w != home) out.push_back({c, -1, w, home});
-            for (int r : partitions_of(pc.readers, pl))
-                if (r != home) out.push_back({c, -1, home, r});
-        } else {
-            for (std::size_t r = 0; r < pc.readers.size(); ++r) {
-                const int to = pl.of_process[pc.readers[r].process];
-                for (int w : writing)
-                    if (w != to) out.push_back({c, static_cast<int>(r), w, to});
-            }
-        }
-    }
-    return out;
-}
-
 // ---- the bridges --------------------------------------------------------------------------
 
 // A frame is a kind byte and encoded values; a batch larger than a ring goes as a run of
-// kMore frames ended by a kData frame.
-constexpr int kDeadlockCheck = 100;  // ms between the launcher's deadlock checks
-constexpr unsigned char kData = 'D';
-constexpr unsigned char kMore = 'C';
-constexpr std::size_t kFrameTarget = 64 * 1024;  // a batch is sent when it reaches this
-constexpr std::size_t kRingBytes = 2 << 20;      // a 1 MiB tensor's batch fits whole
-
-// The buffer of a local channel that only a bridge reads, or only a bridge writes: room
-// for whole batches, so that a bridge thread and the workers hand over thousands of
-// messages per wake-up rather than a channel's capacity. (The ring already buffers more
-// than the channel's capacity: a bridged channel never was a rendezvous.)
-constexpr std::size_t kBridgeBuffer = 8192;
-std::size_t bridge_capacity(const PlanChannel& c) {
-    return std::max(c.capacity, kBridgeBuffer);
-}
+// kFrameMore frames ended by a kFrameData frame.
+constexpr int kDeadlockCheck = 100;          // ms between the launcher's deadlock checks
+constexpr std::size_t kRingBytes = 2 << 20;  // a 1 MiB tensor's batch fits whole
 
 // Reads the local side of a crossing channel and sends what it reads, in batches of what
 // its port already holds. An ordinary process: when the ring is full it waits through the
@@ -117,7 +62,7 @@ NodeBody sender(ShmRing ring, RingWaiter& waiter) {
         while (more) {
             auto x = co_await in.read();
             if (!x) break;
-            frame.assign(1, kData);
+            frame.assign(1, kFrameData);
             detail::encode(*x, frame);
             // Only what is held: a read that could wait would keep the batch from the reader.
             while (frame.size() < kFrameTarget && in.has_held()) {
@@ -135,7 +80,7 @@ NodeBody sender(ShmRing ring, RingWaiter& waiter) {
                 const std::size_t n = std::min(piece, frame.size() - at);
                 unsigned char* start = frame.data() + at - 1;
                 const unsigned char saved = *start;
-                *start = at + n == frame.size() ? kData : kMore;
+                *start = at + n == frame.size() ? kFrameData : kFrameMore;
                 for (;;) {
                     const ShmRing::Status s = ring.try_push(start, n + 1);
                     if (s == ShmRing::Status::Ok) break;
@@ -167,15 +112,15 @@ NodeBody receiver(ShmRing ring, RingWaiter& waiter, std::string channel, int fro
             }
             if (status == ShmRing::Status::Closed) co_return;
             if (status != ShmRing::Status::Ok) throw Poisoned();  // aborted
-            if (frame.empty() || (frame[0] != kData && frame[0] != kMore)) {
+            if (frame.empty() || (frame[0] != kFrameData && frame[0] != kFrameMore)) {
                 ring.release();
                 throw std::runtime_error("channel '" + channel +
                                          "': a frame of an unknown kind from partition " +
                                          std::to_string(from));
             }
             // A whole batch is decoded where it lies in the ring; pieces are joined first.
-            const bool whole = frame[0] == kData && pending.empty();
-            const bool more = frame[0] == kMore;
+            const bool whole = frame[0] == kFrameData && pending.empty();
+            const bool more = frame[0] == kFrameMore;
             if (!whole) pending.insert(pending.end(), frame.begin() + 1, frame.end());
             std::span<const unsigned char> bytes =
                 whole ? frame.subspan(1) : std::span<const unsigned char>(pending);
@@ -183,19 +128,13 @@ NodeBody receiver(ShmRing ring, RingWaiter& waiter, std::string channel, int fro
                 ring.release();
                 continue;
             }
-            batch.clear();
-            std::string malformed;
             try {
-                detail::Decoder d(bytes.data(), bytes.size());
-                while (!d.done()) batch.push_back(d.next());
-            } catch (const detail::CodecError& e) {
-                malformed = e.what();
+                detail::decode_batch(bytes, batch, channel, "partition " + std::to_string(from));
+            } catch (...) {
+                ring.release();
+                throw;
             }
             ring.release();  // the values own their bytes now: the room goes back
-            if (!malformed.empty())
-                throw std::runtime_error("channel '" + channel +
-                                         "': a malformed frame from partition " +
-                                         std::to_string(from) + ": " + malformed);
             pending.clear();
             bool gone = false;
             try {
@@ -212,96 +151,6 @@ NodeBody receiver(ShmRing ring, RingWaiter& waiter, std::string channel, int fro
 }
 
 // ---- one partition's runtime ---------------------------------------------------------------
-
-using detail::Wiring;
-
-void wire(const Plan& plan, const Placement& pl, int k, const std::vector<Bridge>& bridges,
-          const ShmSegment& seg, detail::Runtime& rt, RingWaiter& waiter, Wiring& w) {
-    w.targets.assign(plan.channels.size(), {});
-    w.reader_of.assign(plan.channels.size(), {});
-    auto local = [&](const std::vector<EndRef>& ends) {
-        int n = 0;
-        for (const EndRef& e : ends) n += pl.of_process[e.process] == k;
-        return n;
-    };
-    auto add_sender = [&](std::size_t b, Channel& from, const std::string& label) {
-        auto& p = rt.add_process("send " + label + " to " + std::to_string(bridges[b].to),
-                                 "(bridge)", nullptr, sender(seg.ring(b), waiter));
-        rt.bind_in(p, "in", from);
-    };
-    auto add_receiver = [&](std::size_t b, Channel& into, const std::string& label) {
-        const std::string& name = plan.channels[bridges[b].channel].name;
-        auto& p = rt.add_process("receive " + label + " from " + std::to_string(bridges[b].from),
-                                 "(bridge)", nullptr,
-                                 receiver(seg.ring(b), waiter, name, bridges[b].from));
-        rt.bind_out(p, "out", name, {&into}, Deliver::Any);
-    };
-    for (std::size_t c = 0; c < plan.channels.size(); ++c) {
-        const PlanChannel& pc = plan.channels[c];
-        const int lw = local(pc.writers), lr = local(pc.readers);
-        if (!pl.crosses(plan, c)) {  // as on threads, where its ends are
-            if (lw + lr > 0) detail::add_local_channel(rt, pc, lw, lr, c, w);
-            continue;
-        }
-        const std::string label = "'" + pc.name + "'";
-        auto bridges_here = [&](int lane, bool into_k) {
-            std::vector<std::size_t> out;
-            for (std::size_t b = 0; b < bridges.size(); ++b)
-                if (bridges[b].channel == c && bridges[b].lane == lane &&
-                    (into_k ? bridges[b].to : bridges[b].from) == k)
-                    out.push_back(b);
-            return out;
-        };
-        if (pc.deliver == Deliver::Any) {
-            const int home = home_of(pc, pl);
-            const auto in = bridges_here(-1, true), out = bridges_here(-1, false);
-            auto local_readers = [&](Channel& ch) {
-                for (std::size_t r = 0; r < pc.readers.size(); ++r)
-                    if (pl.of_process[pc.readers[r].process] == k) w.reader_of[c][r] = &ch;
-            };
-            if (k == home) {
-                Channel& ch = rt.add_channel(pc.name, pc.capacity, lw + static_cast<int>(in.size()),
-                                             lr + static_cast<int>(out.size()));
-                w.targets[c] = {&ch};
-                local_readers(ch);
-                for (std::size_t b : in) add_receiver(b, ch, label);
-                for (std::size_t b : out) add_sender(b, ch, label);
-                continue;
-            }
-            // Elsewhere: what is written here goes home, what is read here comes from home.
-            if (lw > 0) {
-                Channel& ch = rt.add_channel(pc.name, bridge_capacity(pc), lw, 1);
-                w.targets[c] = {&ch};
-                for (std::size_t b : out) add_sender(b, ch, label);
-            }
-            if (lr > 0) {
-                Channel& ch = rt.add_channel(pc.name, bridge_capacity(pc), 1, lr);
-                local_readers(ch);
-                for (std::size_t b : in) add_receiver(b, ch, label);
-            }
-            continue;
-        }
-        // Per-reader lanes: each lives with its reader; writers elsewhere feed it by bridge.
-        for (std::size_t r = 0; r < pc.readers.size(); ++r) {
-            const int at = pl.of_process[pc.readers[r].process];
-            const std::string lane_label =
-                label + " (" + plan.processes[pc.readers[r].process].name + ")";
-            if (at == k) {
-                const auto in = bridges_here(static_cast<int>(r), true);
-                Channel& ch = rt.add_channel(pc.name, lw > 0 ? pc.capacity : bridge_capacity(pc),
-                                             lw + static_cast<int>(in.size()), 1);
-                w.reader_of[c][r] = &ch;
-                if (lw > 0) w.targets[c].push_back(&ch);
-                for (std::size_t b : in) add_receiver(b, ch, lane_label);
-            } else if (lw > 0) {
-                Channel& proxy = rt.add_channel(pc.name, bridge_capacity(pc), lw, 1);
-                w.targets[c].push_back(&proxy);
-                for (std::size_t b : bridges_here(static_cast<int>(r), false))
-                    add_sender(b, proxy, lane_label);
-            }
-        }
-    }
-}
 
 // The launcher's side of the ready handshake and of dying with it.
 void join_launcher() {
@@ -320,55 +169,6 @@ void tell_launcher_ready() {
         }
         close(f);
     }
-}
-
-// This partition's share of the run's statistics: its own processes (not the bridges),
-// and for each channel with an end here what its processes here wrote and read. Summed over
-// the partitions (merge_partition_stats) each message counts once, where it was written and
-// where it was read, whatever bridges carried it between.
-RunStats partition_stats(const Plan& plan, const Placement& pl, int k, const detail::Runtime& rt) {
-    RunStats st;
-    st.wall = rt.wall_seconds();
-    const double spt = detail::kSecondsPerTick;
-    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> moved;  // writes, reads
-    std::map<std::string, std::size_t> peak;
-    for (const auto& p : rt.processes()) {
-        if (!p->plan) continue;  // a bridge
-        for (const auto& out : p->out_storage) moved[out->channel_name()].first += out->writes();
-        for (const auto& in : p->in_storage) moved[in->channel_name()].second += in->reads();
-        if (p->plan->hidden) continue;
-        ProcessStats ps;
-        ps.name = p->name;
-        ps.group = p->group;
-        ps.replica = p->replica;
-        ps.node = p->type ? p->type->name : "";
-        for (const auto& in : p->in_storage) ps.messages_in += in->reads();
-        for (const auto& out : p->out_storage) ps.messages_out += out->writes();
-        ps.busy = static_cast<double>(p->busy) * spt;
-        ps.blocked_read = static_cast<double>(p->blocked_read) * spt;
-        ps.blocked_write = static_cast<double>(p->blocked_write) * spt;
-        ps.ready = static_cast<double>(p->ready) * spt;
-        st.processes.push_back(std::move(ps));
-    }
-    for (const auto& ch : rt.channels())
-        peak[ch->name()] = std::max(peak[ch->name()], ch->counters().peak);
-    for (const PlanChannel& pc : plan.channels) {
-        if (pc.hidden) continue;
-        bool here = false;
-        for (const auto* ends : {&pc.writers, &pc.readers})
-            for (const EndRef& e : *ends) here = here || pl.of_process[e.process] == k;
-        if (!here) continue;
-        ChannelStats cs;
-        cs.name = pc.name;
-        cs.kind = channel_kind_name(pc.kind);
-        cs.deliver = deliver_name(pc.deliver);
-        cs.capacity = pc.capacity;
-        cs.writes = moved[pc.name].first;
-        cs.reads = moved[pc.name].second;
-        cs.peak = std::min(peak[pc.name], pc.capacity > 0 ? pc.capacity : peak[pc.name]);
-        st.channels.push_back(std::move(cs));
-    }
-    return st;
 }
 
 }  // namespace
@@ -397,12 +197,12 @@ RunStats merge_partition_stats(const Plan& plan, const std::vector<RunStats>& pa
     return out;
 }
 
-std::string merge_partition_traces(const std::vector<std::string>& parts) {
+std::string merge_partition_traces(const std::vector<std::string>& parts, const std::string& unit) {
     std::vector<std::string> events;
     for (std::size_t k = 0; k < parts.size(); ++k) {
         const std::string pid = "\"pid\": " + std::to_string(k + 1);
         events.push_back("{\"ph\": \"M\", " + pid +
-                         ", \"name\": \"process_name\", \"args\": {\"name\": \"partition " +
+                         ", \"name\": \"process_name\", \"args\": {\"name\": \"" + unit + " " +
                          std::to_string(k) + "\"}}");
         std::istringstream in(parts[k]);
         std::string line;
@@ -426,7 +226,7 @@ RunResult run_partition(const Plan& plan, const Placement& placement, int k,
     join_launcher();
     if (k < 0 || k >= placement.partitions)
         throw std::invalid_argument("no partition " + std::to_string(k));
-    const std::vector<Bridge> bridges = bridges_of(plan, placement);
+    const std::vector<Bridge> bridges = detail::bridges_of(plan, placement);
     // "fd:N": the launcher's descriptor, inherited; else a name in /dev/shm.
     ShmSegment seg = segment.rfind("fd:", 0) == 0
                          ? ShmSegment::adopt(std::atoi(segment.c_str() + 3))
@@ -450,25 +250,25 @@ RunResult run_partition(const Plan& plan, const Placement& placement, int k,
     // For the launcher's deadlock check: say when nothing here can run until a ring
     // changes, with what the processes (not the bridges) wait on; and when a ring woke us.
     rt.on_quiet([&seg, k](const std::vector<std::string>& blocked) {
-        // A bridge as a peer says where the other end is: "writer 'receive 'c' from 1'
-        // waits" reads "writers in partition 1".
-        static const std::regex bridge_peer(
-            R"((writer|reader) '(receive|send) '[^']*' (from|to) (\d+)' waits)");
-        std::string report;
-        for (const std::string& line : blocked)
-            if (line.rfind("'send ", 0) != 0 && line.rfind("'receive ", 0) != 0)
-                report +=
-                    "deadlock: " + std::regex_replace(line, bridge_peer, "$1s in partition $4") +
-                    '\n';
-        seg.set_quiet(k, report);
+        seg.set_quiet(k, detail::quiet_report(blocked, "partition"));
     });
     RingWaiter waiter(rt.scheduler(), [&seg, k] { seg.set_woken(k); });
-    Wiring w;
-    wire(plan, placement, k, bridges, seg, rt, waiter, w);
+    detail::Wiring w;
+    const std::vector<std::string> channel_names = [&] {
+        std::vector<std::string> out;
+        for (const Bridge& b : bridges) out.push_back(plan.channels[b.channel].name);
+        return out;
+    }();
+    detail::BridgeBodies bodies{[&](std::size_t b) { return sender(seg.ring(b), waiter); },
+                                [&](std::size_t b) {
+                                    return receiver(seg.ring(b), waiter, channel_names[b],
+                                                    bridges[b].from);
+                                }};
+    detail::wire_partition(plan, placement, k, bridges, rt, bodies, w);
     detail::add_plan_processes(
         rt, plan, [&](std::size_t i) { return placement.of_process[i] == k; }, w);
     RunResult result = rt.run();
-    result.stats = partition_stats(plan, placement, k, rt);
+    result.stats = detail::partition_stats(plan, placement, k, rt);
     // A partition stopped by another's failure is poisoned without a failure of its own.
     if (result.status == RunStatus::Ok && seg.aborted()) {
         result.status = RunStatus::Failed;
@@ -529,7 +329,7 @@ RunResult launch_partitions(const Plan& plan, const Placement& placement,
     if (n > ShmSegment::kMaxPartitions)
         throw std::invalid_argument("the processes backend runs at most " +
                                     std::to_string(ShmSegment::kMaxPartitions) + " partitions");
-    const std::vector<Bridge> bridges = bridges_of(plan, placement);
+    const std::vector<Bridge> bridges = detail::bridges_of(plan, placement);
     std::random_device rd;
     const std::string name =
         "/chanflow." + std::to_string(getpid()) + "." + std::to_string(rd() % 1000000);

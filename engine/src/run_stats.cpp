@@ -1,5 +1,6 @@
 // run_stats.cpp — RunStats to JSON and back (`chanflow run --stats=FILE`, `dot --stats-from`).
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -8,6 +9,7 @@
 
 #include "chanflow/runtime.hpp"
 #include "chanflow/value.hpp"
+#include "runtime_impl.hpp"
 
 namespace chanflow {
 namespace {
@@ -48,9 +50,13 @@ std::string to_json(const RunStats& st) {
 RunStats read_run_stats(const std::string& path) {
     std::ifstream in(path);
     if (!in) throw std::runtime_error("cannot read statistics file '" + path + "'");
+    return detail::parse_run_stats(std::string(std::istreambuf_iterator<char>(in), {}), path);
+}
+
+RunStats detail::parse_run_stats(const std::string& text, const std::string& path) {
     RunStats st;
     try {
-        const YAML::Node doc = YAML::Load(in);
+        const YAML::Node doc = YAML::Load(text);
         st.wall = doc["wall_s"].as<double>();
         for (const auto& p : doc["processes"]) {
             ProcessStats ps;

@@ -54,6 +54,9 @@ struct Wiring {
     std::vector<std::map<std::size_t, Channel*>> reader_of;
 };
 
+/// The statistics `to_json` wrote, read back; errors name `source` (a file, a rank).
+RunStats parse_run_stats(const std::string& text, const std::string& source);
+
 class Runtime;
 /// Adds channel c (index into the plan) with all its ends in `rt`: `writers` and `readers`
 /// of them (replicas one by one), and records them in `w`.

@@ -262,6 +262,7 @@ void Scheduler::worker_loop(Worker& w) {
         spinning_.fetch_add(1);
         for (int round = 0; round < kSpinRounds && !found; ++round) {
             found = find_work(w, round >= kStealNextAfter);
+            if (!found && poll_hook_ && poll_hook_()) found = find_work(w, true);
             if (!found) {
                 for (int k = 0; k < 32; ++k) CHANFLOW_CPU_RELAX();
                 if (round % 16 == 15) std::this_thread::yield();
@@ -312,6 +313,16 @@ void Scheduler::dedicated_loop(ProcessState* p, Dedicated& d) {
         check_stuck_locked();
         if (p->ended) break;
     }
+}
+
+bool Scheduler::only_external_waits() {
+    std::lock_guard lock(mu_);
+    if (deadlock_ || stopping_ || parked_.load() != workers_.size() || dedicated_runnable_ > 0 ||
+        timers_pending_ > 0 || !global_.empty() || live_.load() <= 0 || external_pending_ == 0)
+        return false;
+    for (const auto& w : workers_)
+        if (w->queued.load() > 0 || w->next.load()) return false;
+    return true;
 }
 
 // Called with mu_ held whenever something may have become idle: if nothing can run and

@@ -130,6 +130,13 @@ public:
     /// Called (with the scheduler's lock held: keep it short, call nothing of the scheduler)
     /// whenever nothing can run and only external waits are pending. Set before start().
     void set_quiet_hook(std::function<void()> f) { quiet_hook_ = std::move(f); }
+    /// Whether nothing can run now and only external waits are pending (what the quiet hook
+    /// was last called for still holds).
+    bool only_external_waits();
+    /// Called by an idle worker on every round of looking for work before it parks: a
+    /// transport that must be polled (MPI) takes in arrivals there, on the thread that will
+    /// run who they wake. Returns whether it scheduled anything. Set before start().
+    void set_poll_hook(std::function<bool()> f) { poll_hook_ = std::move(f); }
 
     /// The process running on this thread (nullptr outside processes).
     static ProcessState* current() noexcept { return current_; }
@@ -190,6 +197,7 @@ private:
     std::int64_t timers_pending_ = 0;    // guarded by mu_: counts for deadlock detection
     std::int64_t external_pending_ = 0;  // guarded by mu_: likewise
     std::function<void()> quiet_hook_;
+    std::function<bool()> poll_hook_;
     std::thread timer_thread_;
     bool timer_stop_ = false;
 };

@@ -51,7 +51,8 @@ RunStats merge_partition_stats(const Plan& plan, const std::vector<RunStats>& pa
 
 /// One Chrome trace from each partition's (RunResult::trace, with RunOptions::trace_origin_ns
 /// shared so that their clocks line up): partition k becomes trace process k + 1, named
-/// "partition k", with its threads' tracks.
-std::string merge_partition_traces(const std::vector<std::string>& parts);
+/// "partition k" (or "rank k": `unit`), with its threads' tracks.
+std::string merge_partition_traces(const std::vector<std::string>& parts,
+                                   const std::string& unit = "partition");
 
 }  // namespace chanflow

@@ -1,0 +1,503 @@
+// mpi_hub.cpp — see mpi_hub.hpp.
+#include "mpi_hub.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <stdexcept>
+
+#include "process_state.hpp"
+#include "scheduler.hpp"
+
+namespace chanflow::detail {
+namespace {
+
+constexpr std::uint32_t kReaderGone = 0xffffffffu;  // a credit message that says "stop"
+constexpr auto kDeadlockCheck = std::chrono::milliseconds(100);
+
+void put_u64(Bytes& out, std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<unsigned char>(v >> (8 * i)));
+}
+std::uint64_t get_u64(const unsigned char* p) {
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
+    return v;
+}
+
+int checked_count(std::size_t n) {
+    if (n > static_cast<std::size_t>(INT_MAX))
+        throw std::runtime_error("a message of " + std::to_string(n) +
+                                 " bytes is larger than MPI sends at once (2 GiB)");
+    return static_cast<int>(n);
+}
+
+}  // namespace
+
+MpiHub::MpiHub(MPI_Comm comm, int rank, int size, const std::vector<Bridge>& bridges)
+    : comm_(comm), rank_(rank), size_(size), send_(bridges.size()), receive_(bridges.size()) {
+    for (std::size_t b = 0; b < bridges.size(); ++b) {
+        if (bridges[b].from == rank) {
+            send_[b].to = bridges[b].to;
+            send_[b].credits = kWindow;
+        }
+        if (bridges[b].to == rank) receive_[b].from = bridges[b].from;
+    }
+    if (rank_ == 0) ranks_.resize(static_cast<std::size_t>(size_));
+    next_check_ = std::chrono::steady_clock::now() + kDeadlockCheck;
+}
+
+MpiHub::~MpiHub() {
+    {
+        std::lock_guard lock(sleep_mu_);
+        stop_ = true;
+    }
+    sleep_cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
+void MpiHub::start(Scheduler& sched) {
+    sched_ = &sched;
+    thread_ = std::thread([this] { progress_loop(); });
+}
+
+// ---- senders -------------------------------------------------------------------------------
+
+void MpiHub::post(int to, int tag, Bytes bytes, Value keep) {
+    Outgoing o{MPI_REQUEST_NULL, std::move(bytes), std::move(keep)};
+    const void* data = o.bytes.data();
+    int count = checked_count(o.bytes.size());
+    if (o.keep.is_tensor()) {  // the elements, from the tensor's own memory
+        data = o.keep.as_tensor().data.data();
+        count = checked_count(o.keep.as_tensor().data.size());
+    }
+    MPI_Isend(data, count, MPI_BYTE, to, tag, comm_, &o.request);
+    outgoing_.push_back(std::move(o));
+}
+
+MpiHub::Sent MpiHub::try_send(std::size_t b, Bytes& frame) {
+    std::lock_guard lock(mu_);
+    SendSide& s = send_[b];
+    if (aborted_) return Sent::Aborted;
+    if (s.gone) return Sent::Gone;
+    if (s.credits == 0) return Sent::Full;
+    --s.credits;
+    Bytes bytes = std::move(frame);
+    frame.clear();
+    if (!spare_.empty()) {  // hand the caller a used buffer: no allocation per frame
+        frame = std::move(spare_.back());
+        spare_.pop_back();
+        frame.clear();
+    }
+    post(s.to, kFirstBridgeTag + 2 * static_cast<int>(b), std::move(bytes));
+    ++sent_;
+    return Sent::Ok;
+}
+
+MpiHub::Sent MpiHub::try_send_tensor(std::size_t b, const Value& tensor) {
+    Bytes header{kFrameTensor};
+    encode_tensor_header(tensor.as_tensor(), header);
+    std::lock_guard lock(mu_);
+    SendSide& s = send_[b];
+    if (aborted_) return Sent::Aborted;
+    if (s.gone) return Sent::Gone;
+    if (s.credits == 0) return Sent::Full;
+    --s.credits;
+    const int tag = kFirstBridgeTag + 2 * static_cast<int>(b);
+    post(s.to, tag, std::move(header));
+    post(s.to, tag, {}, tensor);
+    sent_ += 2;
+    return Sent::Ok;
+}
+
+void MpiHub::close(std::size_t b) {
+    std::lock_guard lock(mu_);
+    if (aborted_ || send_[b].gone) return;
+    post(send_[b].to, kFirstBridgeTag + 2 * static_cast<int>(b), Bytes{kFrameEnd});
+    ++sent_;
+}
+
+// ---- receivers -----------------------------------------------------------------------------
+
+MpiHub::Took MpiHub::try_take(std::size_t b, Arrival& a) {
+    std::lock_guard lock(mu_);
+    ReceiveSide& r = receive_[b];
+    if (aborted_) return Took::Aborted;
+    if (r.inbox.empty()) return r.ended ? Took::Closed : Took::Empty;
+    Arrival& front = r.inbox.front();
+    std::swap(a.frame, front.frame);
+    a.tensor = std::move(front.tensor);
+    if (front.frame.capacity() > 0) spare_.push_back(std::move(front.frame));
+    r.inbox.pop_front();
+    // Credit goes back in batches: half a window at a time.
+    if (++r.consumed >= kWindow / 2) {
+        Bytes credit(4);
+        std::memcpy(credit.data(), &r.consumed, 4);
+        post(r.from, kFirstBridgeTag + 2 * static_cast<int>(b) + 1, std::move(credit));
+        ++sent_;
+        r.consumed = 0;
+    }
+    return Took::Ok;
+}
+
+void MpiHub::reader_gone(std::size_t b) {
+    std::lock_guard lock(mu_);
+    ReceiveSide& r = receive_[b];
+    r.gone = true;
+    r.inbox.clear();
+    if (aborted_ || r.ended) return;
+    Bytes stop(4);
+    std::memcpy(stop.data(), &kReaderGone, 4);
+    post(r.from, kFirstBridgeTag + 2 * static_cast<int>(b) + 1, std::move(stop));
+    ++sent_;
+}
+
+// ---- waiting -------------------------------------------------------------------------------
+
+bool MpiHub::Awaiter::await_suspend(std::coroutine_handle<>) {
+    ProcessState* p = Scheduler::current();
+    std::lock_guard lock(hub.mu_);
+    if (hub.aborted_) return false;
+    ProcessState** slot;
+    if (room) {
+        SendSide& s = hub.send_[b];
+        if (s.credits > 0 || s.gone) return false;
+        slot = &s.waiting;
+    } else {
+        ReceiveSide& r = hub.receive_[b];
+        if (!r.inbox.empty() || r.ended) return false;
+        slot = &r.waiting;
+    }
+    p->begin_wait(WaitKind::Sleep);  // neither a read nor a write of a channel
+    hub.sched_->external_wait_begin();
+    suspended = true;
+    *slot = p;  // a waker needs the lock: nothing touches this frame after it is released
+    return true;
+}
+
+void MpiHub::Awaiter::await_resume() const noexcept {
+    if (suspended) Scheduler::current()->wait = WaitKind::None;
+}
+
+void MpiHub::take_waiter(ProcessState*& slot, std::vector<ProcessState*>& wake) {
+    if (!slot) return;
+    wake.push_back(slot);
+    slot = nullptr;
+}
+
+void MpiHub::wake_all(std::vector<ProcessState*>& wake) {
+    for (ProcessState* p : wake) {
+        sched_->schedule(p);
+        sched_->external_wait_end();
+    }
+    wake.clear();
+}
+
+// ---- progress ------------------------------------------------------------------------------
+
+bool MpiHub::poll() {
+    std::vector<ProcessState*> wake;
+    {
+        std::unique_lock lock(mu_, std::try_to_lock);
+        if (!lock.owns_lock() || !sched_) return false;
+        poll_locked(wake);
+    }
+    const bool woke = !wake.empty();
+    wake_all(wake);
+    return woke;
+}
+
+bool MpiHub::poll_locked(std::vector<ProcessState*>& wake) {
+    bool did = false;
+    if (!outgoing_.empty()) {
+        std::vector<MPI_Request> requests;
+        requests.reserve(outgoing_.size());
+        for (const Outgoing& o : outgoing_) requests.push_back(o.request);
+        std::vector<int> done(outgoing_.size());
+        int n = 0;
+        MPI_Testsome(static_cast<int>(requests.size()), requests.data(), &n, done.data(),
+                     MPI_STATUSES_IGNORE);
+        if (n > 0 && n != MPI_UNDEFINED) {
+            did = true;
+            for (int i = 0; i < n; ++i)
+                outgoing_[static_cast<std::size_t>(done[i])].request = MPI_REQUEST_NULL;
+            std::erase_if(outgoing_, [this](Outgoing& o) {
+                if (o.request != MPI_REQUEST_NULL) return false;
+                if (o.bytes.capacity() >= 4096 && spare_.size() < 64)
+                    spare_.push_back(std::move(o.bytes));
+                return true;
+            });
+        }
+    }
+    for (int i = 0; i < 256; ++i) {
+        int flag = 0;
+        MPI_Message msg;
+        MPI_Status st;
+        MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm_, &flag, &msg, &st);
+        if (!flag) break;
+        receive_one(msg, st, wake);
+        did = true;
+    }
+    return did;
+}
+
+void MpiHub::receive_one(MPI_Message msg, const MPI_Status& st, std::vector<ProcessState*>& wake) {
+    int count = 0;
+    MPI_Get_count(&st, MPI_BYTE, &count);
+    const int tag = st.MPI_TAG;
+    const std::size_t n = static_cast<std::size_t>(count);
+    if (tag < kFirstBridgeTag) {
+        Bytes bytes(n);
+        MPI_Mrecv(bytes.data(), count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+        receive_control(tag, st.MPI_SOURCE, bytes, wake);
+        return;
+    }
+    ++received_;
+    const std::size_t b = static_cast<std::size_t>(tag - kFirstBridgeTag) / 2;
+    const bool credit = (tag - kFirstBridgeTag) % 2 == 1;
+    if (b >= send_.size()) {  // not a tag of this run's: take it and drop it
+        Bytes bytes(n);
+        MPI_Mrecv(bytes.data(), count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+        return;
+    }
+    if (credit) {
+        std::uint32_t k = 0;
+        if (n == 4)
+            MPI_Mrecv(&k, 4, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+        else {
+            Bytes bytes(n);
+            MPI_Mrecv(bytes.data(), count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+        }
+        SendSide& s = send_[b];
+        if (k == kReaderGone)
+            s.gone = true;
+        else
+            s.credits += static_cast<int>(k);
+        take_waiter(s.waiting, wake);
+        return;
+    }
+    ReceiveSide& r = receive_[b];
+    if (r.tensor_next) {  // a tensor's elements, straight into its memory
+        r.tensor_next = false;
+        Tensor t = std::move(r.tensor);
+        t.data.resize(n);
+        MPI_Mrecv(t.data.data(), count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+        if (r.gone || aborted_) return;
+        r.inbox.push_back({{}, Value(std::move(t))});
+        take_waiter(r.waiting, wake);
+        return;
+    }
+    Bytes bytes;
+    if (!spare_.empty()) {
+        bytes = std::move(spare_.back());
+        spare_.pop_back();
+    }
+    bytes.resize(n);
+    MPI_Mrecv(bytes.data(), count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+    if (!bytes.empty() && bytes[0] == kFrameEnd) {
+        r.ended = true;
+        take_waiter(r.waiting, wake);
+        return;
+    }
+    if (!bytes.empty() && bytes[0] == kFrameTensor) {
+        // The header: checked here, so that the elements can go straight to their place.
+        std::uint64_t length = 0;
+        try {
+            Decoder d(bytes.data() + 1, bytes.size() - 1);
+            r.tensor = d.tensor_header(length);
+        } catch (const CodecError&) {
+            r.tensor = {};  // the receiver reports it: a frame it cannot read
+            r.inbox.push_back({std::move(bytes), {}});
+            take_waiter(r.waiting, wake);
+            return;
+        }
+        r.tensor_next = true;
+        return;
+    }
+    if (r.gone || aborted_) return;
+    r.inbox.push_back({std::move(bytes), {}});
+    take_waiter(r.waiting, wake);
+}
+
+// ---- faults, deadlock and the end ----------------------------------------------------------
+
+void MpiHub::abort_locked(const std::string& message, std::vector<ProcessState*>& wake) {
+    if (failure_.empty()) failure_ = message;
+    aborted_ = true;
+    for (SendSide& s : send_) take_waiter(s.waiting, wake);
+    for (ReceiveSide& r : receive_) take_waiter(r.waiting, wake);
+}
+
+void MpiHub::fail(const std::string& message) {
+    std::vector<ProcessState*> wake;
+    {
+        std::lock_guard lock(mu_);
+        if (aborted_) return;  // another rank's failure came first: it is the run's
+        for (int r = 0; r < size_; ++r)
+            if (r != rank_) post(r, kAbort, Bytes(message.begin(), message.end()));
+        abort_locked(message, wake);
+    }
+    wake_all(wake);
+}
+
+std::string MpiHub::failure() const {
+    std::lock_guard lock(const_cast<std::mutex&>(mu_));
+    return failure_;
+}
+
+std::string MpiHub::deadlock_report() const {
+    std::lock_guard lock(const_cast<std::mutex&>(mu_));
+    return deadlock_report_;
+}
+
+void MpiHub::set_quiet(std::string report) {
+    std::lock_guard lock(quiet_mu_);
+    quiet_report_ = std::move(report);
+}
+
+void MpiHub::receive_control(int tag, int source, const Bytes& bytes,
+                             std::vector<ProcessState*>& wake) {
+    switch (tag) {
+        case kAbort:
+            abort_locked(std::string(bytes.begin(), bytes.end()), wake);
+            return;
+        case kVerdict:
+            deadlocked_ = true;
+            abort_locked("", wake);
+            return;
+        case kQuiet:
+        case kBusy:
+        case kDone: {
+            if (rank_ != 0 || bytes.size() < 16) return;
+            RankState& s = ranks_[static_cast<std::size_t>(source)];
+            s.quiet = tag == kQuiet;
+            s.done = tag == kDone;
+            s.sent = get_u64(bytes.data());
+            s.received = get_u64(bytes.data() + 8);
+            s.report.assign(bytes.begin() + 16, bytes.end());
+            ++s.seq;
+            return;
+        }
+        default:
+            return;
+    }
+}
+
+// Tells rank 0 when this rank's state changed: quiet (and what its processes wait on),
+// busy again, or done; each with how many bridge messages it sent and took in.
+void MpiHub::report_state_locked() {
+    // The scheduler knows whether this rank is quiet now; what its processes wait on it
+    // said when it became so.
+    const bool quiet = !finishing_ && sched_->only_external_waits();
+    std::string report;
+    if (quiet) {
+        std::lock_guard lock(quiet_mu_);
+        report = quiet_report_;
+    }
+    const int state = finishing_ ? kDone : quiet ? kQuiet : kBusy;
+    if (state == reported_state_ &&
+        (state == kBusy || (sent_ == reported_sent_ && received_ == reported_received_)))
+        return;
+    reported_state_ = state;
+    reported_sent_ = sent_;
+    reported_received_ = received_;
+    Bytes payload;
+    put_u64(payload, sent_);
+    put_u64(payload, received_);
+    payload.insert(payload.end(), report.begin(), report.end());
+    if (rank_ == 0) {
+        std::vector<ProcessState*> none;
+        receive_control(state, 0, payload, none);
+    } else {
+        post(0, state, std::move(payload));
+    }
+}
+
+// On rank 0: a deadlock is every rank quiet or done (not all done), as many bridge messages
+// taken in as sent, and nothing changed since the last check.
+void MpiHub::check_deadlock_locked(std::vector<ProcessState*>& wake) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_check_ || aborted_) return;
+    next_check_ = now + kDeadlockCheck;
+    bool idle = true, any_quiet = false;
+    std::uint64_t sent = 0, received = 0;
+    std::vector<std::uint64_t> snapshot;
+    for (const RankState& s : ranks_) {
+        idle = idle && (s.quiet || s.done);
+        any_quiet = any_quiet || s.quiet;
+        sent += s.sent;
+        received += s.received;
+        snapshot.push_back(s.seq);
+    }
+    const bool candidate = idle && any_quiet && sent == received;
+    if (candidate && snapshot == last_check_) {
+        deadlock_report_.clear();
+        for (const RankState& s : ranks_) deadlock_report_ += s.report;
+        if (!deadlock_report_.empty() && deadlock_report_.back() == '\n')
+            deadlock_report_.pop_back();
+        deadlocked_ = true;
+        for (int r = 1; r < size_; ++r) post(r, kVerdict, {});
+        abort_locked("", wake);
+        return;
+    }
+    last_check_ = candidate ? snapshot : std::vector<std::uint64_t>{};
+}
+
+void MpiHub::progress_loop() {
+    int idle = 0;
+    bool barrier_posted = false;
+    std::vector<ProcessState*> wake;
+    for (;;) {
+        bool did, done = false;
+        {
+            std::lock_guard lock(mu_);
+            did = poll_locked(wake);
+            report_state_locked();
+            if (rank_ == 0) check_deadlock_locked(wake);
+            // The end: once this rank's own sends are through, a barrier that completes when
+            // every rank got here; until then what arrives is still taken in.
+            if (finishing_ && outgoing_.empty() && !barrier_posted) {
+                MPI_Ibarrier(comm_, &barrier_);
+                barrier_posted = true;
+            }
+            if (barrier_posted) {
+                int flag = 0;
+                MPI_Test(&barrier_, &flag, MPI_STATUS_IGNORE);
+                done = flag != 0;
+            }
+        }
+        wake_all(wake);
+        if (done) return;
+        if (did) {
+            idle = 0;
+            continue;
+        }
+        // Nothing came: look again soon, then less and less often (at most every 1 ms).
+        ++idle;
+        if (idle < 16) {
+            std::this_thread::yield();
+            continue;
+        }
+        const auto pause = std::chrono::microseconds(std::min(1000, 20 << std::min(idle - 16, 6)));
+        std::unique_lock lock(sleep_mu_);
+        if (sleep_cv_.wait_for(lock, pause, [this] { return stop_ || finish_now_; })) {
+            if (stop_) return;
+            finish_now_ = false;
+            idle = 0;
+        }
+    }
+}
+
+void MpiHub::finish() {
+    {
+        std::lock_guard lock(mu_);
+        finishing_ = true;
+    }
+    {
+        std::lock_guard lock(sleep_mu_);
+        finish_now_ = true;
+    }
+    sleep_cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace chanflow::detail

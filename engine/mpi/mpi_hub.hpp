@@ -1,0 +1,185 @@
+// mpi_hub.hpp — one rank's MPI traffic for the MPI backend: the frames of its bridges,
+// credits for flow control, and the control messages of faults, deadlock detection and the
+// end of the run.
+//
+// Every MPI call is made under the hub's lock (MPI_THREAD_SERIALIZED is enough). Sends are
+// posted by the bridge that sends; arrivals are found by polling, done by idle workers while
+// they look for work (no thread hop on a busy rank: a ping-pong runs on one thread per rank)
+// and by a progress thread that backs off to sleeping when nothing comes.
+//
+// Tags: bridge b's frames travel on 2b + kFirstBridgeTag, its credits (and the reader's
+// retire) back on the next tag; MPI keeps the order of messages with one source and tag, so
+// a frame never overtakes the one before and the end comes last.
+//
+// A frame is a kind byte and a payload: kFrameData, a batch of encoded values; kFrameEnd,
+// the writers retired; kFrameTensor, a tensor's dtype and shape, its elements following as
+// the next message on the tag, sent from and received into the tensor's own memory.
+#pragma once
+
+#include <mpi.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <coroutine>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bridges.hpp"
+#include "codec.hpp"
+
+namespace chanflow::detail {
+
+class Scheduler;
+struct ProcessState;
+
+constexpr unsigned char kFrameEnd = 'E';
+constexpr unsigned char kFrameTensor = 'T';
+/// Tensors at least this large travel as a message of their own, without a copy.
+constexpr std::size_t kTensorOutOfLine = 64 * 1024;
+
+class MpiHub {
+public:
+    /// `bridges` as bridges_of gives them; this rank's are those from or to `rank`.
+    MpiHub(MPI_Comm comm, int rank, int size, const std::vector<Bridge>& bridges);
+    ~MpiHub();
+    MpiHub(const MpiHub&) = delete;
+    MpiHub& operator=(const MpiHub&) = delete;
+
+    /// Starts the progress thread; processes blocked on the hub are woken through `sched`.
+    void start(Scheduler& sched);
+
+    // ---- a sender (bridge b runs from this rank) ----
+    enum class Sent { Ok, Full, Gone, Aborted };
+    /// Sends a frame (its kind byte first); on Ok the hub has taken its bytes and `frame`
+    /// is left empty. Full: no credit, wait for room(b). Gone: every reader retired.
+    Sent try_send(std::size_t b, Bytes& frame);
+    /// Sends a tensor value out of line: its header, then its elements from its memory.
+    Sent try_send_tensor(std::size_t b, const Value& tensor);
+    /// The writers retired: the end goes after everything sent.
+    void close(std::size_t b);
+
+    // ---- a receiver (bridge b runs to this rank) ----
+    enum class Took { Ok, Empty, Closed, Aborted };
+    struct Arrival {
+        Bytes frame;   // a batch: kFrameData and the encoded values
+        Value tensor;  // or a tensor that came out of line (frame empty)
+    };
+    Took try_take(std::size_t b, Arrival& a);
+    /// Every reader of the local side retired: the sender stops, what comes is dropped.
+    void reader_gone(std::size_t b);
+
+    /// co_await hub.room(b) / hub.data(b): suspends until trying again may succeed.
+    struct Awaiter {
+        MpiHub& hub;
+        std::size_t b;
+        bool room;
+        bool suspended = false;
+        bool await_ready() const noexcept { return false; }
+        bool await_suspend(std::coroutine_handle<>);
+        void await_resume() const noexcept;
+    };
+    Awaiter room(std::size_t b) { return {*this, b, true}; }
+    Awaiter data(std::size_t b) { return {*this, b, false}; }
+
+    /// One round of progress if no other thread is making one: completes sends, takes in
+    /// arrivals, wakes who waits for them. True when it did something.
+    bool poll();
+
+    // ---- faults, deadlock, the end ----
+    /// The first failure on this rank: every rank aborts, and this message is the run's
+    /// unless another came first.
+    void fail(const std::string& message);
+    bool aborted() const noexcept { return aborted_.load(); }
+    /// The first failure this rank heard of (its own or another's); empty if none.
+    std::string failure() const;
+    /// Whether rank 0 found every rank quiet with nothing in flight (the run deadlocked).
+    bool deadlocked() const noexcept { return deadlocked_.load(); }
+    /// On rank 0 after a deadlock: what each rank's processes wait on.
+    std::string deadlock_report() const;
+    /// Nothing here can run until a message arrives: `report` says what the processes wait
+    /// on. Called by the scheduler with its lock held: takes only a lock of its own.
+    void set_quiet(std::string report);
+    /// This rank's processes all ended (or the run stopped): keeps taking in and answering
+    /// what arrives until every rank got here, then stops the progress thread.
+    void finish();
+
+private:
+    struct Outgoing {
+        MPI_Request request;
+        Bytes bytes;
+        Value keep;  // a tensor whose memory is being sent
+    };
+    struct SendSide {
+        int to = -1;
+        int credits = 0;
+        bool gone = false;
+        ProcessState* waiting = nullptr;
+    };
+    struct ReceiveSide {
+        int from = -1;
+        std::deque<Arrival> inbox;
+        bool ended = false, gone = false;
+        bool tensor_next = false;  // the next message on the tag is a tensor's elements
+        Tensor tensor;             // its header, waiting for them
+        int consumed = 0;          // frames taken since credit was last returned
+        ProcessState* waiting = nullptr;
+    };
+    enum Control : int { kAbort = 1, kQuiet = 2, kBusy = 3, kVerdict = 4, kDone = 5 };
+    static constexpr int kFirstBridgeTag = 16;
+    static constexpr int kWindow = 16;  // frames in flight per bridge
+
+    void progress_loop();
+    bool poll_locked(std::vector<ProcessState*>& wake);
+    void post(int to, int tag, Bytes bytes, Value keep = {});
+    void receive_one(MPI_Message msg, const MPI_Status& st, std::vector<ProcessState*>& wake);
+    void receive_control(int tag, int source, const Bytes& bytes, std::vector<ProcessState*>& wake);
+    void abort_locked(const std::string& message, std::vector<ProcessState*>& wake);
+    void report_state_locked();
+    void check_deadlock_locked(std::vector<ProcessState*>& wake);
+    void wake_all(std::vector<ProcessState*>& wake);
+    void take_waiter(ProcessState*& slot, std::vector<ProcessState*>& wake);
+
+    MPI_Comm comm_;
+    int rank_, size_;
+    Scheduler* sched_ = nullptr;
+
+    std::mutex mu_;               // guards everything below but the atomics, and every MPI call
+    std::vector<SendSide> send_;  // by bridge; used where this rank sends
+    std::vector<ReceiveSide> receive_;  // by bridge; used where this rank receives
+    std::vector<Outgoing> outgoing_;
+    std::vector<Bytes> spare_;               // buffers to reuse
+    std::uint64_t sent_ = 0, received_ = 0;  // bridge messages, for deadlock detection
+    std::string failure_;
+    std::atomic<bool> aborted_{false}, deadlocked_{false};
+    bool finishing_ = false;
+    MPI_Request barrier_ = MPI_REQUEST_NULL;
+
+    // Deadlock detection: each rank tells rank 0 when it is quiet (and what it waits on)
+    // and when it is busy again; rank 0 declares a deadlock when every rank is quiet or
+    // done, as many bridge messages arrived as were sent, and nothing changed for a check.
+    std::mutex quiet_mu_;  // leaf lock: the scheduler calls set_quiet holding its own
+    std::string quiet_report_;
+    struct RankState {
+        bool quiet = false, done = false;
+        std::uint64_t sent = 0, received = 0, seq = 0;
+        std::string report;
+    };
+    int reported_state_ = kBusy;  // what this rank last told rank 0
+    std::uint64_t reported_sent_ = 0, reported_received_ = 0;
+    std::vector<RankState> ranks_;  // on rank 0
+    std::vector<std::uint64_t> last_check_;
+    std::string deadlock_report_;
+    std::chrono::steady_clock::time_point next_check_;
+
+    std::mutex sleep_mu_;
+    std::condition_variable sleep_cv_;
+    bool stop_ = false, finish_now_ = false;
+    std::thread thread_;
+};
+
+}  // namespace chanflow::detail
