@@ -118,6 +118,26 @@ TEST_CASE("cookbook: on the processes backend, with 2 and 3 partitions, the same
     }
 }
 
+#ifdef CHANFLOW_MPIRUN
+TEST_CASE("cookbook: on the MPI backend under mpirun, with 2 and 3 ranks, the same output") {
+    for (const auto& [name, example] : examples()) {
+        const std::string want = read_file(kGraphs / "expected" / (name + ".out"));
+        for (int ranks : {2, 3}) {
+            std::vector<std::string> args{"run", "graphs/" + name + ".yaml", "--backend", "mpi"};
+            if (name == "wordcount") args.insert(args.end(), {"--set", "mappers=3"});
+            INFO("mpirun -np " << ranks << " chanflow run graphs/" << name << ".yaml");
+            const auto r = chanflow::test::run_mpirun(ranks, args);
+            CHECK(r.exit_code == 0);
+            CHECK(r.err.empty());
+            if (example.sorted)
+                CHECK(sorted_lines(r.out) == sorted_lines(want));
+            else
+                CHECK(r.out == want);
+        }
+    }
+}
+#endif
+
 namespace {
 
 // The word count of SPEC §5 text.words, written plainly: the reference for wordcount.yaml.
@@ -169,6 +189,12 @@ TEST_CASE("cookbook: chanflow-textgen is deterministic and wordcount.yaml counts
     const auto r = run_cli({"run", "graphs/wordcount.yaml", "--set", "path=" + a.string()});
     CHECK(r.exit_code == 0);
     CHECK(r.out == reference_top10(a));
+#ifdef CHANFLOW_MPIRUN
+    const auto mpi = chanflow::test::run_mpirun(
+        2, {"run", "graphs/wordcount.yaml", "--backend", "mpi", "--set", "path=" + a.string()});
+    CHECK(mpi.exit_code == 0);
+    CHECK(mpi.out == r.out);
+#endif
 
     const auto bad = gen({"--mb", "x"});
     CHECK(bad.exit_code == 2);

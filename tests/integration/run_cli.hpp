@@ -91,6 +91,23 @@ inline CliResult run_cli(const std::vector<std::string>& args,
     return r;
 }
 
+#ifdef CHANFLOW_MPIRUN
+/// mpirun's arguments to start CHANFLOW_BIN with `args` on `ranks` ranks of this machine.
+inline std::vector<std::string> mpirun_args(int ranks, const std::vector<std::string>& args) {
+    std::vector<std::string> a{"--oversubscribe", "-np", std::to_string(ranks)};
+    if (geteuid() == 0) a.push_back("--allow-run-as-root");
+    a.push_back(CHANFLOW_BIN);
+    a.insert(a.end(), args.begin(), args.end());
+    return a;
+}
+
+/// Runs CHANFLOW_BIN with args under mpirun, on `ranks` ranks.
+inline CliResult run_mpirun(int ranks, const std::vector<std::string>& args,
+                            std::chrono::seconds limit = std::chrono::seconds(120)) {
+    return run_cli(mpirun_args(ranks, args), limit, CHANFLOW_MPIRUN);
+}
+#endif
+
 /// Runs CHANFLOW_BIN with its stderr on a terminal (a pseudo-terminal `columns` wide) and
 /// its stdout on a pipe: `err` is what the terminal received.
 inline CliResult run_cli_on_terminal(const std::vector<std::string>& args,

@@ -1,0 +1,243 @@
+// The MPI backend under real mpirun: failures, kills and deadlocks on any rank end the job
+// with one clear message and the exit codes of SPEC §6; statistics and traces gather to
+// rank 0; and outside mpirun the backend runs as one rank.
+#ifdef CHANFLOW_MPIRUN
+#include <doctest/doctest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "run_cli.hpp"
+#include "text_util.hpp"
+
+namespace fs = std::filesystem;
+using chanflow::test::read_file;
+using chanflow::test::run_cli;
+using chanflow::test::run_mpirun;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// A graph file of the test's own.
+struct Graph {
+    fs::path path;
+    explicit Graph(const std::string& text) {
+        static int n = 0;
+        path = fs::temp_directory_path() /
+               ("chanflow-mpi-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".yaml");
+        std::ofstream(path) << text;
+    }
+    ~Graph() { fs::remove(path); }
+};
+
+// The first line of stderr: chanflow's own; mpirun may add its notice of the exit code.
+std::string first_line(const std::string& s) {
+    return s.substr(0, s.find('\n') + 1);
+}
+
+// The rank processes of a run: chanflow processes (not mpirun) whose command line names
+// `graph`, with the rank MPI gave each.
+std::vector<std::pair<int, pid_t>> ranks_of(const std::string& graph) {
+    std::vector<std::pair<int, pid_t>> out;
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+        const std::string name = entry.path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::ifstream f(entry.path() / "cmdline");
+        std::string cmdline((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        if (cmdline.rfind(CHANFLOW_BIN, 0) != 0 || cmdline.find(graph) == std::string::npos)
+            continue;
+        std::ifstream e(entry.path() / "environ");
+        std::string env((std::istreambuf_iterator<char>(e)), std::istreambuf_iterator<char>());
+        const auto at = env.find("OMPI_COMM_WORLD_RANK=");
+        if (at != std::string::npos)
+            out.emplace_back(std::atoi(env.c_str() + at + 21), std::stoi(name));
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("mpi: a node throwing on rank 1 ends the job with exit 1 and one message") {
+    Graph g(R"Y(chanflow: 1
+processes:
+  numbers: {node: range, with: {stop: 100000000}, out: {out: a}}
+  divide:
+    node: map
+    with: {expr: "12 // (x - 5001)"}
+    replicas: 2
+    in: {in: {channel: a, deliver: round_robin}}
+    out: {out: b}
+  sink: {node: discard, in: {in: b}}
+)Y");
+    const auto start = Clock::now();
+    const auto r = run_mpirun(2, {"run", g.path.string(), "--backend", "mpi"});
+    CHECK(Clock::now() - start < std::chrono::seconds(5));
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.empty());
+    CHECK(first_line(r.err) ==
+          "error: rank 1: process 'divide[1]' failed: division by zero in '12 // (x - 5001)' "
+          "(x = 5001)\n");
+    CHECK(r.err.find("error:", 1) == std::string::npos);  // said once, by rank 0
+}
+
+TEST_CASE("mpi: a rank killed from outside ends the job") {
+    Graph g(R"Y(chanflow: 1
+processes:
+  numbers: {node: range, with: {stop: 1000000000}, out: {out: a}}
+  work:    {node: map, with: {expr: "x * 2"}, replicas: 2, in: {in: a}, out: {out: b}}
+  sink:    {node: discard, in: {in: b}}
+)Y");
+    int out_fd = -1, err_fd = -1;
+    const pid_t mpirun = chanflow::test::spawn_cli(
+        chanflow::test::mpirun_args(2, {"run", g.path.string(), "--backend", "mpi"}), out_fd,
+        err_fd, CHANFLOW_MPIRUN);
+    pid_t victim = -1;
+    for (int i = 0; i < 1000 && victim < 0; ++i) {
+        for (auto [rank, pid] : ranks_of(g.path.string()))
+            if (rank == 1) victim = pid;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    REQUIRE(victim > 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // mid-run
+    const auto start = Clock::now();
+    kill(victim, SIGKILL);
+    int status = 0;
+    while (waitpid(mpirun, &status, WNOHANG) == 0 &&
+           Clock::now() - start < std::chrono::seconds(20))
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const bool ended = Clock::now() - start < std::chrono::seconds(20);
+    if (!ended) {
+        kill(mpirun, SIGKILL);
+        waitpid(mpirun, &status, 0);
+    }
+    CHECK(ended);
+    CHECK(Clock::now() - start < std::chrono::seconds(5));
+    CHECK(!(WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    close(out_fd);
+    close(err_fd);
+    for (int i = 0; i < 200 && !ranks_of(g.path.string()).empty(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    CHECK(ranks_of(g.path.string()).empty());
+}
+
+TEST_CASE("mpi: a deadlock across ranks exits 3 and names the blocked processes on each rank") {
+    Graph g(R"Y(chanflow: 1
+processes:
+  a: {node: map, with: {expr: "x"}, in: {in: ba}, out: {out: ab}, rank: 0}
+  b: {node: map, with: {expr: "x"}, in: {in: ab}, out: {out: ba}, rank: 1}
+  c: {node: range, with: {stop: 3}, out: {out: idle}, rank: 2}
+  d: {node: print, in: {in: idle}, rank: 2}
+)Y");
+    const auto start = Clock::now();
+    const auto r = run_mpirun(3, {"run", g.path.string(), "--backend", "mpi"});
+    CHECK(Clock::now() - start < std::chrono::seconds(5));
+    CHECK(r.exit_code == 3);
+    CHECK(r.out == "0\n1\n2\n");  // what could run did
+    CHECK(r.err.rfind("deadlock: 'a' waits to read 'ba' (empty, writers in rank 1)\n"
+                      "deadlock: 'b' waits to read 'ab' (empty, writers in rank 0)\n",
+                      0) == 0);
+}
+
+TEST_CASE("mpi: a deadlock within one rank exits 3 as on threads") {
+    const auto threads = run_cli({"run", "tests/graphs/deadlock_cycle.yaml"});
+    const auto mpi = run_mpirun(2, {"run", "tests/graphs/deadlock_cycle.yaml", "--backend", "mpi"});
+    CHECK(mpi.exit_code == 3);
+    CHECK(mpi.out == threads.out);
+    CHECK(mpi.err.rfind(threads.err, 0) == 0);
+}
+
+TEST_CASE("mpi: a rank waiting on a busy one is no deadlock") {
+    Graph g(R"Y(chanflow: 1
+processes:
+  slow: {node: pi.sample, with: {samples: 100000000}, in: {in: tasks}, out: {out: counts}, rank: 1}
+  tasks: {node: range, with: {stop: 2}, out: {out: tasks}}
+  show: {node: print, in: {in: counts}}
+)Y");
+    const auto r = run_mpirun(2, {"run", g.path.string(), "--backend", "mpi"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.empty());
+    CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 2);
+}
+
+TEST_CASE("mpi: outside mpirun the backend runs as one rank, also from defaults.backend") {
+    Graph g(R"Y(chanflow: 1
+defaults: {backend: mpi}
+processes:
+  numbers: {node: range, with: {stop: 1000}, out: {out: a}}
+  square:  {node: map, with: {expr: "x * x"}, replicas: 3, ordered: true, in: {in: a}, out: {out: b}}
+  total:   {node: reduce, with: {op: sum}, in: {in: b}, out: {out: c}}
+  print:   {node: print, in: {in: c}}
+)Y");
+    const auto alone = run_cli({"run", g.path.string()});
+    CHECK(alone.exit_code == 0);
+    CHECK(alone.err.empty());
+    CHECK(alone.out == "332833500\n");
+    const auto three = run_mpirun(3, {"run", g.path.string()});
+    CHECK(three.exit_code == 0);
+    CHECK(three.out == "332833500\n");
+}
+
+TEST_CASE("mpi: --stats and --trace gather every rank to rank 0") {
+    const fs::path dir =
+        fs::temp_directory_path() / ("chanflow-mpi-stats-" + std::to_string(getpid()));
+    fs::create_directories(dir);
+    const auto r = run_mpirun(
+        3, {"run", "graphs/pool_map.yaml", "--backend", "mpi", "--set", "n=1000",
+            "--stats=" + (dir / "stats.json").string(), "--trace", (dir / "trace.json").string()});
+    CHECK(r.exit_code == 0);
+    const std::string stats = read_file(dir / "stats.json");
+    // Every replica is there, wherever it ran, and each message counts once.
+    for (int k = 0; k < 4; ++k)
+        CHECK(stats.find("\"name\": \"square[" + std::to_string(k) + "]\"") != std::string::npos);
+    CHECK(stats.find("\"name\": \"tasks\", \"kind\": \"one2any\", \"deliver\": \"round_robin\", "
+                     "\"capacity\": 64, \"writes\": 1000, \"reads\": 1000") != std::string::npos);
+    const std::string trace = read_file(dir / "trace.json");
+    for (int k = 0; k < 3; ++k)
+        CHECK(trace.find("\"name\": \"rank " + std::to_string(k) + "\"") != std::string::npos);
+    fs::remove_all(dir);
+}
+
+TEST_CASE("mpi: --procs other than the ranks, and a pin beyond them, are refused") {
+    const auto procs =
+        run_mpirun(2, {"run", "graphs/counter_printer.yaml", "--backend", "mpi", "--procs", "3"});
+    CHECK(procs.exit_code == 2);
+    CHECK(first_line(procs.err) ==
+          "chanflow: error: --procs 3 does not match the 2 ranks of this run (with mpi, mpirun "
+          "-np sets the ranks)\n");
+    const auto pin = run_mpirun(2, {"run", "tests/graphs/rank_pinned.yaml", "--backend", "mpi"});
+    CHECK(pin.exit_code == 2);
+    CHECK(pin.err.find("is pinned to rank 2, but the run has 2 partitions") != std::string::npos);
+    const auto ok = run_mpirun(3, {"run", "tests/graphs/rank_pinned.yaml", "--backend", "mpi"});
+    CHECK(ok.exit_code == 0);
+    CHECK(ok.out == "0\n10\n20\n30\n");
+}
+
+TEST_CASE("mpi: wordcount over 50 MB on 2 ranks gives the same top 10 as threads") {
+    const fs::path dir =
+        fs::temp_directory_path() / ("chanflow-mpi-wc-" + std::to_string(getpid()));
+    fs::create_directories(dir);
+    const fs::path text = dir / "text.txt";
+    REQUIRE(
+        run_cli({"--mb", "50", "-o", text.string()}, std::chrono::seconds(120), CHANFLOW_TEXTGEN)
+            .exit_code == 0);
+    const auto threads =
+        run_cli({"run", "graphs/wordcount.yaml", "--set", "path=" + text.string()});
+    const auto mpi = run_mpirun(
+        2, {"run", "graphs/wordcount.yaml", "--backend", "mpi", "--set", "path=" + text.string()});
+    CHECK(threads.exit_code == 0);
+    CHECK(mpi.exit_code == 0);
+    CHECK(std::count(mpi.out.begin(), mpi.out.end(), '\n') == 10);
+    CHECK(mpi.out == threads.out);
+    fs::remove_all(dir);
+}
+
+#endif  // CHANFLOW_MPIRUN
