@@ -15,7 +15,8 @@ BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo}
 JOBS=${JOBS:-$(nproc)}
 
 packages=(g++ cmake ninja-build ccache pkg-config libtbb-dev libyaml-cpp-dev doctest-dev
-          graphviz libgraphviz-dev libopenmpi-dev openmpi-bin clang libclang-rt-14-dev)
+          graphviz libgraphviz-dev libopenmpi-dev openmpi-bin python3-mpi4py clang
+          libclang-rt-14-dev)
 
 install_missing() {
     local missing=()

@@ -2,6 +2,7 @@
 // over MpiHub, and the run's result gathered to rank 0.
 #include "chanflow/mpi.hpp"
 
+#include <malloc.h>
 #include <mpi.h>
 
 #include <algorithm>
@@ -159,6 +160,11 @@ struct Comm {
 }  // namespace
 
 MpiSession::MpiSession(int& argc, char**& argv) {
+    // Large buffers (tensors that arrive) come from and go back to the heap rather than
+    // being mapped and unmapped each time: page faults on every arrival halved the
+    // bandwidth of 1 MiB tensors (bench/RESULTS.md).
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
     int provided = 0;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
     if (provided < MPI_THREAD_SERIALIZED) {

@@ -209,17 +209,17 @@ bool MpiHub::poll() {
 bool MpiHub::poll_locked(std::vector<ProcessState*>& wake) {
     bool did = false;
     if (!outgoing_.empty()) {
-        std::vector<MPI_Request> requests;
-        requests.reserve(outgoing_.size());
-        for (const Outgoing& o : outgoing_) requests.push_back(o.request);
-        std::vector<int> done(outgoing_.size());
+        requests_.clear();
+        for (const Outgoing& o : outgoing_) requests_.push_back(o.request);
+        completed_.resize(outgoing_.size());
         int n = 0;
-        MPI_Testsome(static_cast<int>(requests.size()), requests.data(), &n, done.data(),
+        MPI_Testsome(static_cast<int>(requests_.size()), requests_.data(), &n, completed_.data(),
                      MPI_STATUSES_IGNORE);
         if (n > 0 && n != MPI_UNDEFINED) {
             did = true;
             for (int i = 0; i < n; ++i)
-                outgoing_[static_cast<std::size_t>(done[i])].request = MPI_REQUEST_NULL;
+                outgoing_[static_cast<std::size_t>(completed_[static_cast<std::size_t>(i)])]
+                    .request = MPI_REQUEST_NULL;
             std::erase_if(outgoing_, [this](Outgoing& o) {
                 if (o.request != MPI_REQUEST_NULL) return false;
                 if (o.bytes.capacity() >= 4096 && spare_.size() < 64)
@@ -479,9 +479,9 @@ void MpiHub::progress_loop() {
         }
         const auto pause = std::chrono::microseconds(std::min(1000, 20 << std::min(idle - 16, 6)));
         std::unique_lock lock(sleep_mu_);
-        if (sleep_cv_.wait_for(lock, pause, [this] { return stop_ || finish_now_; })) {
+        if (sleep_cv_.wait_for(lock, pause, [this] { return stop_ || kick_; })) {
             if (stop_) return;
-            finish_now_ = false;
+            kick_ = false;
             idle = 0;
         }
     }
@@ -494,7 +494,7 @@ void MpiHub::finish() {
     }
     {
         std::lock_guard lock(sleep_mu_);
-        finish_now_ = true;
+        kick_ = true;
     }
     sleep_cv_.notify_all();
     if (thread_.joinable()) thread_.join();

@@ -152,6 +152,8 @@ private:
     std::vector<SendSide> send_;  // by bridge; used where this rank sends
     std::vector<ReceiveSide> receive_;  // by bridge; used where this rank receives
     std::vector<Outgoing> outgoing_;
+    std::vector<MPI_Request> requests_;  // poll's scratch: outgoing_'s requests
+    std::vector<int> completed_;
     std::vector<Bytes> spare_;               // buffers to reuse
     std::uint64_t sent_ = 0, received_ = 0;  // bridge messages, for deadlock detection
     std::string failure_;
@@ -178,7 +180,7 @@ private:
 
     std::mutex sleep_mu_;
     std::condition_variable sleep_cv_;
-    bool stop_ = false, finish_now_ = false;
+    bool stop_ = false, kick_ = false;  // kick_: look now (the run is over here)
     std::thread thread_;
 };
 

@@ -27,6 +27,8 @@ constexpr int kStealNextAfter = 40;
 // every other process queued there (a timer's wake-up, a poisoner) never runs.
 constexpr std::uint32_t kNextBudget = 8;
 constexpr std::uint32_t kGlobalEvery = 61;
+// Polls of a polled transport (set_poll_hook) per round of looking for work.
+constexpr int kPollsPerRound = 16;
 }  // namespace
 
 thread_local ProcessState* Scheduler::current_ = nullptr;
@@ -262,7 +264,12 @@ void Scheduler::worker_loop(Worker& w) {
         spinning_.fetch_add(1);
         for (int round = 0; round < kSpinRounds && !found; ++round) {
             found = find_work(w, round >= kStealNextAfter);
-            if (!found && poll_hook_ && poll_hook_()) found = find_work(w, true);
+            if (!found && poll_hook_) {
+                // A polled transport: the poll is the pause, so that an arrival is seen
+                // within a poll's time (a ping-pong's latency), for longer before parking.
+                for (int k = 0; k < kPollsPerRound && !found; ++k)
+                    if (poll_hook_()) found = find_work(w, true);
+            }
             if (!found) {
                 for (int k = 0; k < 32; ++k) CHANFLOW_CPU_RELAX();
                 if (round % 16 == 15) std::this_thread::yield();

@@ -24,7 +24,9 @@ namespace chanflow {
 
 /// MPI for the life of this object: MPI_Init_thread on construction (asking for
 /// MPI_THREAD_SERIALIZED, which the backend needs), MPI_Finalize on destruction. Outside
-/// mpirun, MPI starts as a single rank.
+/// mpirun, MPI starts as a single rank. It also tells malloc to keep large blocks in the
+/// heap (mallopt M_MMAP_THRESHOLD 64 MiB, M_TRIM_THRESHOLD 256 MiB), so that arriving
+/// tensors reuse memory instead of faulting in fresh pages.
 class MpiSession {
 public:
     MpiSession(int& argc, char**& argv);

@@ -1,0 +1,268 @@
+// chanflow_mpi_bench — a channel across two MPI ranks (the MPI backend) against plain MPI
+// doing the same with MPI_Send/MPI_Recv, and against mpi4py's comm.send/recv of a Python
+// int. Side by side, round by round, every contestant a fresh `mpirun -np 2`.
+//
+//   build/bin/chanflow_mpi_bench [pingpong|tensors|all] [--rounds R] [--scale S]
+//
+// Run plainly, it is the driver: it starts each contestant under mpirun (this program again
+// with --rank CONTESTANT N, or bench/python/mpi4py_pingpong.py) and reads the seconds that
+// rank 0 measured around the exchange alone, not MPI's start-up.
+#include <mpi.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "bench_util.hpp"
+#include "chanflow/chanflow.hpp"
+#include "chanflow/mpi.hpp"
+
+namespace {
+
+using chanflow::bench::Clock;
+using chanflow::bench::make;
+
+constexpr std::size_t kMiB = 1 << 20;
+
+double now_s() {
+    return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+}
+
+// ---- the contestants, one rank each --------------------------------------------------------
+
+// Plain MPI: n round trips of one int64.
+double plain_pingpong(int rank, std::int64_t n) {
+    std::int64_t v = 0;
+    MPI_Barrier(MPI_COMM_WORLD);
+    const double t0 = now_s();
+    for (std::int64_t i = 0; i < n; ++i) {
+        if (rank == 0) {
+            v = i;
+            MPI_Send(&v, 1, MPI_INT64_T, 1, 0, MPI_COMM_WORLD);
+            MPI_Recv(&v, 1, MPI_INT64_T, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        } else {
+            MPI_Recv(&v, 1, MPI_INT64_T, 0, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            MPI_Send(&v, 1, MPI_INT64_T, 0, 0, MPI_COMM_WORLD);
+        }
+    }
+    return now_s() - t0;
+}
+
+// Plain MPI: n messages of 1 MiB from rank 0 to rank 1, then an acknowledgement.
+double plain_tensors(int rank, std::int64_t n) {
+    std::vector<unsigned char> buf(kMiB, 1);
+    char ack = 0;
+    MPI_Barrier(MPI_COMM_WORLD);
+    const double t0 = now_s();
+    for (std::int64_t i = 0; i < n; ++i) {
+        if (rank == 0)
+            MPI_Send(buf.data(), static_cast<int>(kMiB), MPI_BYTE, 1, 0, MPI_COMM_WORLD);
+        else
+            MPI_Recv(buf.data(), static_cast<int>(kMiB), MPI_BYTE, 0, 0, MPI_COMM_WORLD,
+                     MPI_STATUS_IGNORE);
+    }
+    if (rank == 0)
+        MPI_Recv(&ack, 1, MPI_CHAR, 1, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    else
+        MPI_Send(&ack, 1, MPI_CHAR, 0, 1, MPI_COMM_WORLD);
+    return now_s() - t0;
+}
+
+// chanflow: the first and last moment of the exchange, on the host's one clock.
+std::atomic<double> g_first{0}, g_last{0};
+
+chanflow::Task ping_body(chanflow::ProcessContext& ctx) {
+    const std::int64_t n = ctx.param("n").as_int();
+    auto& there = ctx.out();
+    auto& back = ctx.in();
+    g_first = now_s();
+    for (std::int64_t i = 0; i < n; ++i) {
+        co_await there.write(i);
+        if (!co_await back.read()) break;
+    }
+    g_last = now_s();
+}
+
+chanflow::Task pong_body(chanflow::ProcessContext& ctx) {
+    auto& in = ctx.in();
+    auto& out = ctx.out();
+    while (auto x = co_await in.read()) co_await out.write(std::move(*x));
+}
+
+chanflow::Task tensors_body(chanflow::ProcessContext& ctx) {
+    const std::int64_t n = ctx.param("n").as_int();
+    chanflow::Tensor t;
+    t.dtype = chanflow::DType::F64;
+    t.shape = {static_cast<std::int64_t>(kMiB / 8)};
+    t.data.assign(kMiB, 1);
+    const chanflow::Value v(std::move(t));
+    auto& out = ctx.out();
+    g_first = now_s();
+    for (std::int64_t i = 0; i < n; ++i) co_await out.write(v);
+}
+
+chanflow::Task sink_body(chanflow::ProcessContext& ctx) {
+    auto& in = ctx.in();
+    std::size_t bytes = 0;
+    while (auto x = co_await in.read()) bytes += x->as_tensor().data.size();
+    g_last = now_s();
+    if (bytes == 0) throw std::runtime_error("no tensor arrived");
+}
+
+void register_nodes() {
+    using chanflow::ParamType;
+    auto& reg = chanflow::NodeRegistry::global();
+    reg.add({.name = "bench.ping",
+             .doc = "Writes i, waits for it back, n times.",
+             .params = {chanflow::param("n", ParamType::Int, "round trips")},
+             .ports = {chanflow::in_port("in"), chanflow::out_port("out")},
+             .body = ping_body});
+    reg.add({.name = "bench.pong",
+             .doc = "Sends back what comes.",
+             .ports = {chanflow::in_port("in"), chanflow::out_port("out")},
+             .body = pong_body});
+    reg.add({.name = "bench.tensors",
+             .doc = "Writes one 1 MiB tensor n times.",
+             .params = {chanflow::param("n", ParamType::Int, "tensors to write")},
+             .ports = {chanflow::out_port("out")},
+             .body = tensors_body});
+    reg.add({.name = "bench.tensor_sink",
+             .doc = "Reads tensors to the end.",
+             .ports = {chanflow::in_port("in")},
+             .body = sink_body});
+}
+
+double chanflow_run(const chanflow::MpiSession& mpi, const std::string& what, std::int64_t n) {
+    chanflow::Graph g(what);
+    if (what == "pingpong") {
+        g.process("ping", "bench.ping").with("n", n).rank(0).in("in", "back").out("out", "there");
+        g.process("pong", "bench.pong").rank(1).in("in", "there").out("out", "back");
+        g.channel("there", 0);
+        g.channel("back", 0);
+    } else {
+        g.process("src", "bench.tensors").with("n", n).rank(0).out("out", "c");
+        g.process("sink", "bench.tensor_sink").rank(1).in("in", "c");
+        g.channel("c", 4);
+    }
+    const chanflow::Plan plan = g.plan();
+    chanflow::RunOptions o;
+    o.workers = 1;
+    const auto r = chanflow::run_mpi(mpi, plan, chanflow::place(plan, mpi.size()), o);
+    if (r.status != chanflow::RunStatus::Ok) {
+        std::fprintf(stderr, "chanflow run failed: %s\n", r.message.c_str());
+        std::exit(1);
+    }
+    double span[2] = {-g_first.load(), g_last.load()}, out[2];
+    for (double& s : span)
+        if (s == 0) s = -1e300;  // not this rank's to say
+    MPI_Allreduce(span, out, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    return out[1] + out[0];
+}
+
+int rank_main(int argc, char** argv, const std::string& contestant, std::int64_t n) {
+    register_nodes();
+    chanflow::MpiSession mpi(argc, argv);
+    double s = 0;
+    if (contestant == "plain-pingpong")
+        s = plain_pingpong(mpi.rank(), n);
+    else if (contestant == "plain-tensors")
+        s = plain_tensors(mpi.rank(), n);
+    else
+        s = chanflow_run(mpi, contestant, n);
+    if (mpi.rank() == 0) std::printf("seconds %.9f\n", s);
+    return 0;
+}
+
+// ---- the driver ----------------------------------------------------------------------------
+
+std::string self_path, mpirun = "mpirun";
+
+// Runs a command and returns the seconds it printed ("seconds X").
+double seconds_from(const std::vector<std::string>& args) {
+    std::string cmd;
+    for (const auto& a : args) cmd += "'" + a + "' ";
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) std::exit(1);
+    double s = -1;
+    char line[256];
+    while (std::fgets(line, sizeof line, p))
+        if (std::strncmp(line, "seconds ", 8) == 0) s = std::atof(line + 8);
+    if (pclose(p) != 0 || s < 0) {
+        std::fprintf(stderr, "failed: %s\n", cmd.c_str());
+        std::exit(1);
+    }
+    return s;
+}
+
+std::vector<std::string> under_mpirun(std::vector<std::string> command) {
+    std::vector<std::string> a{mpirun, "--oversubscribe", "-np", "2"};
+    if (geteuid() == 0) a.push_back("--allow-run-as-root");
+    a.insert(a.end(), command.begin(), command.end());
+    return a;
+}
+
+void compare(const std::string& title, const std::string& unit, std::int64_t n,
+             const std::vector<std::pair<std::string, std::vector<std::string>>>& contestants,
+             int rounds) {
+    std::vector<std::string> labels;
+    for (const auto& c : contestants) labels.push_back(c.first);
+    auto table = make(title, unit, static_cast<double>(n), labels);
+    for (int r = 0; r < rounds; ++r)
+        for (std::size_t k = 0; k < contestants.size(); ++k) {
+            const std::size_t i = (static_cast<std::size_t>(r) + k) % contestants.size();
+            table.add(i, seconds_from(contestants[i].second));
+        }
+    table.print();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc >= 4 && std::string(argv[1]) == "--rank")
+        return rank_main(argc, argv, argv[2], std::atoll(argv[3]));
+    char self[4096];
+    const ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    self_path = len > 0 ? std::string(self, static_cast<std::size_t>(len)) : argv[0];
+    std::string which = "all";
+    int rounds = 5;
+    double scale = 1;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--rounds" && i + 1 < argc)
+            rounds = std::atoi(argv[++i]);
+        else if (a == "--scale" && i + 1 < argc)
+            scale = std::atof(argv[++i]);
+        else
+            which = a;
+    }
+    if (const char* m = std::getenv("MPIRUN")) mpirun = m;
+    const std::string source = CHANFLOW_SOURCE_DIR;
+    std::printf("chanflow_mpi_bench: 2 ranks on this machine, %d rounds\n", rounds);
+    if (which == "all" || which == "pingpong") {
+        const auto n = static_cast<std::int64_t>(100000 * scale);
+        const std::string ns = std::to_string(n);
+        compare(
+            "ping-pong of an int across 2 ranks", "round trip", n,
+            {{"chanflow (mpi backend, rendezvous channels)",
+              under_mpirun({self_path, "--rank", "pingpong", ns})},
+             {"plain MPI_Send/MPI_Recv", under_mpirun({self_path, "--rank", "plain-pingpong", ns})},
+             {"mpi4py comm.send/recv of a Python int",
+              under_mpirun({"/usr/bin/python3", source + "/bench/python/mpi4py_pingpong.py", ns})}},
+            rounds);
+    }
+    if (which == "all" || which == "tensors") {
+        const auto n = static_cast<std::int64_t>(2000 * scale);
+        const std::string ns = std::to_string(n);
+        compare("1 MiB tensors from rank 0 to rank 1", "MiB", n,
+                {{"chanflow (mpi backend)", under_mpirun({self_path, "--rank", "tensors", ns})},
+                 {"plain MPI_Send/MPI_Recv of 1 MiB",
+                  under_mpirun({self_path, "--rank", "plain-tensors", ns})}},
+                rounds);
+    }
+    return 0;
+}
