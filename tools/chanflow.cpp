@@ -29,7 +29,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitInvalid = 2;
 
 const char* const kUsage = R"(usage:
-  chanflow run FILE [--set NAME=VALUE]... [--backend threads|processes] [--procs N]
+  chanflow run FILE [--set NAME=VALUE]... [--backend threads|processes|mpi] [--procs N]
                [--workers N] [--stats[=FILE]] [--trace OUT.json] [--progress]
   chanflow check FILE [--set NAME=VALUE]...
   chanflow dot FILE [--set NAME=VALUE]... [-o OUT.dot|OUT.svg|OUT.png] [--stats-from STATS.json]
@@ -46,12 +46,14 @@ commands:
 
 options:
   --set NAME=VALUE   override a parameter of the graph (VALUE is a YAML scalar)
-  --backend NAME     where processes run: threads (default), or processes (the graph split
-                     across --procs OS processes, channels between them in shared memory)
+  --backend NAME     where processes run: threads (default); processes (the graph split
+                     across --procs OS processes, channels between them in shared memory);
+                     mpi (under `mpirun -np N`: the graph split across the N ranks,
+                     channels between them as MPI messages)
   --workers N        worker threads (default: one per core; with processes, per partition:
                      the cores shared among the partitions)
-  --procs N          partitions for the processes and MPI backends (default: one per core);
-                     dot draws each as a cluster
+  --procs N          partitions for the processes backend (default: one per core); with
+                     mpi the ranks (if given, it must match); dot draws each as a cluster
   --stats            after the run, a table on stderr: per process messages in and out,
                      busy, blocked and ready time; per channel writes, reads, peak buffer
   --stats=FILE       the same as JSON in FILE

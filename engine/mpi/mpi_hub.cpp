@@ -74,13 +74,19 @@ void MpiHub::post(int to, int tag, Bytes bytes, Value keep) {
     outgoing_.push_back(std::move(o));
 }
 
-MpiHub::Sent MpiHub::try_send(std::size_t b, Bytes& frame) {
-    std::lock_guard lock(mu_);
+// Whether bridge b may send a frame now; if so, takes one credit for it.
+MpiHub::Sent MpiHub::take_credit_locked(std::size_t b) {
     SendSide& s = send_[b];
     if (aborted_) return Sent::Aborted;
     if (s.gone) return Sent::Gone;
     if (s.credits == 0) return Sent::Full;
     --s.credits;
+    return Sent::Ok;
+}
+
+MpiHub::Sent MpiHub::try_send(std::size_t b, Bytes& frame) {
+    std::lock_guard lock(mu_);
+    if (const Sent s = take_credit_locked(b); s != Sent::Ok) return s;
     Bytes bytes = std::move(frame);
     frame.clear();
     if (!spare_.empty()) {  // hand the caller a used buffer: no allocation per frame
@@ -88,7 +94,7 @@ MpiHub::Sent MpiHub::try_send(std::size_t b, Bytes& frame) {
         spare_.pop_back();
         frame.clear();
     }
-    post(s.to, kFirstBridgeTag + 2 * static_cast<int>(b), std::move(bytes));
+    post(send_[b].to, kFirstBridgeTag + 2 * static_cast<int>(b), std::move(bytes));
     ++sent_;
     return Sent::Ok;
 }
@@ -97,14 +103,10 @@ MpiHub::Sent MpiHub::try_send_tensor(std::size_t b, const Value& tensor) {
     Bytes header{kFrameTensor};
     encode_tensor_header(tensor.as_tensor(), header);
     std::lock_guard lock(mu_);
-    SendSide& s = send_[b];
-    if (aborted_) return Sent::Aborted;
-    if (s.gone) return Sent::Gone;
-    if (s.credits == 0) return Sent::Full;
-    --s.credits;
+    if (const Sent s = take_credit_locked(b); s != Sent::Ok) return s;
     const int tag = kFirstBridgeTag + 2 * static_cast<int>(b);
-    post(s.to, tag, std::move(header));
-    post(s.to, tag, {}, tensor);
+    post(send_[b].to, tag, std::move(header));
+    post(send_[b].to, tag, {}, tensor);
     sent_ += 2;
     return Sent::Ok;
 }

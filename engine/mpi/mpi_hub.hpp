@@ -136,6 +136,7 @@ private:
     void progress_loop();
     bool poll_locked(std::vector<ProcessState*>& wake);
     void post(int to, int tag, Bytes bytes, Value keep = {});
+    Sent take_credit_locked(std::size_t b);
     void receive_one(MPI_Message msg, const MPI_Status& st, std::vector<ProcessState*>& wake);
     void receive_control(int tag, int source, const Bytes& bytes, std::vector<ProcessState*>& wake);
     void abort_locked(const std::string& message, std::vector<ProcessState*>& wake);
