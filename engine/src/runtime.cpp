@@ -159,7 +159,8 @@ RunResult Runtime::run() {
     sched_->shutdown();  // every thread joined: their trace rings are quiet
     if (options_.trace)
         result.trace = trace_json(options_.trace_origin_ns ? options_.trace_origin_ns : start_ns);
-    sched_.reset();
+    // The scheduler stays, stopped, until the runtime goes: a transport's own thread (the
+    // MPI backend's) may still ask it whether anything waits until that thread ends.
     flush_output();
     wall_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - clock_start).count();
     std::lock_guard lock(mu_);
