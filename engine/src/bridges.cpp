@@ -22,6 +22,16 @@ int home_of(const PlanChannel& c, const Placement& pl) {
     return pl.of_process[c.readers.front().process];
 }
 
+// The tree a broadcast from partition `origin` travels: the origin at its root, then the
+// other reading partitions in order, partition i of the list fed by partition (i - 1) / 2.
+// Each partition sends the stream on to at most two others, whatever the number of readers.
+std::vector<int> broadcast_tree(int origin, const std::set<int>& reading) {
+    std::vector<int> tree{origin};
+    for (int r : reading)
+        if (r != origin) tree.push_back(r);
+    return tree;
+}
+
 }  // namespace
 
 std::vector<Bridge> bridges_of(const Plan& plan, const Placement& pl) {
@@ -36,6 +46,13 @@ std::vector<Bridge> bridges_of(const Plan& plan, const Placement& pl) {
                 if (w != home) out.push_back({c, -1, w, home});
             for (int r : partitions_of(pc.readers, pl))
                 if (r != home) out.push_back({c, -1, home, r});
+        } else if (pc.deliver == Deliver::Broadcast) {
+            const std::set<int> reading = partitions_of(pc.readers, pl);
+            for (int w : writing) {
+                const std::vector<int> tree = broadcast_tree(w, reading);
+                for (std::size_t i = 1; i < tree.size(); ++i)
+                    out.push_back({c, kStream, tree[(i - 1) / 2], tree[i], w});
+            }
         } else {
             for (std::size_t r = 0; r < pc.readers.size(); ++r) {
                 const int to = pl.of_process[pc.readers[r].process];
@@ -75,10 +92,14 @@ void wire_partition(const Plan& plan, const Placement& pl, int k,
                                  "(bridge)", nullptr, bodies.sender(b));
         rt.bind_in(p, "in", from);
     };
-    auto add_receiver = [&](std::size_t b, Channel& into, const std::string& label) {
+    auto add_receiver_to = [&](std::size_t b, std::vector<Channel*> targets, Deliver deliver,
+                               const std::string& label) {
         auto& p = rt.add_process("receive " + label + " from " + std::to_string(bridges[b].from),
                                  "(bridge)", nullptr, bodies.receiver(b));
-        rt.bind_out(p, "out", plan.channels[bridges[b].channel].name, {&into}, Deliver::Any);
+        rt.bind_out(p, "out", plan.channels[bridges[b].channel].name, std::move(targets), deliver);
+    };
+    auto add_receiver = [&](std::size_t b, Channel& into, const std::string& label) {
+        add_receiver_to(b, {&into}, Deliver::Any, label);
     };
     for (std::size_t c = 0; c < plan.channels.size(); ++c) {
         const PlanChannel& pc = plan.channels[c];
@@ -123,6 +144,34 @@ void wire_partition(const Plan& plan, const Placement& pl, int k,
                 local_readers(ch);
                 for (std::size_t b : in) add_receiver(b, ch, label);
             }
+            continue;
+        }
+        if (pc.deliver == Deliver::Broadcast) {
+            // A lane per reader here, written by the writers here and by one receiver per
+            // stream that reaches this partition; each stream (this partition's own, and each
+            // one passing through) is sent on to this partition's children in its tree.
+            const auto in = bridges_here(kStream, true);
+            std::vector<Channel*> lanes;
+            for (std::size_t r = 0; r < pc.readers.size(); ++r) {
+                if (pl.of_process[pc.readers[r].process] != k) continue;
+                Channel& ch = rt.add_channel(pc.name, lw > 0 ? pc.capacity : bridge_capacity(pc),
+                                             lw + static_cast<int>(in.size()), 1);
+                w.reader_of[c][r] = &ch;
+                lanes.push_back(&ch);
+            }
+            auto and_children = [&](int origin, int writers) {
+                std::vector<Channel*> targets = lanes;
+                for (std::size_t b : bridges_here(kStream, false)) {
+                    if (bridges[b].origin != origin) continue;
+                    Channel& proxy = rt.add_channel(pc.name, bridge_capacity(pc), writers, 1);
+                    add_sender(b, proxy, label);
+                    targets.push_back(&proxy);
+                }
+                return targets;
+            };
+            if (lw > 0) w.targets[c] = and_children(k, lw);
+            for (std::size_t b : in)
+                add_receiver_to(b, and_children(bridges[b].origin, 1), Deliver::Broadcast, label);
             continue;
         }
         // Per-reader lanes: each lives with its reader; writers elsewhere feed it by bridge.

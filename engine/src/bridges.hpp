@@ -23,13 +23,17 @@ struct Wiring;
 
 /// One direction of one crossing channel: for `any` delivery the channel's home partition
 /// (its first reader's) collects from the writing partitions and hands out to the reading
-/// ones; for the other policies every reader has its own lane, fed from each partition
-/// that writes. Every partition computes the same list from the same plan: a bridge's index
-/// is its place in it.
+/// ones; `broadcast` goes from each writing partition down a tree of the reading ones, each
+/// sending every message on to at most two others (a stream per writing partition); for
+/// `round_robin` and `hash` every reader has its own lane, fed from each partition that
+/// writes. Every partition computes the same list from the same plan: a bridge's index is
+/// its place in it.
+constexpr int kStream = -2;  // Bridge::lane of a broadcast stream
 struct Bridge {
     std::size_t channel;
-    int lane;  // the reader end of a per-reader policy; -1 for `any`
+    int lane;  // the reader end of a per-reader policy; -1 for `any`; kStream
     int from, to;
+    int origin = -1;  // a broadcast stream's writing partition
 };
 
 std::vector<Bridge> bridges_of(const Plan& plan, const Placement& pl);

@@ -158,11 +158,12 @@ TEST_CASE("mpi: a deadlock within one rank exits 3 as on threads") {
 TEST_CASE("mpi: a rank waiting on a busy one is no deadlock") {
     Graph g(R"Y(chanflow: 1
 processes:
-  slow: {node: pi.sample, with: {samples: 100000000}, in: {in: tasks}, out: {out: counts}, rank: 1}
+  slow: {node: pi.sample, with: {samples: 30000000}, in: {in: tasks}, out: {out: counts}, rank: 1}
   tasks: {node: range, with: {stop: 2}, out: {out: tasks}}
   show: {node: print, in: {in: counts}}
 )Y");
     const auto r = run_mpirun(2, {"run", g.path.string(), "--backend", "mpi"});
+    INFO("stderr: " << r.err);
     CHECK(r.exit_code == 0);
     CHECK(r.err.empty());
     CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 2);
@@ -222,6 +223,30 @@ TEST_CASE("mpi: --procs other than the ranks, and a pin beyond them, are refused
     const auto ok = run_mpirun(3, {"run", "tests/graphs/rank_pinned.yaml", "--backend", "mpi"});
     CHECK(ok.exit_code == 0);
     CHECK(ok.out == "0\n10\n20\n30\n");
+}
+
+TEST_CASE("mpi: a broadcast to readers on 5 ranks gives every reader every message") {
+    // The stream goes down a tree of the reading ranks (rank 0 sends to 1 and 2, rank 1 on to
+    // 3 and 4): each of the 10 readers still gets each of the 200 values once.
+    Graph g(R"Y(chanflow: 1
+processes:
+  items: {node: range, with: {stop: 200}, out: {out: v}}
+  tag:
+    node: map
+    replicas: 10
+    with: {expr: "x * 10"}
+    in: {in: {channel: v, deliver: broadcast}}
+    out: {out: t}
+  total: {node: reduce, with: {op: sum}, in: {in: t}, out: {out: s}}
+  count: {node: print, in: {in: s}}
+)Y");
+    const auto threads = run_cli({"run", g.path.string()});
+    const auto mpi = run_mpirun(5, {"run", g.path.string(), "--backend", "mpi"});
+    CHECK(threads.exit_code == 0);
+    CHECK(mpi.exit_code == 0);
+    CHECK(mpi.err.empty());
+    CHECK(mpi.out == threads.out);
+    CHECK(threads.out == "1990000\n");  // 10 readers, each 10 x (0 + 1 + ... + 199)
 }
 
 TEST_CASE("mpi: wordcount over 50 MB on 2 ranks gives the same top 10 as threads") {

@@ -261,10 +261,11 @@ processes:
 }
 
 TEST_CASE("processes: a partition waiting on a busy one is no deadlock") {
-    // The reader's partition is quiet for a second while the writer computes.
+    // The reader's partition is quiet for a while (longer than two deadlock checks) while
+    // the writer computes.
     Graph g(R"Y(chanflow: 1
 processes:
-  slow: {node: pi.sample, with: {samples: 100000000}, in: {in: tasks}, out: {out: counts}, rank: 1}
+  slow: {node: pi.sample, with: {samples: 30000000}, in: {in: tasks}, out: {out: counts}, rank: 1}
   tasks: {node: range, with: {stop: 2}, out: {out: tasks}}
   show: {node: print, in: {in: counts}}
 )Y");
@@ -283,4 +284,23 @@ TEST_CASE("processes: a pin to a partition the run has not is refused") {
         run_cli({"run", "tests/graphs/rank_pinned.yaml", "--backend", "processes", "--procs", "3"});
     CHECK(ok.exit_code == 0);
     CHECK(ok.out == "0\n10\n20\n30\n");
+}
+
+TEST_CASE("processes: a broadcast to readers in 5 partitions gives every reader every message") {
+    Graph g(R"Y(chanflow: 1
+processes:
+  items: {node: range, with: {stop: 200}, out: {out: v}}
+  tag:
+    node: map
+    replicas: 10
+    with: {expr: "x * 10"}
+    in: {in: {channel: v, deliver: broadcast}}
+    out: {out: t}
+  total: {node: reduce, with: {op: sum}, in: {in: t}, out: {out: s}}
+  count: {node: print, in: {in: s}}
+)Y");
+    const auto r = run_cli({"run", g.path.string(), "--backend", "processes", "--procs", "5"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.empty());
+    CHECK(r.out == "1990000\n");  // 10 readers, each 10 x (0 + 1 + ... + 199)
 }
