@@ -91,11 +91,11 @@ NodeBody receiver(MpiHub& hub, std::size_t b, std::string channel, int from) {
             }
             if (t == MpiHub::Took::Closed) co_return;
             if (t == MpiHub::Took::Aborted) throw Poisoned();
-            if (a.frame.empty()) {
+            if (a.size == 0) {
                 batch.assign(1, std::move(a.tensor));
             } else if (a.frame[0] == detail::kFrameData) {
-                detail::decode_batch(std::span<const unsigned char>(a.frame).subspan(1), batch,
-                                     channel, origin);
+                detail::decode_batch(std::span<const unsigned char>(a.frame.data() + 1, a.size - 1),
+                                     batch, channel, origin);
             } else {
                 throw std::runtime_error("channel '" + channel +
                                          "': a frame of an unknown kind from " + origin);

@@ -57,6 +57,14 @@ MpiHub::~MpiHub() {
 
 void MpiHub::start(Scheduler& sched) {
     sched_ = &sched;
+    {
+        std::lock_guard lock(mu_);
+        for (std::size_t b = 0; b < send_.size(); ++b) {
+            if (send_[b].to >= 0) slots_.push_back({.bridge = b, .credit = true});
+            if (receive_[b].from >= 0) slots_.push_back({.bridge = b, .credit = false});
+        }
+        for (Slot& slot : slots_) post_receive(slot);
+    }
     thread_ = std::thread([this] { progress_loop(); });
 }
 
@@ -94,7 +102,14 @@ MpiHub::Sent MpiHub::try_send(std::size_t b, Bytes& frame) {
         spare_.pop_back();
         frame.clear();
     }
-    post(send_[b].to, kFirstBridgeTag + 2 * static_cast<int>(b), std::move(bytes));
+    const int tag = kFirstBridgeTag + 2 * static_cast<int>(b);
+    if (bytes.size() > kReceiveBytes) {  // more than the receive kept posted takes: announce it
+        Bytes announce{kFrameLarge};
+        put_u64(announce, bytes.size());
+        post(send_[b].to, tag, std::move(announce));
+        ++sent_;
+    }
+    post(send_[b].to, tag, std::move(bytes));
     ++sent_;
     return Sent::Ok;
 }
@@ -126,9 +141,11 @@ MpiHub::Took MpiHub::try_take(std::size_t b, Arrival& a) {
     if (aborted_) return Took::Aborted;
     if (r.inbox.empty()) return r.ended ? Took::Closed : Took::Empty;
     Arrival& front = r.inbox.front();
-    std::swap(a.frame, front.frame);
+    std::swap(a.frame, front.frame);  // the caller's last buffer comes back for reuse
+    a.size = front.size;
     a.tensor = std::move(front.tensor);
-    if (front.frame.capacity() > 0) spare_.push_back(std::move(front.frame));
+    if (front.frame.size() == kReceiveBytes && spare_receive_.size() < 64)
+        spare_receive_.push_back(std::move(front.frame));
     r.inbox.pop_front();
     // Credit goes back in batches: half a window at a time.
     if (++r.consumed >= kWindow / 2) {
@@ -201,123 +218,164 @@ bool MpiHub::poll() {
     {
         std::unique_lock lock(mu_, std::try_to_lock);
         if (!lock.owns_lock() || !sched_) return false;
-        poll_locked(wake);
+        poll_locked(wake, false);
     }
     const bool woke = !wake.empty();
     wake_all(wake);
     return woke;
 }
 
-bool MpiHub::poll_locked(std::vector<ProcessState*>& wake) {
+bool MpiHub::poll_locked(std::vector<ProcessState*>& wake, bool control) {
     bool did = false;
-    if (!outgoing_.empty()) {
-        requests_.clear();
-        for (const Outgoing& o : outgoing_) requests_.push_back(o.request);
-        completed_.resize(outgoing_.size());
-        int n = 0;
+    // One test of everything in flight: the receives kept posted, then the sends.
+    requests_.clear();
+    for (const Slot& slot : slots_) requests_.push_back(slot.request);
+    for (const Outgoing& o : outgoing_) requests_.push_back(o.request);
+    completed_.resize(requests_.size());
+    statuses_.resize(requests_.size());
+    int n = 0;
+    if (!requests_.empty())
         MPI_Testsome(static_cast<int>(requests_.size()), requests_.data(), &n, completed_.data(),
-                     MPI_STATUSES_IGNORE);
-        if (n > 0 && n != MPI_UNDEFINED) {
-            did = true;
-            for (int i = 0; i < n; ++i)
-                outgoing_[static_cast<std::size_t>(completed_[static_cast<std::size_t>(i)])]
-                    .request = MPI_REQUEST_NULL;
+                     statuses_.data());
+    if (n > 0 && n != MPI_UNDEFINED) {
+        did = true;
+        bool sends_done = false;
+        for (int i = 0; i < n; ++i) {
+            const auto at = static_cast<std::size_t>(completed_[static_cast<std::size_t>(i)]);
+            if (at < slots_.size()) {
+                slots_[at].request = MPI_REQUEST_NULL;
+                arrived(slots_[at], statuses_[static_cast<std::size_t>(i)], wake);
+            } else {
+                outgoing_[at - slots_.size()].request = MPI_REQUEST_NULL;
+                sends_done = true;
+            }
+        }
+        if (sends_done)
             std::erase_if(outgoing_, [this](Outgoing& o) {
                 if (o.request != MPI_REQUEST_NULL) return false;
                 if (o.bytes.capacity() >= 4096 && spare_.size() < 64)
                     spare_.push_back(std::move(o.bytes));
                 return true;
             });
+    }
+    // Control messages are rare and sized as they come: probed for, now and then.
+    if (control || ++polls_ % 16 == 0)
+        for (int i = 0; i < 64; ++i) {
+            int flag = 0;
+            MPI_Message msg;
+            MPI_Status st;
+            MPI_Improbe(MPI_ANY_SOURCE, kControlTag, comm_, &flag, &msg, &st);
+            if (!flag) break;
+            int count = 0;
+            MPI_Get_count(&st, MPI_BYTE, &count);
+            Bytes bytes(static_cast<std::size_t>(count));
+            MPI_Mrecv(bytes.data(), count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+            if (!bytes.empty())
+                receive_control(bytes[0], st.MPI_SOURCE, Bytes(bytes.begin() + 1, bytes.end()),
+                                wake);
+            did = true;
         }
-    }
-    for (int i = 0; i < 256; ++i) {
-        int flag = 0;
-        MPI_Message msg;
-        MPI_Status st;
-        MPI_Improbe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm_, &flag, &msg, &st);
-        if (!flag) break;
-        receive_one(msg, st, wake);
-        did = true;
-    }
     return did;
 }
 
-void MpiHub::receive_one(MPI_Message msg, const MPI_Status& st, std::vector<ProcessState*>& wake) {
+void MpiHub::post_receive(Slot& slot) {
+    const int tag = kFirstBridgeTag + 2 * static_cast<int>(slot.bridge) + (slot.credit ? 1 : 0);
+    const int from = slot.credit ? send_[slot.bridge].to : receive_[slot.bridge].from;
+    void* into = nullptr;
+    std::size_t count = 0;
+    if (slot.credit) {
+        into = &slot.credit_value;
+        count = 4;
+    } else if (slot.into == Slot::Into::Frame) {
+        if (slot.buffer.size() != kReceiveBytes) {
+            if (!spare_receive_.empty()) {
+                slot.buffer = std::move(spare_receive_.back());
+                spare_receive_.pop_back();
+            } else {
+                slot.buffer.resize(kReceiveBytes);
+            }
+        }
+        into = slot.buffer.data();
+        count = kReceiveBytes;
+    } else if (slot.into == Slot::Into::Large) {
+        into = slot.buffer.data();
+        count = slot.expected;
+    } else {
+        into = slot.tensor.data.data();
+        count = slot.expected;
+    }
+    MPI_Irecv(into, checked_count(count), MPI_BYTE, from, tag, comm_, &slot.request);
+}
+
+// A posted receive completed: what came is delivered, and the receive posted again for what
+// comes next on its tag (a large frame's or a tensor's bytes, else any frame).
+void MpiHub::arrived(Slot& slot, const MPI_Status& st, std::vector<ProcessState*>& wake) {
     int count = 0;
     MPI_Get_count(&st, MPI_BYTE, &count);
-    const int tag = st.MPI_TAG;
-    const std::size_t n = static_cast<std::size_t>(count);
-    if (tag < kFirstBridgeTag) {
-        Bytes bytes(n);
-        MPI_Mrecv(bytes.data(), count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
-        receive_control(tag, st.MPI_SOURCE, bytes, wake);
-        return;
-    }
+    const auto n = static_cast<std::size_t>(count);
     ++received_;
-    const std::size_t b = static_cast<std::size_t>(tag - kFirstBridgeTag) / 2;
-    const bool credit = (tag - kFirstBridgeTag) % 2 == 1;
-    if (b >= send_.size()) {  // not a tag of this run's: take it and drop it
-        Bytes bytes(n);
-        MPI_Mrecv(bytes.data(), count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
-        return;
-    }
-    if (credit) {
-        std::uint32_t k = 0;
-        if (n == 4)
-            MPI_Mrecv(&k, 4, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
-        else {
-            Bytes bytes(n);
-            MPI_Mrecv(bytes.data(), count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
-        }
-        SendSide& s = send_[b];
-        if (k == kReaderGone)
+    if (slot.credit) {
+        SendSide& s = send_[slot.bridge];
+        if (slot.credit_value == kReaderGone)
             s.gone = true;
         else
-            s.credits += static_cast<int>(k);
+            s.credits += static_cast<int>(slot.credit_value);
         take_waiter(s.waiting, wake);
+        post_receive(slot);
         return;
     }
-    ReceiveSide& r = receive_[b];
-    if (r.tensor_next) {  // a tensor's elements, straight into its memory
-        r.tensor_next = false;
-        Tensor t = std::move(r.tensor);
-        t.data.resize(n);
-        MPI_Mrecv(t.data.data(), count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
-        if (r.gone || aborted_) return;
-        r.inbox.push_back({{}, Value(std::move(t))});
+    ReceiveSide& r = receive_[slot.bridge];
+    const bool wanted = !r.gone && !aborted_;
+    auto deliver = [&](Arrival a) {
+        if (!wanted) return;
+        r.inbox.push_back(std::move(a));
         take_waiter(r.waiting, wake);
-        return;
-    }
-    Bytes bytes;
-    if (!spare_.empty()) {
-        bytes = std::move(spare_.back());
-        spare_.pop_back();
-    }
-    bytes.resize(n);
-    MPI_Mrecv(bytes.data(), count, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
-    if (!bytes.empty() && bytes[0] == kFrameEnd) {
-        r.ended = true;
-        take_waiter(r.waiting, wake);
-        return;
-    }
-    if (!bytes.empty() && bytes[0] == kFrameTensor) {
-        // The header: checked here, so that the elements can go straight to their place.
-        std::uint64_t length = 0;
-        try {
-            Decoder d(bytes.data() + 1, bytes.size() - 1);
-            r.tensor = d.tensor_header(length);
-        } catch (const CodecError&) {
-            r.tensor = {};  // the receiver reports it: a frame it cannot read
-            r.inbox.push_back({std::move(bytes), {}});
-            take_waiter(r.waiting, wake);
-            return;
+    };
+    switch (slot.into) {
+        case Slot::Into::Tensor: {
+            slot.into = Slot::Into::Frame;
+            deliver({{}, 0, Value(std::move(slot.tensor))});
+            slot.tensor = {};
+            break;
         }
-        r.tensor_next = true;
-        return;
+        case Slot::Into::Large:
+            slot.into = Slot::Into::Frame;
+            deliver({std::move(slot.buffer), n, {}});
+            slot.buffer.clear();
+            break;
+        case Slot::Into::Frame: {
+            const unsigned char kind = n > 0 ? slot.buffer[0] : 0;
+            if (kind == kFrameEnd) {  // nothing more comes on this tag
+                r.ended = true;
+                take_waiter(r.waiting, wake);
+                return;
+            }
+            if (kind == kFrameLarge && n == 9) {  // the next message is a frame this large
+                std::uint64_t size = get_u64(slot.buffer.data() + 1);
+                spare_receive_.push_back(std::move(slot.buffer));
+                slot.buffer = Bytes(size);
+                slot.expected = size;
+                slot.into = Slot::Into::Large;
+                break;
+            }
+            if (kind == kFrameTensor) {  // the next message is this tensor's elements
+                try {
+                    Decoder d(slot.buffer.data() + 1, n - 1);
+                    slot.tensor = d.tensor_header(slot.expected);
+                    slot.tensor.data.resize(slot.expected);
+                    slot.into = Slot::Into::Tensor;
+                    break;
+                } catch (const CodecError&) {
+                    // Handed on as it came: the receiver names the channel and the rank.
+                }
+            }
+            Bytes frame = std::move(slot.buffer);
+            slot.buffer.clear();
+            deliver({std::move(frame), n, {}});
+            break;
+        }
     }
-    if (r.gone || aborted_) return;
-    r.inbox.push_back({std::move(bytes), {}});
-    take_waiter(r.waiting, wake);
+    post_receive(slot);
 }
 
 // ---- faults, deadlock and the end ----------------------------------------------------------
@@ -335,7 +393,7 @@ void MpiHub::fail(const std::string& message) {
         std::lock_guard lock(mu_);
         if (aborted_) return;  // another rank's failure came first: it is the run's
         for (int r = 0; r < size_; ++r)
-            if (r != rank_) post(r, kAbort, Bytes(message.begin(), message.end()));
+            if (r != rank_) post_control(r, kAbort, Bytes(message.begin(), message.end()));
         abort_locked(message, wake);
     }
     wake_all(wake);
@@ -354,6 +412,11 @@ std::string MpiHub::deadlock_report() const {
 void MpiHub::set_quiet(std::string report) {
     std::lock_guard lock(quiet_mu_);
     quiet_report_ = std::move(report);
+}
+
+void MpiHub::post_control(int to, int type, Bytes payload) {
+    payload.insert(payload.begin(), static_cast<unsigned char>(type));
+    post(to, kControlTag, std::move(payload));
 }
 
 void MpiHub::receive_control(int tag, int source, const Bytes& bytes,
@@ -410,7 +473,7 @@ void MpiHub::report_state_locked() {
         std::vector<ProcessState*> none;
         receive_control(state, 0, payload, none);
     } else {
-        post(0, state, std::move(payload));
+        post_control(0, state, std::move(payload));
     }
 }
 
@@ -437,7 +500,7 @@ void MpiHub::check_deadlock_locked(std::vector<ProcessState*>& wake) {
         if (!deadlock_report_.empty() && deadlock_report_.back() == '\n')
             deadlock_report_.pop_back();
         deadlocked_ = true;
-        for (int r = 1; r < size_; ++r) post(r, kVerdict, {});
+        for (int r = 1; r < size_; ++r) post_control(r, kVerdict, {});
         abort_locked("", wake);
         return;
     }
@@ -452,7 +515,7 @@ void MpiHub::progress_loop() {
         bool did, done = false;
         {
             std::lock_guard lock(mu_);
-            did = poll_locked(wake);
+            did = poll_locked(wake, true);
             report_state_locked();
             if (rank_ == 0) check_deadlock_locked(wake);
             // The end: once this rank's own sends are through, a barrier that completes when
@@ -465,6 +528,12 @@ void MpiHub::progress_loop() {
                 int flag = 0;
                 MPI_Test(&barrier_, &flag, MPI_STATUS_IGNORE);
                 done = flag != 0;
+                if (done)  // every rank is through: the receives kept posted go
+                    for (Slot& slot : slots_)
+                        if (slot.request != MPI_REQUEST_NULL) {
+                            MPI_Cancel(&slot.request);
+                            MPI_Wait(&slot.request, MPI_STATUS_IGNORE);
+                        }
             }
         }
         wake_all(wake);

@@ -39,6 +39,9 @@ struct ProcessState;
 
 constexpr unsigned char kFrameEnd = 'E';
 constexpr unsigned char kFrameTensor = 'T';
+constexpr unsigned char kFrameLarge = 'L';  // the next frame's size, when it is large
+/// What a receive kept posted per bridge takes: frames larger are announced first.
+constexpr std::size_t kReceiveBytes = 128 * 1024;
 /// Tensors at least this large travel as a message of their own, without a copy.
 constexpr std::size_t kTensorOutOfLine = 64 * 1024;
 
@@ -66,8 +69,9 @@ public:
     // ---- a receiver (bridge b runs to this rank) ----
     enum class Took { Ok, Empty, Closed, Aborted };
     struct Arrival {
-        Bytes frame;   // a batch: kFrameData and the encoded values
-        Value tensor;  // or a tensor that came out of line (frame empty)
+        Bytes frame;           // a batch: kFrameData and the encoded values,
+        std::size_t size = 0;  // in its first `size` bytes
+        Value tensor;          // or a tensor that came out of line (size 0)
     };
     Took try_take(std::size_t b, Arrival& a);
     /// Every reader of the local side retired: the sender stops, what comes is dropped.
@@ -124,20 +128,34 @@ private:
         int from = -1;
         std::deque<Arrival> inbox;
         bool ended = false, gone = false;
-        bool tensor_next = false;  // the next message on the tag is a tensor's elements
-        Tensor tensor;             // its header, waiting for them
-        int consumed = 0;          // frames taken since credit was last returned
+        int consumed = 0;  // frames taken since credit was last returned
         ProcessState* waiting = nullptr;
     };
+    // A receive kept posted for one bridge's frames (or credits): arrivals land in place,
+    // and a poll tests them all at once.
+    struct Slot {
+        std::size_t bridge = 0;
+        bool credit = false;
+        MPI_Request request = MPI_REQUEST_NULL;
+        enum class Into { Frame, Large, Tensor } into = Into::Frame;
+        Bytes buffer;   // Frame: kReceiveBytes; Large: the announced size
+        Tensor tensor;  // Tensor: the header; its elements arrive into its data
+        std::uint64_t expected = 0;
+        std::uint32_t credit_value = 0;
+    };
+    // Control messages travel on one tag, their type the first byte.
     enum Control : int { kAbort = 1, kQuiet = 2, kBusy = 3, kVerdict = 4, kDone = 5 };
+    static constexpr int kControlTag = 1;
     static constexpr int kFirstBridgeTag = 16;
     static constexpr int kWindow = 16;  // frames in flight per bridge
 
     void progress_loop();
-    bool poll_locked(std::vector<ProcessState*>& wake);
+    bool poll_locked(std::vector<ProcessState*>& wake, bool control);
     void post(int to, int tag, Bytes bytes, Value keep = {});
+    void post_control(int to, int type, Bytes payload);
     Sent take_credit_locked(std::size_t b);
-    void receive_one(MPI_Message msg, const MPI_Status& st, std::vector<ProcessState*>& wake);
+    void post_receive(Slot& slot);
+    void arrived(Slot& slot, const MPI_Status& st, std::vector<ProcessState*>& wake);
     void receive_control(int tag, int source, const Bytes& bytes, std::vector<ProcessState*>& wake);
     void abort_locked(const std::string& message, std::vector<ProcessState*>& wake);
     void report_state_locked();
@@ -153,9 +171,13 @@ private:
     std::vector<SendSide> send_;  // by bridge; used where this rank sends
     std::vector<ReceiveSide> receive_;  // by bridge; used where this rank receives
     std::vector<Outgoing> outgoing_;
-    std::vector<MPI_Request> requests_;  // poll's scratch: outgoing_'s requests
+    std::vector<Slot> slots_;
+    std::vector<MPI_Request> requests_;  // poll's scratch: the slots', then outgoing_'s
     std::vector<int> completed_;
-    std::vector<Bytes> spare_;               // buffers to reuse
+    std::vector<MPI_Status> statuses_;
+    std::uint64_t polls_ = 0;
+    std::vector<Bytes> spare_;               // send buffers to reuse
+    std::vector<Bytes> spare_receive_;       // receive buffers (kReceiveBytes) to reuse
     std::uint64_t sent_ = 0, received_ = 0;  // bridge messages, for deadlock detection
     std::string failure_;
     std::atomic<bool> aborted_{false}, deadlocked_{false};
