@@ -325,7 +325,7 @@ void Scheduler::dedicated_loop(ProcessState* p, Dedicated& d) {
 bool Scheduler::only_external_waits() {
     std::lock_guard lock(mu_);
     if (deadlock_ || stopping_ || parked_.load() != workers_.size() || dedicated_runnable_ > 0 ||
-        timers_pending_ > 0 || !global_.empty() || live_.load() <= 0 || external_pending_ == 0)
+        timers_pending_ > 0 || !global_.empty() || live_.load() <= 0 || external_pending_.load() == 0)
         return false;
     for (const auto& w : workers_)
         if (w->queued.load() > 0 || w->next.load()) return false;
@@ -367,15 +367,19 @@ void Scheduler::wait_all_ended() {
     main_cv_.wait(lock, [&] { return live_.load() <= 0; });
 }
 
+// Lock-free: a bridge waits and is woken once per message it moves. The count is read under
+// mu_ by check_stuck_locked; a wait begins before its process suspends, so a worker that
+// parks after that sees it.
 void Scheduler::external_wait_begin() {
-    std::lock_guard lock(mu_);
-    ++external_pending_;
+    external_pending_.fetch_add(1, std::memory_order_seq_cst);
 }
 
 void Scheduler::external_wait_end() {
-    std::lock_guard lock(mu_);
-    --external_pending_;
-    check_stuck_locked();
+    if (external_pending_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+        parked_.load(std::memory_order_seq_cst) == workers_.size()) {
+        std::lock_guard lock(mu_);
+        check_stuck_locked();
+    }
 }
 
 // ---- timers -------------------------------------------------------------------------------

@@ -195,7 +195,7 @@ private:
     std::map<std::uint64_t, std::chrono::steady_clock::time_point> timer_deadlines_;
     std::uint64_t next_timer_id_ = 1;
     std::int64_t timers_pending_ = 0;    // guarded by mu_: counts for deadlock detection
-    std::int64_t external_pending_ = 0;  // guarded by mu_: likewise
+    std::atomic<std::int64_t> external_pending_{0};  // likewise (read under mu_)
     std::function<void()> quiet_hook_;
     std::function<bool()> poll_hook_;
     std::thread timer_thread_;
