@@ -3,17 +3,21 @@
 // end of the run.
 //
 // Every MPI call is made under the hub's lock (MPI_THREAD_SERIALIZED is enough). Sends are
-// posted by the bridge that sends; arrivals are found by polling, done by idle workers while
-// they look for work (no thread hop on a busy rank: a ping-pong runs on one thread per rank)
-// and by a progress thread that backs off to sleeping when nothing comes.
+// posted by the bridge that sends. Every tag this rank receives on has a receive kept posted
+// (a Slot), so that arrivals land in place; a poll tests them all, with the sends in flight,
+// in one MPI_Testsome. Polls are made by idle workers while they look for work (no thread hop
+// on a busy rank: a ping-pong runs on one thread per rank) and by a progress thread that
+// backs off to sleeping when nothing comes.
 //
 // Tags: bridge b's frames travel on 2b + kFirstBridgeTag, its credits (and the reader's
 // retire) back on the next tag; MPI keeps the order of messages with one source and tag, so
-// a frame never overtakes the one before and the end comes last.
+// a frame never overtakes the one before and the end comes last. Control messages share
+// kControlTag, their type first, and are probed for.
 //
 // A frame is a kind byte and a payload: kFrameData, a batch of encoded values; kFrameEnd,
-// the writers retired; kFrameTensor, a tensor's dtype and shape, its elements following as
-// the next message on the tag, sent from and received into the tensor's own memory.
+// the writers retired; kFrameLarge, the size of the next frame, larger than a posted receive
+// takes; kFrameTensor, a tensor's dtype and shape, its elements following as the next
+// message on the tag, sent from and received into the tensor's own memory.
 #pragma once
 
 #include <mpi.h>
