@@ -59,7 +59,8 @@ options:
   --stats=FILE       the same as JSON in FILE
   --trace OUT.json   a Chrome trace of the run (chrome://tracing, Perfetto): a track per
                      worker thread, a slice per process run, channel occupancy counters
-  --progress         while it runs, a progress line on stderr when stderr is a terminal:
+  --progress         while it runs, a progress line on stderr when stderr is a terminal
+                     (with mpi under mpirun, always: rank 0 draws every rank's):
                      done/total, rate and ETA of the sources that know their size
                      (text.lines, range, random.uniform), else messages per second
   -o FILE            where dot writes its picture
@@ -446,7 +447,10 @@ int run_on_mpi(const Args& args, const chanflow::Plan& plan, int& argc, char**& 
     chanflow::RunOptions options;
     options.workers = args.workers;
     options.trace = !args.trace.empty();
-    if (reporter && args.progress && isatty(STDERR_FILENO)) options.on_progress = draw_progress;
+    // Under mpirun stderr is a pipe to mpirun, whose own may be a terminal: --progress draws.
+    const bool under_mpirun = std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr;
+    if (reporter && args.progress && (under_mpirun || isatty(STDERR_FILENO)))
+        options.on_progress = draw_progress;
     chanflow::RunResult result;
     try {
         result = chanflow::run_mpi(*mpi, plan, placement, options);

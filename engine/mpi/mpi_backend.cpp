@@ -38,6 +38,7 @@ NodeBody sender(MpiHub& hub, std::size_t b) {
         while (more) {
             auto x = co_await in.read();
             if (!x) break;
+            if (frame.capacity() < 4096) frame.reserve(4096);  // once per buffer: they cycle
             frame.assign(1, detail::kFrameData);
             std::optional<Value> tensor;
             if (out_of_line(*x))
@@ -226,6 +227,20 @@ RunResult run_mpi(const MpiSession& session, const Plan& plan, const Placement& 
     o.trace_origin_ns = origin;
 
     MpiHub hub(comm.comm, rank, size, bridges);
+    // Progress (run --progress) as rank 0 asks: every rank samples, rank 0 adds them up.
+    int progress = options.on_progress ? 1 : 0;
+    MPI_Bcast(&progress, 1, MPI_INT, 0, comm.comm);
+    o.on_progress = nullptr;
+    std::optional<Progress> final_sample;  // rank 0's last: shown once every rank is done
+    if (progress)
+        o.on_progress = [&hub, &final_sample, rank, user = options.on_progress](const Progress& p) {
+            hub.set_progress(p);
+            if (rank != 0 || !user) return;
+            if (p.final)
+                final_sample = p;
+            else
+                user(hub.progress_of_all(p));
+        };
     RunResult result;
     {
         detail::Runtime rt(o);
@@ -257,6 +272,8 @@ RunResult run_mpi(const MpiSession& session, const Plan& plan, const Placement& 
         hub.finish();
         result.stats = detail::partition_stats(plan, placement, rank, rt);
     }
+    if (final_sample && options.on_progress)
+        options.on_progress(hub.progress_of_all(*final_sample));
 
     // The run's outcome, the same on every rank: a failure anywhere first, then a deadlock.
     const bool failed_here =

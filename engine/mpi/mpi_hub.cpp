@@ -253,7 +253,7 @@ bool MpiHub::poll_locked(std::vector<ProcessState*>& wake, bool control) {
         if (sends_done)
             std::erase_if(outgoing_, [this](Outgoing& o) {
                 if (o.request != MPI_REQUEST_NULL) return false;
-                if (o.bytes.capacity() >= 4096 && spare_.size() < 64)
+                if (o.bytes.capacity() > 0 && spare_.size() < 64)
                     spare_.push_back(std::move(o.bytes));
                 return true;
             });
@@ -409,6 +409,46 @@ std::string MpiHub::deadlock_report() const {
     return deadlock_report_;
 }
 
+// A sample as a value of the codec: [messages, [name, unit, done, total]...].
+void MpiHub::set_progress(const Progress& p) {
+    List sources;
+    for (const SourceProgress& src : p.sources)
+        sources.push_back(Value(List{Value(std::string_view(src.name)),
+                                     Value(static_cast<std::int64_t>(src.unit)),
+                                     Value(static_cast<std::int64_t>(src.done)),
+                                     Value(static_cast<std::int64_t>(src.total))}));
+    Bytes bytes;
+    encode(Value(List{Value(static_cast<std::int64_t>(p.messages)), Value(std::move(sources))}),
+           bytes);
+    std::lock_guard lock(progress_mu_);
+    if (rank_ == 0) {
+        if (progress_in_.empty()) progress_in_.resize(static_cast<std::size_t>(size_));
+        progress_in_[0] = p;
+    } else {
+        progress_out_ = std::move(bytes);
+    }
+}
+
+Progress MpiHub::progress_of_all(const Progress& own) const {
+    Progress all = own;
+    std::lock_guard lock(progress_mu_);
+    for (std::size_t r = 1; r < progress_in_.size(); ++r) {
+        const Progress& p = progress_in_[r];
+        all.messages += p.messages;
+        for (const SourceProgress& src : p.sources) {
+            auto it = std::find_if(all.sources.begin(), all.sources.end(),
+                                   [&](const SourceProgress& s) { return s.name == src.name; });
+            if (it == all.sources.end()) {
+                all.sources.push_back(src);
+            } else {
+                it->done += src.done;
+                it->total += src.total;
+            }
+        }
+    }
+    return all;
+}
+
 void MpiHub::set_quiet(std::string report) {
     std::lock_guard lock(quiet_mu_);
     quiet_report_ = std::move(report);
@@ -429,6 +469,29 @@ void MpiHub::receive_control(int tag, int source, const Bytes& bytes,
             deadlocked_ = true;
             abort_locked("", wake);
             return;
+        case kProgress: {
+            if (rank_ != 0 || source <= 0 || source >= size_) return;
+            Progress p;
+            try {
+                Decoder d(bytes.data(), bytes.size());
+                const Value v = d.next();
+                p.messages = static_cast<std::uint64_t>(v.as_list().at(0).as_int());
+                for (const Value& src : v.as_list().at(1).as_list()) {
+                    const List& f = src.as_list();
+                    p.sources.push_back(
+                        {std::string(f.at(0).as_string()),
+                         f.at(1).as_int() ? ProgressUnit::Bytes : ProgressUnit::Items,
+                         static_cast<std::uint64_t>(f.at(2).as_int()),
+                         static_cast<std::uint64_t>(f.at(3).as_int())});
+                }
+            } catch (const std::exception&) {
+                return;  // a sample that cannot be read is only a sample lost
+            }
+            std::lock_guard lock(progress_mu_);
+            if (progress_in_.empty()) progress_in_.resize(static_cast<std::size_t>(size_));
+            progress_in_[static_cast<std::size_t>(source)] = std::move(p);
+            return;
+        }
         case kQuiet:
         case kBusy:
         case kDone: {
@@ -516,6 +579,12 @@ void MpiHub::progress_loop() {
         {
             std::lock_guard lock(mu_);
             did = poll_locked(wake, true);
+            std::optional<Bytes> sample;  // before the state: a rank's last comes before done
+            {
+                std::lock_guard plock(progress_mu_);
+                sample.swap(progress_out_);
+            }
+            if (sample) post_control(0, kProgress, std::move(*sample));
             report_state_locked();
             if (rank_ == 0) check_deadlock_locked(wake);
             // The end: once this rank's own sends are through, a barrier that completes when
@@ -528,6 +597,7 @@ void MpiHub::progress_loop() {
                 int flag = 0;
                 MPI_Test(&barrier_, &flag, MPI_STATUS_IGNORE);
                 done = flag != 0;
+                if (done) poll_locked(wake, true);  // what came with the others' last words
                 if (done)  // every rank is through: the receives kept posted go
                     for (Slot& slot : slots_)
                         if (slot.request != MPI_REQUEST_NULL) {

@@ -29,11 +29,13 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "bridges.hpp"
+#include "chanflow/progress.hpp"
 #include "codec.hpp"
 
 namespace chanflow::detail {
@@ -112,6 +114,11 @@ public:
     /// Nothing here can run until a message arrives: `report` says what the processes wait
     /// on. Called by the scheduler with its lock held: takes only a lock of its own.
     void set_quiet(std::string report);
+    /// This rank's latest progress sample: rank 0 keeps its own, the others send theirs to
+    /// rank 0 (at most once per sample).
+    void set_progress(const Progress& p);
+    /// On rank 0: `own` with the latest samples of the other ranks added in.
+    Progress progress_of_all(const Progress& own) const;
     /// This rank's processes all ended (or the run stopped): keeps taking in and answering
     /// what arrives until every rank got here, then stops the progress thread.
     void finish();
@@ -148,7 +155,14 @@ private:
         std::uint32_t credit_value = 0;
     };
     // Control messages travel on one tag, their type the first byte.
-    enum Control : int { kAbort = 1, kQuiet = 2, kBusy = 3, kVerdict = 4, kDone = 5 };
+    enum Control : int {
+        kAbort = 1,
+        kQuiet = 2,
+        kBusy = 3,
+        kVerdict = 4,
+        kDone = 5,
+        kProgress = 6
+    };
     static constexpr int kControlTag = 1;
     static constexpr int kFirstBridgeTag = 16;
     static constexpr int kWindow = 16;  // frames in flight per bridge
@@ -204,6 +218,12 @@ private:
     std::vector<std::uint64_t> last_check_;
     std::string deadlock_report_;
     std::chrono::steady_clock::time_point next_check_;
+
+    // Progress (run --progress): this rank's latest sample, not yet sent; on rank 0, every
+    // rank's latest.
+    mutable std::mutex progress_mu_;  // leaf lock
+    std::optional<Bytes> progress_out_;
+    std::vector<Progress> progress_in_;
 
     std::mutex sleep_mu_;
     std::condition_variable sleep_cv_;

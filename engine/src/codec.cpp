@@ -30,7 +30,9 @@ constexpr std::size_t kMaxRank = 32;
 void put_u64(Bytes& out, std::uint64_t v) {
     unsigned char b[8];
     for (int i = 0; i < 8; ++i) b[i] = static_cast<unsigned char>(v >> (8 * i));
-    out.insert(out.end(), b, b + 8);
+    const std::size_t at = out.size();
+    out.resize(at + 8);
+    std::memcpy(out.data() + at, b, 8);
 }
 
 void put_u32(Bytes& out, std::size_t v) {

@@ -43,6 +43,23 @@ TEST_CASE("progress: across processes, the partitions' progress added up") {
     CHECK_MESSAGE(std::regex_match(last, final_line), last);
 }
 
+#ifdef CHANFLOW_MPIRUN
+TEST_CASE("progress: on mpi, rank 0 draws the ranks' progress added up") {
+    // The sized source runs on rank 1: what rank 0 draws came from there.
+    const auto r = run_cli_on_terminal(
+        chanflow::test::mpirun_args(
+            2, {"run", "tests/graphs/rank_pinned_source.yaml", "--backend", "mpi", "--progress"}),
+        100, CHANFLOW_MPIRUN);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out == "19999900000\n");
+    REQUIRE(r.err.size() > 2);
+    const std::string last = r.err.substr(r.err.rfind('\r', r.err.size() - 3) + 1);
+    const std::regex final_line(
+        R"re(numbers \[#+\] 100%  200k / 200k  [0-9.]+[kM]? msg/s  in [0-9.]+s\x1b\[K\r\n)re");
+    CHECK_MESSAGE(std::regex_match(last, final_line), last);
+}
+#endif
+
 TEST_CASE("progress: text.lines reports the bytes of its file") {
     const auto size = std::filesystem::file_size(CHANFLOW_SOURCE_DIR "/graphs/data/sample.txt");
     const auto r = run_cli_on_terminal({"run", "graphs/wordcount.yaml", "--progress"});

@@ -116,7 +116,8 @@ inline CliResult run_mpirun(int ranks, const std::vector<std::string>& args,
 /// Runs CHANFLOW_BIN with its stderr on a terminal (a pseudo-terminal `columns` wide) and
 /// its stdout on a pipe: `err` is what the terminal received.
 inline CliResult run_cli_on_terminal(const std::vector<std::string>& args,
-                                     unsigned short columns = 100) {
+                                     unsigned short columns = 100,
+                                     const char* program = CHANFLOW_BIN) {
     const int master = posix_openpt(O_RDWR | O_NOCTTY);
     if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0)
         throw std::runtime_error("no pseudo-terminal");
@@ -138,10 +139,10 @@ inline CliResult run_cli_on_terminal(const std::vector<std::string>& args,
         close(slave);
         close(master);
         if (chdir(CHANFLOW_SOURCE_DIR) != 0) _exit(127);
-        std::vector<char*> argv{const_cast<char*>(CHANFLOW_BIN)};
+        std::vector<char*> argv{const_cast<char*>(program)};
         for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
         argv.push_back(nullptr);
-        execv(CHANFLOW_BIN, argv.data());
+        execv(program, argv.data());
         _exit(127);
     }
     close(out_pipe[1]);

@@ -52,6 +52,8 @@ private:
 ///   - Deadlock with what the processes of every rank wait on (a channel's other end on
 ///     another rank reads "writers in rank 1");
 ///   - stats, trace and collected values of every rank (traces as partitions).
+/// With RunOptions::on_progress on rank 0, every rank samples its progress and rank 0's
+/// callback gets them added up (each other rank's latest sample).
 /// A rank that dies ends the job through mpirun.
 /// With RunOptions::workers 0, each rank takes its share of its host's cores.
 RunResult run_mpi(const MpiSession& session, const Plan& plan, const Placement& placement,
