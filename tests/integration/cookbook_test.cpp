@@ -58,20 +58,23 @@ const std::map<std::string, Example>& examples() {
 
 const fs::path kGraphs = fs::path(CHANFLOW_SOURCE_DIR) / "graphs";
 
-// Runs chanflow with args: it must succeed quietly and print `want` (sorted, where the
-// example's order is open).
-void check_prints(const std::vector<std::string>& args, const Example& example,
-                  const std::string& want) {
-    std::string shown;
-    for (const auto& a : args) shown += a + " ";
-    INFO("chanflow " << shown);
-    const auto r = run_cli(args);
+// A run must succeed quietly and print `want` (sorted, where the example's order is open).
+void check_printed(const chanflow::test::CliResult& r, const Example& example,
+                   const std::string& want) {
     CHECK(r.exit_code == 0);
     CHECK(r.err.empty());
     if (example.sorted)
         CHECK(sorted_lines(r.out) == sorted_lines(want));
     else
         CHECK(r.out == want);
+}
+
+void check_prints(const std::vector<std::string>& args, const Example& example,
+                  const std::string& want) {
+    std::string shown;
+    for (const auto& a : args) shown += a + " ";
+    INFO("chanflow " << shown);
+    check_printed(run_cli(args), example, want);
 }
 
 }  // namespace
@@ -126,13 +129,7 @@ TEST_CASE("cookbook: on the MPI backend under mpirun, with 2 and 3 ranks, the sa
             std::vector<std::string> args{"run", "graphs/" + name + ".yaml", "--backend", "mpi"};
             if (name == "wordcount") args.insert(args.end(), {"--set", "mappers=3"});
             INFO("mpirun -np " << ranks << " chanflow run graphs/" << name << ".yaml");
-            const auto r = chanflow::test::run_mpirun(ranks, args);
-            CHECK(r.exit_code == 0);
-            CHECK(r.err.empty());
-            if (example.sorted)
-                CHECK(sorted_lines(r.out) == sorted_lines(want));
-            else
-                CHECK(r.out == want);
+            check_printed(chanflow::test::run_mpirun(ranks, args), example, want);
         }
     }
 }

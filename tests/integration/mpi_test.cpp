@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "run_cli.hpp"
+#include "split_graphs.hpp"
 #include "text_util.hpp"
 
 namespace fs = std::filesystem;
@@ -24,8 +25,10 @@ using chanflow::test::read_file;
 using chanflow::test::run_cli;
 using chanflow::test::run_mpirun;
 using Clock = std::chrono::steady_clock;
+using Graph = chanflow::test::GraphFile;
 
-// How soon a job must end after a fault: 5 s, and more under a sanitizer.
+// How soon a job must end after a fault: the issue's 5 s (mpirun itself takes 1 to 2 s to
+// end a job whose rank exited non-zero), more under a sanitizer.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr auto kPromptly = std::chrono::seconds(20);
 #else
@@ -33,18 +36,6 @@ constexpr auto kPromptly = std::chrono::seconds(5);
 #endif
 
 namespace {
-
-// A graph file of the test's own.
-struct Graph {
-    fs::path path;
-    explicit Graph(const std::string& text) {
-        static int n = 0;
-        path = fs::temp_directory_path() /
-               ("chanflow-mpi-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".yaml");
-        std::ofstream(path) << text;
-    }
-    ~Graph() { fs::remove(path); }
-};
 
 // The first line of stderr: chanflow's own; mpirun may add its notice of the exit code.
 std::string first_line(const std::string& s) {
@@ -74,35 +65,19 @@ std::vector<std::pair<int, pid_t>> ranks_of(const std::string& graph) {
 }  // namespace
 
 TEST_CASE("mpi: a node throwing on rank 1 ends the job with exit 1 and one message") {
-    Graph g(R"Y(chanflow: 1
-processes:
-  numbers: {node: range, with: {stop: 100000000}, out: {out: a}}
-  divide:
-    node: map
-    with: {expr: "12 // (x - 5001)"}
-    replicas: 2
-    in: {in: {channel: a, deliver: round_robin}}
-    out: {out: b}
-  sink: {node: discard, in: {in: b}}
-)Y");
+    Graph g(chanflow::test::kFailsOnPartition1);
     const auto start = Clock::now();
     const auto r = run_mpirun(2, {"run", g.path.string(), "--backend", "mpi"});
     CHECK(Clock::now() - start < kPromptly);
     CHECK(r.exit_code == 1);
     CHECK(r.out.empty());
     CHECK(first_line(r.err) ==
-          "error: rank 1: process 'divide[1]' failed: division by zero in '12 // (x - 5001)' "
-          "(x = 5001)\n");
+          "error: rank 1: " + std::string(chanflow::test::kFailsOnPartition1Error + 7));
     CHECK(r.err.find("error:", 1) == std::string::npos);  // said once, by rank 0
 }
 
 TEST_CASE("mpi: a rank killed from outside ends the job") {
-    Graph g(R"Y(chanflow: 1
-processes:
-  numbers: {node: range, with: {stop: 1000000000}, out: {out: a}}
-  work:    {node: map, with: {expr: "x * 2"}, replicas: 2, in: {in: a}, out: {out: b}}
-  sink:    {node: discard, in: {in: b}}
-)Y");
+    Graph g(chanflow::test::kLongRun);
     int out_fd = -1, err_fd = -1;
     const pid_t mpirun = chanflow::test::spawn_cli(
         chanflow::test::mpirun_args(2, {"run", g.path.string(), "--backend", "mpi"}), out_fd,
@@ -137,13 +112,7 @@ processes:
 }
 
 TEST_CASE("mpi: a deadlock across ranks exits 3 and names the blocked processes on each rank") {
-    Graph g(R"Y(chanflow: 1
-processes:
-  a: {node: map, with: {expr: "x"}, in: {in: ba}, out: {out: ab}, rank: 0}
-  b: {node: map, with: {expr: "x"}, in: {in: ab}, out: {out: ba}, rank: 1}
-  c: {node: range, with: {stop: 3}, out: {out: idle}, rank: 2}
-  d: {node: print, in: {in: idle}, rank: 2}
-)Y");
+    Graph g(chanflow::test::kDeadlockAcross);
     const auto start = Clock::now();
     const auto r = run_mpirun(3, {"run", g.path.string(), "--backend", "mpi"});
     CHECK(Clock::now() - start < kPromptly);
@@ -163,12 +132,7 @@ TEST_CASE("mpi: a deadlock within one rank exits 3 as on threads") {
 }
 
 TEST_CASE("mpi: a rank waiting on a busy one is no deadlock") {
-    Graph g(R"Y(chanflow: 1
-processes:
-  slow: {node: pi.sample, with: {samples: 30000000}, in: {in: tasks}, out: {out: counts}, rank: 1}
-  tasks: {node: range, with: {stop: 2}, out: {out: tasks}}
-  show: {node: print, in: {in: counts}}
-)Y");
+    Graph g(chanflow::test::kBusyWriter);
     const auto r = run_mpirun(2, {"run", g.path.string(), "--backend", "mpi"});
     INFO("stderr: " << r.err);
     CHECK(r.exit_code == 0);
@@ -235,25 +199,14 @@ TEST_CASE("mpi: --procs other than the ranks, and a pin beyond them, are refused
 TEST_CASE("mpi: a broadcast to readers on 5 ranks gives every reader every message") {
     // The stream goes down a tree of the reading ranks (rank 0 sends to 1 and 2, rank 1 on to
     // 3 and 4): each of the 10 readers still gets each of the 200 values once.
-    Graph g(R"Y(chanflow: 1
-processes:
-  items: {node: range, with: {stop: 200}, out: {out: v}}
-  tag:
-    node: map
-    replicas: 10
-    with: {expr: "x * 10"}
-    in: {in: {channel: v, deliver: broadcast}}
-    out: {out: t}
-  total: {node: reduce, with: {op: sum}, in: {in: t}, out: {out: s}}
-  count: {node: print, in: {in: s}}
-)Y");
+    Graph g(chanflow::test::kBroadcastTo10);
     const auto threads = run_cli({"run", g.path.string()});
     const auto mpi = run_mpirun(5, {"run", g.path.string(), "--backend", "mpi"});
     CHECK(threads.exit_code == 0);
     CHECK(mpi.exit_code == 0);
     CHECK(mpi.err.empty());
     CHECK(mpi.out == threads.out);
-    CHECK(threads.out == "1990000\n");  // 10 readers, each 10 x (0 + 1 + ... + 199)
+    CHECK(threads.out == chanflow::test::kBroadcastSum);
 }
 
 TEST_CASE("mpi: wordcount over 50 MB on 2 ranks gives the same top 10 as threads") {

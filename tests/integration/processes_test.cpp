@@ -16,33 +16,16 @@
 #include <vector>
 
 #include "run_cli.hpp"
+#include "split_graphs.hpp"
 #include "text_util.hpp"
 
 namespace fs = std::filesystem;
 using chanflow::test::run_cli;
 using Clock = std::chrono::steady_clock;
-
-// How soon a run must end after a fault: 2 s, and more under a sanitizer, whose report of
-// a crashing partition alone takes seconds.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr auto kPromptly = std::chrono::seconds(15);
-#else
-constexpr auto kPromptly = std::chrono::seconds(2);
-#endif
+using chanflow::test::kPromptly;
+using Graph = chanflow::test::GraphFile;
 
 namespace {
-
-// A graph file of the test's own.
-struct Graph {
-    fs::path path;
-    explicit Graph(const std::string& text) {
-        static int n = 0;
-        path = fs::temp_directory_path() /
-               ("chanflow-procs-" + std::to_string(getpid()) + "-" + std::to_string(n++) + ".yaml");
-        std::ofstream(path) << text;
-    }
-    ~Graph() { fs::remove(path); }
-};
 
 // Processes whose command line holds `needle` (the launcher's partitions name its segment).
 std::vector<pid_t> processes_with(const std::string& needle) {
@@ -114,35 +97,17 @@ struct Background {
     }
 };
 
-const char* const kLong = R"Y(chanflow: 1
-processes:
-  numbers: {node: range, with: {stop: 1000000000}, out: {out: a}}
-  work:    {node: map, with: {expr: "x * 2"}, replicas: 2, in: {in: a}, out: {out: b}}
-  sink:    {node: discard, in: {in: b}}
-)Y";
-
 }  // namespace
 
 TEST_CASE("processes: a node failing in partition 1 ends the run with its message") {
-    Graph g(R"Y(chanflow: 1
-processes:
-  numbers: {node: range, with: {stop: 100000000}, out: {out: a}}
-  divide:
-    node: map
-    with: {expr: "12 // (x - 5001)"}
-    replicas: 2
-    in: {in: {channel: a, deliver: round_robin}}
-    out: {out: b}
-  sink: {node: discard, in: {in: b}}
-)Y");
+    Graph g(chanflow::test::kFailsOnPartition1);
     const auto start = Clock::now();
     Background run({"run", g.path.string(), "--backend", "processes", "--procs", "2"});
     const auto r = run.finish();
     CHECK(Clock::now() - start < kPromptly);
     CHECK(r.exit_code == 1);
     CHECK(r.out.empty());
-    CHECK(r.err ==
-          "error: process 'divide[1]' failed: division by zero in '12 // (x - 5001)' (x = 5001)\n");
+    CHECK(r.err == chanflow::test::kFailsOnPartition1Error);
     run.check_nothing_left();
 }
 
@@ -185,7 +150,7 @@ processes:
 }
 
 TEST_CASE("processes: a partition killed from outside ends the run at once") {
-    Graph g(kLong);
+    Graph g(chanflow::test::kLongRun);
     Background run({"run", g.path.string(), "--backend", "processes", "--procs", "2"});
     const auto partitions = run.partitions(2);
     std::this_thread::sleep_for(std::chrono::milliseconds(200));  // mid-run
@@ -206,7 +171,7 @@ TEST_CASE("processes: a partition killed from outside ends the run at once") {
 }
 
 TEST_CASE("processes: Ctrl-C stops every partition and leaves nothing behind") {
-    Graph g(kLong);
+    Graph g(chanflow::test::kLongRun);
     Background run({"run", g.path.string(), "--backend", "processes", "--procs", "3"});
     run.partitions(2);  // partition 2 has nothing to run and ends at once
     kill(run.pid, SIGINT);
@@ -219,7 +184,7 @@ TEST_CASE("processes: Ctrl-C stops every partition and leaves nothing behind") {
 TEST_CASE("processes: partitions die with their launcher, at once or later") {
     for (int wait_ms : {0, 300}) {
         CAPTURE(wait_ms);
-        Graph g(kLong);
+        Graph g(chanflow::test::kLongRun);
         Background run({"run", g.path.string(), "--backend", "processes", "--procs", "2"});
         run.partitions(2);  // started: the segment has no name any more
         std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
@@ -241,13 +206,7 @@ TEST_CASE("processes: a deadlock exits 3 and names the blocked processes") {
 }
 
 TEST_CASE("processes: a deadlock across partitions exits 3 and names the blocked processes") {
-    Graph g(R"Y(chanflow: 1
-processes:
-  a: {node: map, with: {expr: "x"}, in: {in: ba}, out: {out: ab}, rank: 0}
-  b: {node: map, with: {expr: "x"}, in: {in: ab}, out: {out: ba}, rank: 1}
-  c: {node: range, with: {stop: 3}, out: {out: idle}, rank: 2}
-  d: {node: print, in: {in: idle}, rank: 2}
-)Y");
+    Graph g(chanflow::test::kDeadlockAcross);
     const auto start = Clock::now();
     Background run({"run", g.path.string(), "--backend", "processes", "--procs", "3"});
     const auto r = run.finish();
@@ -261,14 +220,7 @@ processes:
 }
 
 TEST_CASE("processes: a partition waiting on a busy one is no deadlock") {
-    // The reader's partition is quiet for a while (longer than two deadlock checks) while
-    // the writer computes.
-    Graph g(R"Y(chanflow: 1
-processes:
-  slow: {node: pi.sample, with: {samples: 30000000}, in: {in: tasks}, out: {out: counts}, rank: 1}
-  tasks: {node: range, with: {stop: 2}, out: {out: tasks}}
-  show: {node: print, in: {in: counts}}
-)Y");
+    Graph g(chanflow::test::kBusyWriter);
     const auto r = run_cli({"run", g.path.string(), "--backend", "processes", "--procs", "2"});
     CHECK(r.exit_code == 0);
     CHECK(r.err.empty());
@@ -287,20 +239,9 @@ TEST_CASE("processes: a pin to a partition the run has not is refused") {
 }
 
 TEST_CASE("processes: a broadcast to readers in 5 partitions gives every reader every message") {
-    Graph g(R"Y(chanflow: 1
-processes:
-  items: {node: range, with: {stop: 200}, out: {out: v}}
-  tag:
-    node: map
-    replicas: 10
-    with: {expr: "x * 10"}
-    in: {in: {channel: v, deliver: broadcast}}
-    out: {out: t}
-  total: {node: reduce, with: {op: sum}, in: {in: t}, out: {out: s}}
-  count: {node: print, in: {in: s}}
-)Y");
+    Graph g(chanflow::test::kBroadcastTo10);
     const auto r = run_cli({"run", g.path.string(), "--backend", "processes", "--procs", "5"});
     CHECK(r.exit_code == 0);
     CHECK(r.err.empty());
-    CHECK(r.out == "1990000\n");  // 10 readers, each 10 x (0 + 1 + ... + 199)
+    CHECK(r.out == chanflow::test::kBroadcastSum);
 }
