@@ -352,7 +352,7 @@ void MpiHub::arrived(Slot& slot, const MPI_Status& st, std::vector<ProcessState*
             }
             if (kind == kFrameLarge && n == 9) {  // the next message is a frame this large
                 std::uint64_t size = get_u64(slot.buffer.data() + 1);
-                spare_receive_.push_back(std::move(slot.buffer));
+                if (spare_receive_.size() < 64) spare_receive_.push_back(std::move(slot.buffer));
                 slot.buffer = Bytes(size);
                 slot.expected = size;
                 slot.into = Slot::Into::Large;
