@@ -209,6 +209,23 @@ TEST_CASE("mpi: a broadcast to readers on 5 ranks gives every reader every messa
     CHECK(threads.out == chanflow::test::kBroadcastSum);
 }
 
+TEST_CASE("mpi: values larger than a posted receive cross ranks whole") {
+    // Strings of 100 000 and 200 000 bytes: frames larger than a bridge's posted receive
+    // (128 KiB) are announced and received on their own.
+    Graph g(R"Y(chanflow: 1
+processes:
+  numbers: {node: range, with: {stop: 20}, out: {out: a}}
+  big:     {node: map, with: {expr: "str(x) * 100000"}, in: {in: a}, out: {out: b}, rank: 1}
+  same:    {node: map, with: {expr: "len(x) if x == str(int(x[0:len(x) // 100000])) * 100000 else -1"}, in: {in: b}, out: {out: c}}
+  total:   {node: reduce, with: {op: sum}, in: {in: c}, out: {out: d}}
+  print:   {node: print, in: {in: d}}
+)Y");
+    const auto r = run_mpirun(2, {"run", g.path.string(), "--backend", "mpi"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.empty());
+    CHECK(r.out == "3000000\n");
+}
+
 TEST_CASE("mpi: wordcount over 50 MB on 2 ranks gives the same top 10 as threads") {
     const fs::path dir =
         fs::temp_directory_path() / ("chanflow-mpi-wc-" + std::to_string(getpid()));
