@@ -68,7 +68,7 @@ Value combine_tensors(Op op, const Tensor& a, const Tensor& b) {
         throw std::invalid_argument("reduce: tensors of different shapes " + shape_text(a) +
                                     " and " + shape_text(b));
     if (a.dtype != b.dtype) throw std::invalid_argument("reduce: tensors of different dtypes");
-    Tensor out{a.dtype, a.shape, std::vector<unsigned char>(a.data.size())};
+    Tensor out{a.dtype, a.shape, TensorBytes(a.data.size())};  // every element written below
     switch (a.dtype) {
         case DType::I32:
             combine_elements<std::int32_t>(op, a, b, out);
@@ -88,7 +88,7 @@ Value combine_tensors(Op op, const Tensor& a, const Tensor& b) {
 
 // A tensor's mean: float64 elements, each divided by n.
 Value divide_tensor(const Tensor& t, std::int64_t n) {
-    Tensor out{DType::F64, t.shape, std::vector<unsigned char>(t.size() * sizeof(double))};
+    Tensor out{DType::F64, t.shape, TensorBytes(t.size() * sizeof(double))};  // all written below
     for (std::size_t i = 0; i < t.size(); ++i) {
         double x = 0;
         switch (t.dtype) {

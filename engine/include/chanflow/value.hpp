@@ -14,9 +14,12 @@
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
+#include <memory>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -39,11 +42,36 @@ using List = std::vector<Value>;
 using Field = std::pair<std::string, Value>;
 using Record = std::vector<Field>;  // ordered, string-keyed
 
+/// An allocator that leaves the elements a vector grows by uninitialised (numpy.empty, not
+/// numpy.zeros): whoever makes a tensor writes all of its bytes, and an arriving tensor is
+/// written by the transport straight into them, so zeroing them first would be a wasted pass
+/// over memory. Use assign(n, 0) where zeros are wanted.
+template <class T>
+struct UninitializedAllocator : std::allocator<T> {
+    template <class U>
+    struct rebind {
+        using other = UninitializedAllocator<U>;
+    };
+    UninitializedAllocator() = default;
+    template <class U>
+    UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}
+    template <class U>
+    void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+        ::new (static_cast<void*>(p)) U;  // default-initialised: for bytes, nothing written
+    }
+    template <class U, class... A>
+    void construct(U* p, A&&... args) {
+        ::new (static_cast<void*>(p)) U(std::forward<A>(args)...);
+    }
+};
+/// A tensor's bytes: resize() leaves new bytes uninitialised.
+using TensorBytes = std::vector<unsigned char, UninitializedAllocator<unsigned char>>;
+
 /// A dense n-dimensional array; data holds shape-product elements of dtype, row-major.
 struct Tensor {
     DType dtype = DType::F64;
     std::vector<std::int64_t> shape;
-    std::vector<unsigned char> data;
+    TensorBytes data;
     std::size_t size() const noexcept;  // number of elements
 };
 
