@@ -400,12 +400,12 @@ void MpiHub::fail(const std::string& message) {
 }
 
 std::string MpiHub::failure() const {
-    std::lock_guard lock(const_cast<std::mutex&>(mu_));
+    std::lock_guard lock(mu_);
     return failure_;
 }
 
 std::string MpiHub::deadlock_report() const {
-    std::lock_guard lock(const_cast<std::mutex&>(mu_));
+    std::lock_guard lock(mu_);
     return deadlock_report_;
 }
 

@@ -185,7 +185,7 @@ private:
     int rank_, size_;
     Scheduler* sched_ = nullptr;
 
-    std::mutex mu_;               // guards everything below but the atomics, and every MPI call
+    mutable std::mutex mu_;       // guards everything below but the atomics, and every MPI call
     std::vector<SendSide> send_;  // by bridge; used where this rank sends
     std::vector<ReceiveSide> receive_;  // by bridge; used where this rank receives
     std::vector<Outgoing> outgoing_;
