@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "chanflow/value.hpp"
+
 namespace chanflow::bench {
 
 using Clock = std::chrono::steady_clock;
@@ -76,6 +78,15 @@ struct Comparison {
         }
     }
 };
+
+/// A 1 MiB float64 tensor (131 072 elements, every byte 1): what the tensor benchmarks send.
+inline chanflow::Value one_mib_tensor() {
+    chanflow::Tensor t;
+    t.dtype = chanflow::DType::F64;
+    t.shape = {(1 << 20) / 8};
+    t.data.assign(1 << 20, 1);
+    return chanflow::Value(std::move(t));
+}
 
 inline Comparison make(std::string name, std::string unit, double ops,
                        std::vector<std::string> labels) {

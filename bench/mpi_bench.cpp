@@ -96,11 +96,7 @@ chanflow::Task pong_body(chanflow::ProcessContext& ctx) {
 
 chanflow::Task tensors_body(chanflow::ProcessContext& ctx) {
     const std::int64_t n = ctx.param("n").as_int();
-    chanflow::Tensor t;
-    t.dtype = chanflow::DType::F64;
-    t.shape = {static_cast<std::int64_t>(kMiB / 8)};
-    t.data.assign(kMiB, 1);
-    const chanflow::Value v(std::move(t));
+    const chanflow::Value v = chanflow::bench::one_mib_tensor();
     auto& out = ctx.out();
     g_first = now_s();
     for (std::int64_t i = 0; i < n; ++i) co_await out.write(v);
