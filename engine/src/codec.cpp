@@ -220,7 +220,10 @@ Value Decoder::value(int depth) {
             std::uint64_t length = 0;
             Tensor t = tensor_header(length);
             need(length);
-            t.data.assign(p_, p_ + length);
+            // Uninitialised (TensorBytes), then copied at once: assign() would construct the
+            // bytes one by one, the allocator not being std::allocator.
+            t.data.resize(length);
+            if (length > 0) std::memcpy(t.data.data(), p_, length);
             p_ += length;
             return Value(std::move(t));
         }

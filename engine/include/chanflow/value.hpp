@@ -64,7 +64,9 @@ struct UninitializedAllocator : std::allocator<T> {
         ::new (static_cast<void*>(p)) U(std::forward<A>(args)...);
     }
 };
-/// A tensor's bytes: resize() leaves new bytes uninitialised.
+/// A tensor's bytes: resize() leaves new bytes uninitialised. To fill many at once, resize()
+/// then memcpy into data(): with an allocator other than std::allocator, copy and assign
+/// from a range construct element by element.
 using TensorBytes = std::vector<unsigned char, UninitializedAllocator<unsigned char>>;
 
 /// A dense n-dimensional array; data holds shape-product elements of dtype, row-major.
