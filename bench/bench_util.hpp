@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 #include "chanflow/value.hpp"
 
 namespace chanflow::bench {
@@ -78,6 +80,33 @@ struct Comparison {
         }
     }
 };
+
+/// The command line the side-by-side benchmarks share: [WHICH] [--rounds R] [--scale S].
+struct Args {
+    std::string which = "all";
+    int rounds = 5;
+    double scale = 1;
+};
+inline Args parse_args(int argc, char** argv) {
+    Args a;
+    for (int i = 1; i < argc; ++i) {
+        const std::string s = argv[i];
+        if (s == "--rounds" && i + 1 < argc)
+            a.rounds = std::atoi(argv[++i]);
+        else if (s == "--scale" && i + 1 < argc)
+            a.scale = std::atof(argv[++i]);
+        else
+            a.which = s;
+    }
+    return a;
+}
+
+/// This program's own path, to start it again (as partitions, or under mpirun).
+inline std::string self_path(const char* argv0) {
+    char self[4096];
+    const ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    return len > 0 ? std::string(self, static_cast<std::size_t>(len)) : argv0;
+}
 
 /// A 1 MiB float64 tensor (131 072 elements, every byte 1): what the tensor benchmarks send.
 inline chanflow::Value one_mib_tensor() {

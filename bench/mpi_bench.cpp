@@ -221,21 +221,8 @@ void compare(const std::string& title, const std::string& unit, std::int64_t n,
 int main(int argc, char** argv) {
     if (argc >= 4 && std::string(argv[1]) == "--rank")
         return rank_main(argc, argv, argv[2], std::atoll(argv[3]));
-    char self[4096];
-    const ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    self_path = len > 0 ? std::string(self, static_cast<std::size_t>(len)) : argv[0];
-    std::string which = "all";
-    int rounds = 5;
-    double scale = 1;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--rounds" && i + 1 < argc)
-            rounds = std::atoi(argv[++i]);
-        else if (a == "--scale" && i + 1 < argc)
-            scale = std::atof(argv[++i]);
-        else
-            which = a;
-    }
+    self_path = chanflow::bench::self_path(argv[0]);
+    const auto [which, rounds, scale] = chanflow::bench::parse_args(argc, argv);
     if (const char* m = std::getenv("MPIRUN")) mpirun = m;
     const std::string source = CHANFLOW_SOURCE_DIR;
     std::printf("chanflow_mpi_bench: 2 ranks on this machine, %d rounds\n", rounds);

@@ -172,9 +172,7 @@ void bench_tensors(int rounds, double scale) {
 
 int main(int argc, char** argv) {
     register_nodes();
-    char self[4096];
-    const ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    self_path = len > 0 ? std::string(self, static_cast<std::size_t>(len)) : argv[0];
+    self_path = chanflow::bench::self_path(argv[0]);
     if (argc == 6 && std::strcmp(argv[1], "--partition") == 0) {
         const int k = std::atoi(argv[2]);
         const chanflow::Plan plan = plan_of(argv[4], std::atoll(argv[5]));
@@ -183,20 +181,9 @@ int main(int argc, char** argv) {
         const auto r = chanflow::run_partition(plan, chanflow::place(plan, 2), k, argv[3], o);
         return r.exit_code();
     }
-    int rounds = 5;
-    double scale = 1;
-    std::string which = "all";
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        if (a == "--rounds" && i + 1 < argc)
-            rounds = std::atoi(argv[++i]);
-        else if (a == "--scale" && i + 1 < argc)
-            scale = std::atof(argv[++i]);
-        else
-            which = a;
-    }
+    const auto args = chanflow::bench::parse_args(argc, argv);
     std::printf("chanflow %s, processes backend\n", chanflow::version());
-    if (which == "all" || which == "ints") bench_ints(rounds, scale);
-    if (which == "all" || which == "tensors") bench_tensors(rounds, scale);
+    if (args.which == "all" || args.which == "ints") bench_ints(args.rounds, args.scale);
+    if (args.which == "all" || args.which == "tensors") bench_tensors(args.rounds, args.scale);
     return 0;
 }
