@@ -118,6 +118,9 @@ void bench_wordcount(const Options& o) {
     const std::function<void()> chanflow = [&] {
         run_file("graphs/wordcount.yaml", {{"path", text}}, o.workers);
     };
+    const std::function<void()> per_word = [&] {
+        run_file("bench/graphs/wordcount_per_word.yaml", {{"path", text}}, o.workers);
+    };
     const std::function<void()> cpp = [&] { cpp_wordcount(text); };
     const std::function<void()> pool = [&] {
         run_command("python3 bench/python/wordcount_pool.py " + text);
@@ -128,10 +131,12 @@ void bench_wordcount(const Options& o) {
     const std::string title =
         "(g) word count of " + std::to_string(o.mb) + " MiB of generated text";
     auto c = make(title, "MiB", o.mb,
-                  {"chanflow graphs/wordcount.yaml", "C++ std::unordered_map, 1 thread"});
-    c.warm_up({chanflow, cpp});
+                  {"chanflow graphs/wordcount.yaml", "C++ std::unordered_map, 1 thread",
+                   "chanflow without the combiner (a message per word)"});
+    c.warm_up({chanflow, cpp, per_word});
     for (int r = 0; r < o.rounds; ++r)
-        c.round(static_cast<std::size_t>(r), {chanflow, cpp}, std::chrono::milliseconds(1500));
+        c.round(static_cast<std::size_t>(r), {chanflow, cpp, per_word},
+                std::chrono::milliseconds(1500));
     c.print();
     if (have_python()) {
         auto p = make(title, "MiB", o.mb,

@@ -1,5 +1,5 @@
-// Text nodes: lines of a file, words of a line, lines into a file.
-#include <array>
+// Text nodes: lines of a file, words of a line (or their counts), lines into a file.
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "chanflow/node.hpp"
+#include "string_counts.hpp"
+#include "words.hpp"
 
 namespace chanflow {
 namespace {
@@ -50,59 +52,23 @@ CHANFLOW_NODE({.name = "text.lines",
                .ports = {out_port("out", "the lines")},
                .body = lines_body});
 
-// What text.words needs to know of a byte, from one table instead of <cctype> calls.
-enum CharClass : unsigned char { kWord = 0, kSpace = 1, kPunct = 2 };
-constexpr auto kCharClass = [] {
-    std::array<unsigned char, 256> t{};
-    for (unsigned char c : std::string_view(" \t\n\v\f\r")) t[c] = kSpace;
-    for (unsigned char c : std::string_view("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")) t[c] = kPunct;
-    return t;
-}();
-
 Task words_body(ProcessContext& ctx) {
     const bool lower = ctx.param("lower").as_bool();
     auto& in = ctx.in();
     auto& out = ctx.out();
-    auto cls = [](char c) { return kCharClass[static_cast<unsigned char>(c)]; };
     // Words go out in batches (one channel lock per batch, not per word): a batch is sent
     // when it is large, or when the next line is not at hand, before the read can block.
     constexpr std::size_t kBatch = 1024;
-    auto to_lower = [](char c) {
-        return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-    };
-    char buffer[Value::kInlineString];
-    std::vector<Value> words;
-    words.reserve(kBatch);
+    std::vector<Value> batch;
+    batch.reserve(kBatch);
+    std::string scratch;
     while (auto x = co_await in.read()) {
-        const std::string_view s = x->as_string();
-        const std::size_t n = s.size();
-        std::size_t i = 0;
-        while (i < n) {
-            while (i < n && cls(s[i]) == kSpace) ++i;
-            std::size_t j = i;
-            while (j < n && cls(s[j]) != kSpace) ++j;
-            std::size_t b = i, e = j;
-            while (b < e && cls(s[b]) == kPunct) ++b;
-            while (e > b && cls(s[e - 1]) == kPunct) --e;
-            if (b < e) {
-                const std::string_view word = s.substr(b, e - b);
-                if (!lower) {
-                    words.emplace_back(word);
-                } else if (word.size() <= sizeof buffer) {  // the common case: no allocation
-                    for (std::size_t k = 0; k < word.size(); ++k) buffer[k] = to_lower(word[k]);
-                    words.emplace_back(std::string_view(buffer, word.size()));
-                } else {
-                    std::string copy(word);
-                    for (char& c : copy) c = to_lower(c);
-                    words.emplace_back(std::move(copy));
-                }
-            }
-            i = j;
-        }
-        if (words.size() >= kBatch || !in.has_more()) co_await out.write_all(words);
+        words::for_each_word(x->as_string(), lower, scratch,
+                             [&](std::string_view word) { batch.emplace_back(word); });
+        if (batch.size() >= kBatch || !in.has_more()) co_await out.write_all(batch);
     }
     // has_more() may have seen a line that another reader of a shared input took since.
-    co_await out.write_all(words);
+    co_await out.write_all(batch);
 }
 
 CHANFLOW_NODE({.name = "text.words",
@@ -111,6 +77,64 @@ CHANFLOW_NODE({.name = "text.words",
                .params = {param("lower", ParamType::Bool, "lower-case ASCII letters", true)},
                .ports = {in_port("in", "strings"), out_port("out", "words")},
                .body = words_body});
+
+// Built outside the coroutine: GCC 12 miscompiles initializer lists inside co_await
+// expressions.
+Value word_count(std::string_view word, std::int64_t n) {
+    List pair;
+    pair.reserve(2);
+    pair.emplace_back(word);
+    pair.emplace_back(n);
+    return Value(std::move(pair));
+}
+
+// The counts held so far as [word, n] pairs sorted by word (the same output on every
+// backend, whatever the table's order); forgets them.
+std::vector<Value> take_word_counts(detail::StringCounts& counts) {
+    std::vector<std::pair<std::string_view, std::int64_t>> held;
+    held.reserve(counts.size());
+    counts.for_each([&](std::string_view w, std::int64_t n) { held.emplace_back(w, n); });
+    std::sort(held.begin(), held.end());
+    std::vector<Value> pairs;
+    pairs.reserve(held.size());
+    for (const auto& [w, n] : held) pairs.push_back(word_count(w, n));
+    counts.clear();
+    return pairs;
+}
+
+// text.words and count_by_key in one process: MapReduce's combiner. A word count's mappers
+// then send each distinct word once per flush instead of every occurrence.
+Task count_words_body(ProcessContext& ctx) {
+    const bool lower = ctx.param("lower").as_bool();
+    const std::int64_t max_words = ctx.param("max_words").as_int();
+    if (max_words < 1)
+        throw std::invalid_argument("text.count_words: max_words must be at least 1");
+    auto& in = ctx.in();
+    auto& out = ctx.out();
+    detail::StringCounts counts;
+    std::string scratch;
+    while (auto x = co_await in.read()) {
+        words::for_each_word(x->as_string(), lower, scratch,
+                             [&](std::string_view word) { ++counts[word]; });
+        if (counts.size() >= static_cast<std::size_t>(max_words)) {
+            auto pairs = take_word_counts(counts);
+            co_await out.write_all(pairs);
+        }
+    }
+    auto pairs = take_word_counts(counts);
+    co_await out.write_all(pairs);
+}
+
+CHANFLOW_NODE({.name = "text.count_words",
+               .doc = "Splits its input strings into words as text.words does and counts them "
+                      "(a map-side combiner); emits [word, n] pairs sorted by word at end, and "
+                      "whenever it holds max_words distinct words (then starts afresh), so "
+                      "count_by_key downstream adds the partial counts up.",
+               .params = {param("lower", ParamType::Bool, "lower-case ASCII letters", true),
+                          param("max_words", ParamType::Int,
+                                "distinct words held before the counts go out", 100000)},
+               .ports = {in_port("in", "strings"), out_port("out", "[word, n] pairs")},
+               .body = count_words_body});
 
 Task file_write_body(ProcessContext& ctx) {
     const std::string path(ctx.param("path").as_string());

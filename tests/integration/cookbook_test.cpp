@@ -186,6 +186,11 @@ TEST_CASE("cookbook: chanflow-textgen is deterministic and wordcount.yaml counts
     const auto r = run_cli({"run", "graphs/wordcount.yaml", "--set", "path=" + a.string()});
     CHECK(r.exit_code == 0);
     CHECK(r.out == reference_top10(a));
+    // The benchmark's graph without a combiner counts the same.
+    const auto per_word =
+        run_cli({"run", "bench/graphs/wordcount_per_word.yaml", "--set", "path=" + a.string()});
+    CHECK(per_word.exit_code == 0);
+    CHECK(per_word.out == r.out);
 #ifdef CHANFLOW_MPIRUN
     const auto mpi = chanflow::test::run_mpirun(
         2, {"run", "graphs/wordcount.yaml", "--backend", "mpi", "--set", "path=" + a.string()});

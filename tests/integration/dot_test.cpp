@@ -95,9 +95,9 @@ TEST_CASE("dot: processes are nodes, channels with more than two ends get a node
                                     {"top", "print"}});
     // Labels: the node type with the replica count, the channel with kind, capacity and
     // delivery; a replicated process is a stack.
-    CHECK(r.out.find("label=\"split\\ntext.words \xc3\x97"
+    CHECK(r.out.find("label=\"split\\ntext.count_words \xc3\x97"
                      "2\"") != std::string::npos);
-    CHECK(r.out.find("label=\"words\\nany2any, 4096, hash\"") != std::string::npos);
+    CHECK(r.out.find("label=\"words\\nany2any, 64, hash\"") != std::string::npos);
     CHECK(r.out.find("label=\"top\\none2one, 64\"") != std::string::npos);
     CHECK(r.out.find("shape=box3d") != std::string::npos);
     CHECK(r.out.find("rankdir=LR") != std::string::npos);
@@ -229,7 +229,7 @@ TEST_CASE("dot: with --backend processes or mpi, each partition is a cluster") {
           std::map<std::string, Set>{
               {"cluster_rank_0", Set{"read", "split@0", "count@0", "top", "print"}},
               {"cluster_rank_1", Set{"split@1", "count@1"}}});
-    CHECK(r.out.find("label=\"split[1]\\ntext.words\"") != std::string::npos);
+    CHECK(r.out.find("label=\"split[1]\\ntext.count_words\"") != std::string::npos);
     CHECK(r.out.find("label=\"rank 1\"") != std::string::npos);
     CHECK(r.out.find("newrank=true") != std::string::npos);
     CHECK(r.out.find("style=dashed") != std::string::npos);  // channels between partitions
@@ -288,8 +288,8 @@ TEST_CASE("dot: --stats-from paints a run's statistics on the picture") {
     CHECK(r.out.find("msgs") != std::string::npos);
     CHECK(r.out.find("penwidth") != std::string::npos);
     CHECK(r.out.find("cluster_legend") != std::string::npos);
-    // The words channel carried every word of the sample text.
-    CHECK(r.out.find("words\\nany2any, 4096, hash\\n347 msgs") != std::string::npos);
+    // The lines channel carried every line of the sample text.
+    CHECK(r.out.find("lines\\none2any, 1024\\n23 msgs") != std::string::npos);
     CHECK(run_cli({"dot", "graphs/wordcount.yaml", "--stats-from", stats, "-o",
                    (dir / "w.svg").string()})
               .exit_code == 0);
