@@ -16,6 +16,7 @@
 #include "chanflow/partitions.hpp"
 #include "codec.hpp"
 #include "mpi_hub.hpp"
+#include "probe_tmp.hpp"
 #include "runtime_impl.hpp"
 
 namespace chanflow {
@@ -38,6 +39,7 @@ NodeBody sender(MpiHub& hub, std::size_t b) {
         while (more) {
             auto x = co_await in.read();
             if (!x) break;
+            probe::span(0, 3);
             if (frame.capacity() < 4096) frame.reserve(4096);  // once per buffer: they cycle
             frame.assign(1, detail::kFrameData);
             std::optional<Value> tensor;
@@ -92,6 +94,7 @@ NodeBody receiver(MpiHub& hub, std::size_t b, std::string channel, int from) {
             }
             if (t == MpiHub::Took::Closed) co_return;
             if (t == MpiHub::Took::Aborted) throw Poisoned();
+            probe::span(0, 1);
             if (a.size == 0) {
                 batch.assign(1, std::move(a.tensor));
             } else if (a.frame[0] == detail::kFrameData) {
@@ -104,6 +107,7 @@ NodeBody receiver(MpiHub& hub, std::size_t b, std::string channel, int from) {
             bool gone = false;
             try {
                 co_await out.write_all(batch);
+                probe::span(1, 2);
             } catch (const WriterRetired&) {
                 gone = true;
             }

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "process_state.hpp"
+#include "probe_tmp.hpp"
 #include "scheduler.hpp"
 
 namespace chanflow::detail {
@@ -109,7 +110,9 @@ MpiHub::Sent MpiHub::try_send(std::size_t b, Bytes& frame) {
         post(send_[b].to, tag, std::move(announce));
         ++sent_;
     }
+    probe::span(3, 4);
     post(send_[b].to, tag, std::move(bytes));
+    probe::span(4, 5);
     ++sent_;
     return Sent::Ok;
 }
@@ -234,6 +237,7 @@ bool MpiHub::poll_locked(std::vector<ProcessState*>& wake, bool control) {
     completed_.resize(requests_.size());
     statuses_.resize(requests_.size());
     int n = 0;
+    ++probe::cnt[15];
     if (!requests_.empty())
         MPI_Testsome(static_cast<int>(requests_.size()), requests_.data(), &n, completed_.data(),
                      statuses_.data());
@@ -371,6 +375,8 @@ void MpiHub::arrived(Slot& slot, const MPI_Status& st, std::vector<ProcessState*
             }
             Bytes frame = std::move(slot.buffer);
             slot.buffer.clear();
+            probe::span(5, 6);
+            probe::mark(0);
             deliver({std::move(frame), n, {}});
             break;
         }
