@@ -16,7 +16,6 @@
 #include "chanflow/partitions.hpp"
 #include "codec.hpp"
 #include "mpi_hub.hpp"
-#include "probe_tmp.hpp"
 #include "runtime_impl.hpp"
 
 namespace chanflow {
@@ -39,7 +38,6 @@ NodeBody sender(MpiHub& hub, std::size_t b) {
         while (more) {
             auto x = co_await in.read();
             if (!x) break;
-            probe::span(0, 3);
             if (frame.capacity() < 4096) frame.reserve(4096);  // once per buffer: they cycle
             frame.assign(1, detail::kFrameData);
             std::optional<Value> tensor;
@@ -94,8 +92,9 @@ NodeBody receiver(MpiHub& hub, std::size_t b, std::string channel, int from) {
             }
             if (t == MpiHub::Took::Closed) co_return;
             if (t == MpiHub::Took::Aborted) throw Poisoned();
-            probe::span(0, 1);
-            if (a.size == 0) {
+            if (!a.values.empty()) {
+                batch = std::move(a.values);
+            } else if (a.size == 0) {
                 batch.assign(1, std::move(a.tensor));
             } else if (a.frame[0] == detail::kFrameData) {
                 detail::decode_batch(std::span<const unsigned char>(a.frame.data() + 1, a.size - 1),
@@ -107,7 +106,6 @@ NodeBody receiver(MpiHub& hub, std::size_t b, std::string channel, int from) {
             bool gone = false;
             try {
                 co_await out.write_all(batch);
-                probe::span(1, 2);
             } catch (const WriterRetired&) {
                 gone = true;
             }
@@ -260,7 +258,8 @@ RunResult run_mpi(const MpiSession& session, const Plan& plan, const Placement& 
         for (const detail::Bridge& b : bridges) names.push_back(plan.channels[b.channel].name);
         detail::BridgeBodies bodies{
             [&](std::size_t b) { return sender(hub, b); },
-            [&](std::size_t b) { return receiver(hub, b, names[b], bridges[b].from); }};
+            [&](std::size_t b) { return receiver(hub, b, names[b], bridges[b].from); },
+            [&](std::size_t b, detail::Channel& into) { hub.deliver_directly(b, into); }};
         detail::Wiring w;
         detail::wire_partition(plan, placement, rank, bridges, rt, bodies, w);
         detail::add_plan_processes(

@@ -75,13 +75,18 @@ public:
     // ---- a receiver (bridge b runs to this rank) ----
     enum class Took { Ok, Empty, Closed, Aborted };
     struct Arrival {
-        Bytes frame;           // a batch: kFrameData and the encoded values,
-        std::size_t size = 0;  // in its first `size` bytes
-        Value tensor;          // or a tensor that came out of line (size 0)
+        Bytes frame;                // a batch: kFrameData and the encoded values,
+        std::size_t size = 0;       // in its first `size` bytes
+        Value tensor;               // or a tensor that came out of line (size 0),
+        std::vector<Value> values;  // or values decoded already (size 0)
     };
     Took try_take(std::size_t b, Arrival& a);
     /// Every reader of the local side retired: the sender stops, what comes is dropped.
     void reader_gone(std::size_t b);
+    /// Bridge b's receiver writes into `into` alone: a small batch that arrives while the
+    /// receiver waits goes into `into` from the poll, as far as it takes it without waiting,
+    /// and the receiver sleeps on (a ping-pong's message skips a wake-up and a switch).
+    void deliver_directly(std::size_t b, Channel& into);
 
     /// co_await hub.room(b) / hub.data(b): suspends until trying again may succeed.
     struct Awaiter {
@@ -141,6 +146,7 @@ private:
         bool ended = false, gone = false;
         int consumed = 0;  // frames taken since credit was last returned
         ProcessState* waiting = nullptr;
+        Channel* direct = nullptr;  // see deliver_directly
     };
     // A receive kept posted for one bridge's frames (or credits): arrivals land in place,
     // and a poll tests them all at once.
@@ -165,7 +171,8 @@ private:
     };
     static constexpr int kControlTag = 1;
     static constexpr int kFirstBridgeTag = 16;
-    static constexpr int kWindow = 16;  // frames in flight per bridge
+    static constexpr int kWindow = 16;                 // frames in flight per bridge
+    static constexpr std::size_t kDirectBytes = 4096;  // frames decoded in the poll
 
     void progress_loop();
     bool poll_locked(std::vector<ProcessState*>& wake, bool control);
@@ -174,6 +181,9 @@ private:
     Sent take_credit_locked(std::size_t b);
     void post_receive(Slot& slot);
     void arrived(Slot& slot, const MPI_Status& st, std::vector<ProcessState*>& wake);
+    bool deliver_direct_locked(std::size_t b, const Bytes& frame, std::size_t n,
+                               std::vector<ProcessState*>& wake);
+    void frame_taken_locked(std::size_t b);
     void receive_control(int tag, int source, const Bytes& bytes, std::vector<ProcessState*>& wake);
     void abort_locked(const std::string& message, std::vector<ProcessState*>& wake);
     void report_state_locked();
@@ -190,12 +200,15 @@ private:
     std::vector<ReceiveSide> receive_;  // by bridge; used where this rank receives
     std::vector<Outgoing> outgoing_;
     std::vector<Slot> slots_;
+    std::vector<Slot*> repost_;  // slots whose receive completed, posted again by the next poll
     std::vector<MPI_Request> requests_;  // poll's scratch: the slots', then outgoing_'s
     std::vector<int> completed_;
     std::vector<MPI_Status> statuses_;
     std::uint64_t polls_ = 0;
     std::vector<Bytes> spare_;               // send buffers to reuse
     std::vector<Bytes> spare_receive_;       // receive buffers (kReceiveBytes) to reuse
+    std::vector<Value> direct_values_;       // deliver_direct_locked's scratch
+    bool delivered_ = false;                 // it placed values since poll() last looked
     std::uint64_t sent_ = 0, received_ = 0;  // bridge messages, for deadlock detection
     std::string failure_;
     std::atomic<bool> aborted_{false}, deadlocked_{false};

@@ -100,6 +100,7 @@ void wire_partition(const Plan& plan, const Placement& pl, int k,
     };
     auto add_receiver = [&](std::size_t b, Channel& into, const std::string& label) {
         add_receiver_to(b, {&into}, Deliver::Any, label);
+        if (bodies.single_target) bodies.single_target(b, into);
     };
     for (std::size_t c = 0; c < plan.channels.size(); ++c) {
         const PlanChannel& pc = plan.channels[c];

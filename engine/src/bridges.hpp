@@ -18,6 +18,7 @@
 
 namespace chanflow::detail {
 
+class Channel;
 class Runtime;
 struct Wiring;
 
@@ -39,9 +40,11 @@ struct Bridge {
 std::vector<Bridge> bridges_of(const Plan& plan, const Placement& pl);
 
 /// The bodies of the bridge processes: a sender reads the local side of bridge b and sends
-/// it on, a receiver writes what arrives into the local side.
+/// it on, a receiver writes what arrives into the local side. `single_target`, if set, is
+/// told of each receiver that writes into one channel only (not a broadcast's lanes).
 struct BridgeBodies {
     std::function<NodeBody(std::size_t b)> sender, receiver;
+    std::function<void(std::size_t b, Channel& into)> single_target = {};
 };
 
 /// Adds partition k's channels (local ones as on threads; crossing ones with their bridge

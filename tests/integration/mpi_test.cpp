@@ -209,6 +209,28 @@ TEST_CASE("mpi: a broadcast to readers on 5 ranks gives every reader every messa
     CHECK(threads.out == chanflow::test::kBroadcastSum);
 }
 
+TEST_CASE("mpi: what arrives keeps its order when the reading channel takes only part of it") {
+    // Batches of 64 cross to rank 1 into a channel of capacity 1: an arrival goes straight
+    // into the channel as far as it takes it, the rest through the receiving bridge, and
+    // nothing that comes later overtakes it. The way back is as narrow.
+    Graph g(R"Y(chanflow: 1
+channels: {a: {capacity: 1}, b: {capacity: 2}}
+processes:
+  numbers: {node: range, with: {stop: 30000}, out: {out: a}}
+  twice:   {node: map, with: {expr: "x * 2"}, in: {in: a}, out: {out: b}, rank: 1}
+  back:    {node: map, with: {expr: "x // 2"}, in: {in: b}, out: {out: c}}
+  print:   {node: print, in: {in: c}}
+)Y");
+    std::string all;
+    for (int i = 0; i < 30000; ++i) all += std::to_string(i) + "\n";
+    for (int ranks : {2, 3}) {
+        const auto r = run_mpirun(ranks, {"run", g.path.string(), "--backend", "mpi"});
+        CHECK(r.exit_code == 0);
+        CHECK(r.err.empty());
+        CHECK(r.out == all);
+    }
+}
+
 TEST_CASE("mpi: values larger than a posted receive cross ranks whole") {
     // Strings of 100 000 and 200 000 bytes: frames larger than a bridge's posted receive
     // (128 KiB) are announced and received on their own.
