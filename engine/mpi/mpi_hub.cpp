@@ -427,7 +427,10 @@ void MpiHub::arrived(Slot& slot, const MPI_Status& st, std::vector<ProcessState*
             break;
         }
     }
-    repost_.push_back(&slot);
+    if (slot.into == Slot::Into::Frame)
+        repost_.push_back(&slot);
+    else  // a large frame's or a tensor's bytes follow at once: the sender waits for this
+        post_receive(slot);
 }
 
 // ---- faults, deadlock and the end ----------------------------------------------------------

@@ -265,13 +265,15 @@ void Scheduler::worker_loop(Worker& w) {
         for (int round = 0; round < kSpinRounds && !found; ++round) {
             found = find_work(w, round >= kStealNextAfter);
             if (!found && poll_hook_) {
-                // A polled transport: the poll is the pause, so that an arrival is seen
-                // within a poll's time (a ping-pong's latency), for longer before parking.
+                // A polled transport: the polls are the pause (no PAUSE loop between them:
+                // on these CPUs 32 of them took as long as 7 polls), so that an arrival is
+                // seen within a poll's time (a ping-pong's latency).
                 for (int k = 0; k < kPollsPerRound && !found; ++k)
                     if (poll_hook_()) found = find_work(w, true);
             }
             if (!found) {
-                for (int k = 0; k < 32; ++k) CHANFLOW_CPU_RELAX();
+                if (!poll_hook_)
+                    for (int k = 0; k < 32; ++k) CHANFLOW_CPU_RELAX();
                 if (round % 16 == 15) std::this_thread::yield();
             }
         }
