@@ -8,11 +8,16 @@ namespace {
 Task print_body(ProcessContext& ctx) {
     auto& in = ctx.in();
     auto& runtime = *ctx.state().runtime;
-    std::string line;
+    // Lines gather while the input port holds messages, and go to the output in one piece
+    // (one lock) before a read that may wait.
+    std::string lines;
     while (auto x = co_await in.read()) {
-        line.clear();
-        append_printed(line, *x);
-        runtime.write_line(line);
+        append_printed(lines, *x);
+        lines += '\n';
+        if (lines.size() >= 4096 || !in.has_held()) {
+            runtime.write_lines(lines);
+            lines.clear();
+        }
     }
 }
 

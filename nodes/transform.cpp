@@ -1,4 +1,7 @@
 // Per-message transforms driven by expressions.
+#include <exception>
+#include <vector>
+
 #include "chanflow/expr.hpp"
 #include "chanflow/node.hpp"
 
@@ -9,7 +12,21 @@ Task map_body(ProcessContext& ctx) {
     const Expr& f = ctx.expr("expr");
     auto& in = ctx.in();
     auto& out = ctx.out();
-    while (auto x = co_await in.read()) co_await out.write(f(*x));
+    // While the input port holds messages (taken from the channel at once), the results
+    // gather and go out in one write_all: one lock of the output channel per batch. They
+    // go before any read that may wait, and before a failure is passed on.
+    constexpr std::size_t kBatch = 256;
+    std::vector<Value> results;
+    while (auto x = co_await in.read()) {
+        std::exception_ptr failed;
+        try {
+            results.push_back(f(*x));
+        } catch (...) {
+            failed = std::current_exception();
+        }
+        if (failed || results.size() >= kBatch || !in.has_held()) co_await out.write_all(results);
+        if (failed) std::rethrow_exception(failed);
+    }
 }
 
 CHANFLOW_NODE({.name = "map",

@@ -282,10 +282,9 @@ void Runtime::on_quiet(std::function<void(const std::vector<std::string>&)> f) {
     sched_->set_quiet_hook([this, f = std::move(f)] { f(describe_blocked()); });
 }
 
-void Runtime::write_line(std::string_view line) {
+void Runtime::write_lines(std::string_view lines) {
     std::lock_guard lock(output_mu_);
-    output_.append(line);
-    output_ += '\n';
+    output_.append(lines);
     if (output_.size() >= (1u << 16)) write_output_locked();
     output_pending_.store(true, std::memory_order_relaxed);
 }

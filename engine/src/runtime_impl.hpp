@@ -87,7 +87,8 @@ public:
 
     // Called by processes.
     void finish(ProcessState& p, std::exception_ptr error);
-    void write_line(std::string_view line);
+    /// Appends whole lines, each ending in '\n', to the output (stdout, or the run's output).
+    void write_lines(std::string_view lines);
     void collect(const ProcessState& p, Value v);
     Scheduler& scheduler() noexcept { return *sched_; }
 
