@@ -57,7 +57,8 @@ Task words_body(ProcessContext& ctx) {
     auto& in = ctx.in();
     auto& out = ctx.out();
     // Words go out in batches (one channel lock per batch, not per word): a batch is sent
-    // when it is large, or when the next line is not at hand, before the read can block.
+    // when it is large, or when the next line is not at hand, before the read can block;
+    // as an ordered replica, before every read (which marks where a line's words end).
     constexpr std::size_t kBatch = 1024;
     std::vector<Value> batch;
     batch.reserve(kBatch);
@@ -65,7 +66,8 @@ Task words_body(ProcessContext& ctx) {
     while (auto x = co_await in.read()) {
         words::for_each_word(x->as_string(), lower, scratch,
                              [&](std::string_view word) { batch.emplace_back(word); });
-        if (batch.size() >= kBatch || !in.has_more()) co_await out.write_all(batch);
+        if (batch.size() >= kBatch || in.marks_boundaries() || !in.has_more())
+            co_await out.write_all(batch);
     }
     // has_more() may have seen a line that another reader of a shared input took since.
     co_await out.write_all(batch);

@@ -24,7 +24,8 @@ Task map_body(ProcessContext& ctx) {
         } catch (...) {
             failed = std::current_exception();
         }
-        if (failed || results.size() >= kBatch || !in.has_held()) co_await out.write_all(results);
+        if (failed || results.size() >= kBatch || in.marks_boundaries() || !in.has_held())
+            co_await out.write_all(results);
         if (failed) std::rethrow_exception(failed);
     }
 }

@@ -168,6 +168,9 @@ public:
     /// in the channel now (which takes the channel's lock; another reader may still take
     /// it first). A node that gathers output flushes it before a read that may block.
     bool has_more();
+    /// True when each read marks where the outputs of the previous input end (a replica of
+    /// an `ordered: true` process): a node that gathers output flushes it before every read.
+    bool marks_boundaries() const noexcept { return !marks_.empty(); }
     /// Takes a message this port already holds (see batch_); false when it holds none.
     bool take_held(Value& out) {
         if (batch_pos_ == batch_.size()) return false;
