@@ -259,7 +259,8 @@ RunResult run_mpi(const MpiSession& session, const Plan& plan, const Placement& 
         detail::BridgeBodies bodies{
             [&](std::size_t b) { return sender(hub, b); },
             [&](std::size_t b) { return receiver(hub, b, names[b], bridges[b].from); },
-            [&](std::size_t b, detail::Channel& into) { hub.deliver_directly(b, into); }};
+            [&](std::size_t b, detail::Channel& into) { hub.deliver_directly(b, into); },
+            [&](std::size_t b, detail::Channel& from) { hub.send_directly(b, from); }};
         detail::Wiring w;
         detail::wire_partition(plan, placement, rank, bridges, rt, bodies, w);
         detail::add_plan_processes(

@@ -6,7 +6,6 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "channel.hpp"
 #include "process_state.hpp"
 #include "scheduler.hpp"
 
@@ -125,6 +124,25 @@ MpiHub::Sent MpiHub::try_send_tensor(std::size_t b, const Value& tensor) {
     post(send_[b].to, tag, {}, tensor);
     sent_ += 2;
     return Sent::Ok;
+}
+
+void MpiHub::send_directly(std::size_t b, Channel& from) {
+    from.set_sink(&direct_sends_.emplace_back(*this, b));
+}
+
+bool MpiHub::DirectSend::take(const Value* values, std::size_t n) noexcept {
+    try {
+        frame_.assign(1, kFrameData);
+        for (std::size_t i = 0; i < n; ++i) {
+            const Value& v = values[i];
+            if (v.is_tensor() && v.as_tensor().data.size() >= kTensorOutOfLine) return false;
+            encode(v, frame_);
+            if (frame_.size() > kFrameTarget) return false;  // large batches: the bridge's way
+        }
+        return hub_.try_send(b_, frame_) == Sent::Ok;
+    } catch (...) {  // the bridge will meet it again and say what it was
+        return false;
+    }
 }
 
 void MpiHub::close(std::size_t b) {

@@ -36,6 +36,7 @@
 
 #include "bridges.hpp"
 #include "chanflow/progress.hpp"
+#include "channel.hpp"
 #include "codec.hpp"
 
 namespace chanflow::detail {
@@ -69,6 +70,9 @@ public:
     Sent try_send(std::size_t b, Bytes& frame);
     /// Sends a tensor value out of line: its header, then its elements from its memory.
     Sent try_send_tensor(std::size_t b, const Value& tensor);
+    /// Bridge b's sender is the only reader of `from`: a writer that finds the sender
+    /// waiting sends what it writes itself, as one frame (see ChannelSink).
+    void send_directly(std::size_t b, Channel& from);
     /// The writers retired: the end goes after everything sent.
     void close(std::size_t b);
 
@@ -129,6 +133,18 @@ public:
     void finish();
 
 private:
+    // The sink of a channel read by bridge b's sender alone. Its frame is used under the
+    // channel's lock, so by one writer at a time.
+    class DirectSend final : public ChannelSink {
+    public:
+        DirectSend(MpiHub& hub, std::size_t b) : hub_(hub), b_(b) {}
+        bool take(const Value* values, std::size_t n) noexcept override;
+
+    private:
+        MpiHub& hub_;
+        std::size_t b_;
+        Bytes frame_;
+    };
     struct Outgoing {
         MPI_Request request;
         Bytes bytes;
@@ -208,6 +224,7 @@ private:
     std::vector<Bytes> spare_;               // send buffers to reuse
     std::vector<Bytes> spare_receive_;       // receive buffers (kReceiveBytes) to reuse
     std::vector<Value> direct_values_;       // deliver_direct_locked's scratch
+    std::deque<DirectSend> direct_sends_;    // see send_directly
     bool delivered_ = false;                 // it placed values since poll() last looked
     std::uint64_t sent_ = 0, received_ = 0;  // bridge messages, for deadlock detection
     std::string failure_;

@@ -91,6 +91,7 @@ void wire_partition(const Plan& plan, const Placement& pl, int k,
         auto& p = rt.add_process("send " + label + " to " + std::to_string(bridges[b].to),
                                  "(bridge)", nullptr, bodies.sender(b));
         rt.bind_in(p, "in", from);
+        if (bodies.single_source && from.single_reader()) bodies.single_source(b, from);
     };
     auto add_receiver_to = [&](std::size_t b, std::vector<Channel*> targets, Deliver deliver,
                                const std::string& label) {

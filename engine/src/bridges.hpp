@@ -41,10 +41,13 @@ std::vector<Bridge> bridges_of(const Plan& plan, const Placement& pl);
 
 /// The bodies of the bridge processes: a sender reads the local side of bridge b and sends
 /// it on, a receiver writes what arrives into the local side. `single_target`, if set, is
-/// told of each receiver that writes into one channel only (not a broadcast's lanes).
+/// told of each receiver that writes into one channel only (not a broadcast's lanes), and
+/// `single_source` of each sender that is the only reader of its channel. No channel is
+/// both: the first are where bridges deliver, the second where they only collect.
 struct BridgeBodies {
     std::function<NodeBody(std::size_t b)> sender, receiver;
     std::function<void(std::size_t b, Channel& into)> single_target = {};
+    std::function<void(std::size_t b, Channel& from)> single_source = {};
 };
 
 /// Adds partition k's channels (local ones as on threads; crossing ones with their bridge

@@ -98,6 +98,11 @@ Outcome Channel::read_locked(Waiter& w, ProcessState*& woken) {
 Outcome Channel::write_locked(Waiter& w, ProcessState*& woken) {
     if (poisoned_.load(std::memory_order_relaxed)) return PoisonedOutcome;
     if (readers_alive_ == 0) return Ended;
+    if (readers_.head && sink_ && sink_->take(w.slot, 1)) {  // the bridge waits: sent now
+        ++stats_.writes;
+        ++stats_.reads;
+        return Done;
+    }
     if (Waiter* rd = readers_.head ? take_waiter(readers_) : nullptr) {  // buffer empty
         *rd->slot = std::move(*w.slot);
         ++stats_.writes;
@@ -149,6 +154,10 @@ Outcome Channel::write_many(Value* values, std::size_t count, std::size_t& place
     } else if (readers_alive_ == 0) {
         o = Ended;
     } else {
+        if (readers_.head && sink_ && sink_->take(values, count)) {  // the bridge waits
+            stats_.reads += count;
+            i = count;
+        }
         for (; i < count; ++i) {
             if (readers_.head) {
                 if (Waiter* rd = take_waiter(readers_)) {  // the buffer is empty

@@ -96,6 +96,19 @@ struct ChannelCounters {
     std::size_t peak = 0;
 };
 
+/// Where a channel's values go when its only reader is a bridge to another address space
+/// (a transport that can send from any thread): a writer that finds the bridge waiting, so
+/// that nothing it wrote before is still on the way, hands its values to the sink instead,
+/// and they leave at once, without a switch to the bridge. take() takes all n or none; it
+/// is called with the channel's lock held, so it must not touch the channel or block long.
+class ChannelSink {
+public:
+    virtual bool take(const Value* values, std::size_t n) noexcept = 0;
+
+protected:
+    ~ChannelSink() = default;
+};
+
 class Channel {
 public:
     Channel(std::string name, std::size_t capacity, int writers, int readers, Scheduler& sched);
@@ -144,6 +157,8 @@ public:
     const std::atomic<bool>& poisoned_flag() const noexcept { return poisoned_; }
     /// True when the channel was made with one reader end: that reader may take batches.
     bool single_reader() const noexcept { return single_reader_; }
+    /// Set before the run, on a channel whose only reader is a bridge (see ChannelSink).
+    void set_sink(ChannelSink* sink) noexcept { sink_ = sink; }
     bool empty() const noexcept { return buffer_.empty(); }
     /// Messages buffered now (takes the lock: for sampling while the run is on).
     std::size_t occupancy() {
@@ -177,6 +192,7 @@ private:
     int readers_alive_;
     std::atomic<bool> poisoned_{false};  // read without the lock by batching readers
     bool single_reader_;
+    ChannelSink* sink_ = nullptr;
     ChannelCounters stats_;
     Scheduler& sched_;
     std::string name_;
