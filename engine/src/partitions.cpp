@@ -252,7 +252,14 @@ RunResult run_partition(const Plan& plan, const Placement& placement, int k,
     rt.on_quiet([&seg, k](const std::vector<std::string>& blocked) {
         seg.set_quiet(k, detail::quiet_report(blocked, "partition"));
     });
-    RingWaiter waiter(rt.scheduler(), [&seg, k] { seg.set_woken(k); });
+    // A quiet report can outlive the wake that ended it (made while the wake was on its way
+    // to the scheduler): the waiter takes it back, within kRecheck, if it no longer holds.
+    auto& sched = rt.scheduler();
+    RingWaiter waiter(
+        sched, [&seg, k] { seg.set_woken(k); },
+        [&seg, &sched, k] {
+            if (seg.partition(k).quiet && !sched.only_external_waits()) seg.set_woken(k);
+        });
     detail::Wiring w;
     const std::vector<std::string> channel_names = [&] {
         std::vector<std::string> out;

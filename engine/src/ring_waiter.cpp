@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <ctime>
 #include <stdexcept>
 
 #include "process_state.hpp"
@@ -13,8 +14,9 @@
 
 namespace chanflow::detail {
 
-RingWaiter::RingWaiter(Scheduler& sched, std::function<void()> on_wake)
-    : sched_(sched), on_wake_(std::move(on_wake)) {
+RingWaiter::RingWaiter(Scheduler& sched, std::function<void()> on_wake,
+                       std::function<void()> recheck)
+    : sched_(sched), on_wake_(std::move(on_wake)), recheck_(std::move(recheck)) {
     thread_ = std::thread([this] { loop(); });
 }
 
@@ -55,7 +57,12 @@ void RingWaiter::Awaiter::await_resume() const noexcept {
 void RingWaiter::loop() {
     std::vector<futex_waitv> v;
     std::vector<ProcessState*> ready;
+    auto next_recheck = std::chrono::steady_clock::now() + kRecheck;
     for (;;) {
+        if (recheck_ && std::chrono::steady_clock::now() >= next_recheck) {
+            recheck_();
+            next_recheck = std::chrono::steady_clock::now() + kRecheck;
+        }
         v.clear();
         {
             std::lock_guard lock(mu_);
@@ -66,8 +73,18 @@ void RingWaiter::loop() {
             for (const Entry& e : waits_)
                 v.push_back({e.w.seen, reinterpret_cast<std::uintptr_t>(e.w.word), FUTEX_32, 0});
         }
-        // Returns at once when a word no longer holds its value, else when one is woken.
-        syscall(SYS_futex_waitv, v.data(), static_cast<unsigned>(v.size()), 0, nullptr, 0);
+        // Returns at once when a word no longer holds its value, else when one is woken (or
+        // at the next recheck: steady_clock is CLOCK_MONOTONIC).
+        timespec until{};
+        if (recheck_) {
+            const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                next_recheck.time_since_epoch())
+                                .count();
+            until.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+            until.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+        }
+        syscall(SYS_futex_waitv, v.data(), static_cast<unsigned>(v.size()), 0,
+                recheck_ ? &until : nullptr, CLOCK_MONOTONIC);
         ready.clear();
         {
             std::lock_guard lock(mu_);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <coroutine>
 #include <cstdint>
 #include <functional>
@@ -22,8 +23,11 @@ struct ProcessState;
 
 class RingWaiter {
 public:
-    /// `on_wake`, when given, runs on the waiter's thread before it schedules anything.
-    explicit RingWaiter(Scheduler& sched, std::function<void()> on_wake = {});
+    /// `on_wake`, when given, runs on the waiter's thread before it schedules anything;
+    /// `recheck`, when given, runs there at least every kRecheck while it waits.
+    explicit RingWaiter(Scheduler& sched, std::function<void()> on_wake = {},
+                        std::function<void()> recheck = {});
+    static constexpr std::chrono::milliseconds kRecheck{25};
     ~RingWaiter();
     RingWaiter(const RingWaiter&) = delete;
     RingWaiter& operator=(const RingWaiter&) = delete;
@@ -52,7 +56,7 @@ private:
     void loop();
 
     Scheduler& sched_;
-    std::function<void()> on_wake_;
+    std::function<void()> on_wake_, recheck_;
     std::mutex mu_;
     std::vector<Entry> waits_;
     bool stop_ = false;
