@@ -174,7 +174,7 @@ TEST_CASE("mpi: --stats and --trace gather every rank to rank 0") {
     for (int k = 0; k < 4; ++k)
         CHECK(stats.find("\"name\": \"square[" + std::to_string(k) + "]\"") != std::string::npos);
     CHECK(stats.find("\"name\": \"tasks\", \"kind\": \"one2any\", \"deliver\": \"round_robin\", "
-                     "\"capacity\": 64, \"writes\": 1000, \"reads\": 1000") != std::string::npos);
+                     "\"capacity\": 1024, \"writes\": 1000, \"reads\": 1000") != std::string::npos);
     const std::string trace = read_file(dir / "trace.json");
     for (int k = 0; k < 3; ++k)
         CHECK(trace.find("\"name\": \"rank " + std::to_string(k) + "\"") != std::string::npos);
