@@ -643,15 +643,28 @@ void MpiHub::check_deadlock_locked(std::vector<ProcessState*>& wake) {
     last_check_ = candidate ? snapshot : std::vector<std::uint64_t>{};
 }
 
+// Whether a tensor is being sent out of line, or a large frame or a tensor's bytes are
+// awaited.
+bool MpiHub::large_in_flight_locked() const {
+    return std::any_of(outgoing_.begin(), outgoing_.end(),
+                       [](const Outgoing& o) { return o.keep.is_tensor(); }) ||
+           std::any_of(slots_.begin(), slots_.end(),
+                       [](const Slot& s) { return s.into != Slot::Into::Frame; });
+}
+
 void MpiHub::progress_loop() {
     int idle = 0;
     bool barrier_posted = false;
     std::vector<ProcessState*> wake;
     for (;;) {
-        bool did, done = false;
+        bool did = false, done = false, leave = false;
         {
             std::lock_guard lock(mu_);
-            did = poll_locked(wake, true);
+            // While large messages move and an idle worker polls, this thread leaves the
+            // polling to it: the copies between the ranks need the cores (a second poller
+            // per rank took turns with them). Small messages gain from both polling.
+            leave = !finishing_ && sched_->workers_looking() && large_in_flight_locked();
+            if (!leave) did = poll_locked(wake, true);
             std::optional<Bytes> sample;  // before the state: a rank's last comes before done
             {
                 std::lock_guard plock(progress_mu_);
@@ -682,6 +695,16 @@ void MpiHub::progress_loop() {
         wake_all(wake);
         if (done) return;
         if (did) {
+            idle = 0;
+            continue;
+        }
+        if (leave) {  // look again when the workers may have stopped
+            std::unique_lock lock(sleep_mu_);
+            if (sleep_cv_.wait_for(lock, std::chrono::microseconds(200),
+                                   [this] { return stop_ || kick_; })) {
+                if (stop_) return;
+                kick_ = false;
+            }
             idle = 0;
             continue;
         }

@@ -191,6 +191,7 @@ private:
     static constexpr std::size_t kDirectBytes = 4096;  // frames decoded in the poll
 
     void progress_loop();
+    bool large_in_flight_locked() const;
     bool poll_locked(std::vector<ProcessState*>& wake, bool control);
     void post(int to, int tag, Bytes bytes, Value keep = {});
     void post_control(int to, int type, Bytes payload);

@@ -133,6 +133,8 @@ public:
     /// Whether nothing can run now and only external waits are pending (what the quiet hook
     /// was last called for still holds).
     bool only_external_waits();
+    /// Whether an idle worker is looking for work now (and so calls the poll hook).
+    bool workers_looking() const noexcept { return spinning_.load(std::memory_order_relaxed) > 0; }
     /// Called by an idle worker on every round of looking for work before it parks: a
     /// transport that must be polled (MPI) takes in arrivals there, on the thread that will
     /// run who they wake. Returns whether it scheduled anything. Set before start().
@@ -194,7 +196,7 @@ private:
     std::map<std::pair<std::chrono::steady_clock::time_point, std::uint64_t>, Timer> timers_;
     std::map<std::uint64_t, std::chrono::steady_clock::time_point> timer_deadlines_;
     std::uint64_t next_timer_id_ = 1;
-    std::int64_t timers_pending_ = 0;    // guarded by mu_: counts for deadlock detection
+    std::int64_t timers_pending_ = 0;  // guarded by mu_: counts for deadlock detection
     std::atomic<std::int64_t> external_pending_{0};  // likewise (read under mu_)
     std::function<void()> quiet_hook_;
     std::function<bool()> poll_hook_;
