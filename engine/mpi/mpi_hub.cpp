@@ -8,6 +8,7 @@
 
 #include "process_state.hpp"
 #include "scheduler.hpp"
+#include "spinlock.hpp"
 
 namespace chanflow::detail {
 namespace {
@@ -94,6 +95,10 @@ MpiHub::Sent MpiHub::take_credit_locked(std::size_t b) {
 
 MpiHub::Sent MpiHub::try_send(std::size_t b, Bytes& frame) {
     std::lock_guard lock(mu_);
+    return try_send_locked(b, frame);
+}
+
+MpiHub::Sent MpiHub::try_send_locked(std::size_t b, Bytes& frame) {
     if (const Sent s = take_credit_locked(b); s != Sent::Ok) return s;
     Bytes bytes = std::move(frame);
     frame.clear();
@@ -139,7 +144,11 @@ bool MpiHub::DirectSend::take(const Value* values, std::size_t n) noexcept {
             encode(v, frame_);
             if (frame_.size() > kFrameTarget) return false;  // large batches: the bridge's way
         }
-        return hub_.try_send(b_, frame_) == Sent::Ok;
+        // Not waiting long for the hub under the channel's lock (a poll may hold the hub
+        // while a large arrival is copied): if it stays busy, the bridge sends.
+        std::unique_lock lock(hub_.mu_, std::defer_lock);
+        for (int i = 0; i < 256 && !lock.try_lock(); ++i) CHANFLOW_CPU_RELAX();
+        return lock.owns_lock() && hub_.try_send_locked(b_, frame_) == Sent::Ok;
     } catch (...) {  // the bridge will meet it again and say what it was
         return false;
     }

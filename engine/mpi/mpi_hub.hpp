@@ -196,6 +196,7 @@ private:
     void post(int to, int tag, Bytes bytes, Value keep = {});
     void post_control(int to, int type, Bytes payload);
     Sent take_credit_locked(std::size_t b);
+    Sent try_send_locked(std::size_t b, Bytes& frame);
     void post_receive(Slot& slot);
     void arrived(Slot& slot, const MPI_Status& st, std::vector<ProcessState*>& wake);
     bool deliver_direct_locked(std::size_t b, const Bytes& frame, std::size_t n,
