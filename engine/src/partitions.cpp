@@ -258,7 +258,7 @@ RunResult run_partition(const Plan& plan, const Placement& placement, int k,
     RingWaiter waiter(
         sched, [&seg, k] { seg.set_woken(k); },
         [&seg, &sched, k] {
-            if (seg.partition(k).quiet && !sched.only_external_waits()) seg.set_woken(k);
+            if (seg.quiet(k)) sched.unless_quiet([&seg, k] { seg.set_woken(k); });
         });
     detail::Wiring w;
     const std::vector<std::string> channel_names = [&] {

@@ -326,8 +326,18 @@ void Scheduler::dedicated_loop(ProcessState* p, Dedicated& d) {
 
 bool Scheduler::only_external_waits() {
     std::lock_guard lock(mu_);
+    return only_external_waits_locked();
+}
+
+void Scheduler::unless_quiet(const std::function<void()>& f) {
+    std::lock_guard lock(mu_);
+    if (!only_external_waits_locked()) f();
+}
+
+bool Scheduler::only_external_waits_locked() {
     if (deadlock_ || stopping_ || parked_.load() != workers_.size() || dedicated_runnable_ > 0 ||
-        timers_pending_ > 0 || !global_.empty() || live_.load() <= 0 || external_pending_.load() == 0)
+        timers_pending_ > 0 || !global_.empty() || live_.load() <= 0 ||
+        external_pending_.load() == 0)
         return false;
     for (const auto& w : workers_)
         if (w->queued.load() > 0 || w->next.load()) return false;

@@ -133,6 +133,9 @@ public:
     /// Whether nothing can run now and only external waits are pending (what the quiet hook
     /// was last called for still holds).
     bool only_external_waits();
+    /// Calls `f` unless only_external_waits(), under the lock that the quiet hook is called
+    /// with: nothing is quiet or woken between the look and `f`.
+    void unless_quiet(const std::function<void()>& f);
     /// Whether an idle worker is looking for work now (and so calls the poll hook).
     bool workers_looking() const noexcept { return spinning_.load(std::memory_order_relaxed) > 0; }
     /// Called by an idle worker on every round of looking for work before it parks: a
@@ -168,6 +171,7 @@ private:
     void push_global(ProcessState* p);
     void wake_one_if_idle();
     void check_stuck_locked();
+    bool only_external_waits_locked();
     void park(Worker& w);
 
     std::vector<std::unique_ptr<Worker>> workers_;

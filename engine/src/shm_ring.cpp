@@ -212,6 +212,11 @@ void ShmSegment::set_quiet(int k, const std::string& report) noexcept {
     slot.quiet.store(1, std::memory_order_release);
 }
 
+bool ShmSegment::quiet(int k) const noexcept {
+    if (k < 0 || k >= kMaxPartitions) return false;
+    return header().slots[k].quiet.load(std::memory_order_acquire) != 0;
+}
+
 void ShmSegment::set_woken(int k) noexcept {
     if (k < 0 || k >= kMaxPartitions) return;
     auto& slot = header().slots[k];

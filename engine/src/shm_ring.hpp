@@ -63,6 +63,8 @@ public:
     };
     /// Partition k is quiet; `report` says what its processes wait on.
     void set_quiet(int k, const std::string& report) noexcept;
+    /// Whether partition k last said it is quiet (the flag alone: not its report).
+    bool quiet(int k) const noexcept;
     /// Partition k was woken by a ring: it is not quiet any more.
     void set_woken(int k) noexcept;
     PartitionState partition(int k) const;
