@@ -103,13 +103,7 @@ NodeBody receiver(MpiHub& hub, std::size_t b, std::string channel, int from) {
                 throw std::runtime_error("channel '" + channel +
                                          "': a frame of an unknown kind from " + origin);
             }
-            bool gone = false;
-            try {
-                co_await out.write_all(batch);
-            } catch (const WriterRetired&) {
-                gone = true;
-            }
-            if (gone) {
+            if (!co_await out.try_write_all(batch)) {  // every reader retired
                 hub.reader_gone(b);
                 co_return;
             }

@@ -136,13 +136,7 @@ NodeBody receiver(ShmRing ring, RingWaiter& waiter, std::string channel, int fro
             }
             ring.release();  // the values own their bytes now: the room goes back
             pending.clear();
-            bool gone = false;
-            try {
-                co_await out.write_all(batch);
-            } catch (const WriterRetired&) {
-                gone = true;
-            }
-            if (gone) {
+            if (!co_await out.try_write_all(batch)) {  // every reader retired
                 ring.reader_gone();
                 co_return;
             }

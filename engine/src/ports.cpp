@@ -397,6 +397,15 @@ void OutPort::WriteAllAwaiter::await_resume() {
     port.writes_ += count;
 }
 
+bool OutPort::TryWriteAllAwaiter::await_resume() {
+    if (waiter.outcome == Outcome::Ended) {
+        if (waiter.process) waiter.process->wait = WaitKind::None;
+        return false;
+    }
+    WriteAllAwaiter::await_resume();
+    return true;
+}
+
 void OutPort::retire() {
     if (retired_) return;
     retired_ = true;

@@ -196,6 +196,14 @@ TEST_CASE("mpi: --procs other than the ranks, and a pin beyond them, are refused
     CHECK(ok.out == "0\n10\n20\n30\n");
 }
 
+TEST_CASE("mpi: a reader that retires on another rank stops the writer") {
+    Graph g(chanflow::test::kTakeOnPartition1);
+    const auto r = run_mpirun(2, {"run", g.path.string(), "--backend", "mpi"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.empty());
+    CHECK(r.out == "0\n1\n2\n3\n4\n");
+}
+
 TEST_CASE("mpi: a broadcast to readers on 5 ranks gives every reader every message") {
     // The stream goes down a tree of the reading ranks (rank 0 sends to 1 and 2, rank 1 on to
     // 3 and 4): each of the 10 readers still gets each of the 200 values once.

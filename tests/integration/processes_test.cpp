@@ -238,6 +238,16 @@ TEST_CASE("processes: a pin to a partition the run has not is refused") {
     CHECK(ok.out == "0\n10\n20\n30\n");
 }
 
+TEST_CASE("processes: a reader that retires in another partition stops the writer") {
+    Graph g(chanflow::test::kTakeOnPartition1);
+    const auto start = Clock::now();
+    const auto r = run_cli({"run", g.path.string(), "--backend", "processes", "--procs", "2"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.empty());
+    CHECK(r.out == "0\n1\n2\n3\n4\n");
+    CHECK(Clock::now() - start < kPromptly);
+}
+
 TEST_CASE("processes: a broadcast to readers in 5 partitions gives every reader every message") {
     Graph g(chanflow::test::kBroadcastTo10);
     const auto r = run_cli({"run", g.path.string(), "--backend", "processes", "--procs", "5"});

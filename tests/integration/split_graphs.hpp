@@ -74,6 +74,15 @@ processes:
   show: {node: print, in: {in: counts}}
 )Y";
 
+/// A reader on partition (rank) 1 that stops after 5 of a practically endless source on
+/// partition 0: its end must cross back and stop the source.
+inline const char* const kTakeOnPartition1 = R"Y(chanflow: 1
+processes:
+  numbers: {node: range, with: {stop: 100000000000}, out: {out: a}}
+  first:   {node: take, with: {count: 5}, in: {in: a}, out: {out: b}, rank: 1}
+  print:   {node: print, in: {in: b}}
+)Y";
+
 /// A broadcast to 10 readers, whose sum is kBroadcastSum.
 inline const char* const kBroadcastTo10 = R"Y(chanflow: 1
 processes:

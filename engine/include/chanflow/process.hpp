@@ -252,6 +252,14 @@ public:
     WriteAllAwaiter write_all(std::vector<Value>& values) noexcept {
         return WriteAllAwaiter{*this, values, {}, 0, 0};
     }
+    /// Like write_all(), but says whether the values went: false, instead of WriterRetired,
+    /// when no reader is left (for a bridge, which then tells the other side).
+    struct TryWriteAllAwaiter : WriteAllAwaiter {
+        bool await_resume();
+    };
+    TryWriteAllAwaiter try_write_all(std::vector<Value>& values) noexcept {
+        return TryWriteAllAwaiter{{*this, values, {}, 0, 0}};
+    }
     void retire();
     void poison();
     const std::string& channel_name() const noexcept { return name_; }
