@@ -12,7 +12,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include <sys/ioctl.h>
@@ -330,7 +329,7 @@ int report_run(const Args& args, const chanflow::RunResult& result) {
 // same program run again with --partition K (which runs that partition only).
 int run_processes(const Args& args, const chanflow::Plan& plan,
                   const chanflow::Placement& placement, const char* argv0) {
-    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    const unsigned cores = chanflow::usable_cores();
     const unsigned workers =
         args.workers > 0 ? args.workers
                          : std::max(1u, cores / static_cast<unsigned>(placement.partitions));
@@ -505,7 +504,7 @@ int main(int argc, char** argv) {
     // (With mpi, `run` places the plan on as many partitions as MPI has ranks.)
     if (backend != "threads" && !(args.command == "run" && backend == "mpi")) {
         try {
-            const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+            const unsigned cores = chanflow::usable_cores();
             placement =
                 chanflow::place(plan, args.procs > 0 ? args.procs : static_cast<int>(cores));
         } catch (const chanflow::GraphError& e) {

@@ -210,9 +210,10 @@ RunResult run_mpi(const MpiSession& session, const Plan& plan, const Placement& 
                                  " bridges between ranks, more than this MPI's tags allow");
 
     RunOptions o = options;
-    if (o.workers == 0) {
+    if (o.workers == 0) {  // the host's cores shared out, and no more than mpirun bound it to
         const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-        o.workers = std::max(1u, cores / static_cast<unsigned>(session.ranks_on_host()));
+        o.workers = std::min(usable_cores(),
+                             std::max(1u, cores / static_cast<unsigned>(session.ranks_on_host())));
     }
     // One clock for the traces of every rank: rank 0's (exact on one host).
     long long origin = o.trace_origin_ns ? o.trace_origin_ns
@@ -247,7 +248,8 @@ RunResult run_mpi(const MpiSession& session, const Plan& plan, const Placement& 
         rt.on_quiet([&hub](const std::vector<std::string>& blocked) {
             hub.set_quiet(detail::quiet_report(blocked, "rank"));
         });
-        rt.scheduler().set_poll_hook([&hub] { return hub.poll(); });
+        rt.scheduler().set_poll_hook([&hub] { return hub.poll(); },
+                                     [&hub] { hub.worker_parking(); });
         std::vector<std::string> names;
         for (const detail::Bridge& b : bridges) names.push_back(plan.channels[b.channel].name);
         detail::BridgeBodies bodies{

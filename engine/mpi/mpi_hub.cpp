@@ -15,6 +15,9 @@ namespace {
 
 constexpr std::uint32_t kReaderGone = 0xffffffffu;  // a credit message that says "stop"
 constexpr auto kDeadlockCheck = std::chrono::milliseconds(100);
+// How long the progress thread leaves the polling to the workers before it looks again (a
+// worker that parks calls it at once).
+constexpr auto kStepBack = std::chrono::milliseconds(1);
 
 void put_u64(Bytes& out, std::uint64_t v) {
     for (int i = 0; i < 8; ++i) out.push_back(static_cast<unsigned char>(v >> (8 * i)));
@@ -72,15 +75,29 @@ void MpiHub::start(Scheduler& sched) {
 // ---- senders -------------------------------------------------------------------------------
 
 void MpiHub::post(int to, int tag, Bytes bytes, Value keep) {
-    Outgoing o{MPI_REQUEST_NULL, std::move(bytes), std::move(keep)};
-    const void* data = o.bytes.data();
-    int count = checked_count(o.bytes.size());
-    if (o.keep.is_tensor()) {  // the elements, from the tensor's own memory
-        data = o.keep.as_tensor().data.data();
-        count = checked_count(o.keep.as_tensor().data.size());
+    post_bytes(to, tag, bytes, std::move(keep));
+}
+
+// A small send is usually over as soon as it is posted (MPI copied it): then the caller
+// keeps its buffer, and the send is not tracked. Otherwise `bytes` (and `keep`) stay with
+// the send until it completes, and `bytes` is left empty.
+bool MpiHub::post_bytes(int to, int tag, Bytes& bytes, Value keep) {
+    const void* data = bytes.data();
+    int count = checked_count(bytes.size());
+    if (keep.is_tensor()) {  // the elements, from the tensor's own memory
+        data = keep.as_tensor().data.data();
+        count = checked_count(keep.as_tensor().data.size());
     }
-    MPI_Isend(data, count, MPI_BYTE, to, tag, comm_, &o.request);
-    outgoing_.push_back(std::move(o));
+    MPI_Request request = MPI_REQUEST_NULL;
+    MPI_Isend(data, count, MPI_BYTE, to, tag, comm_, &request);
+    if (!keep.is_tensor() && bytes.size() <= kDirectBytes) {
+        int done = 0;
+        MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+        if (done) return true;
+    }
+    outgoing_.push_back({request, std::move(bytes), std::move(keep)});
+    bytes.clear();
+    return false;
 }
 
 // Whether bridge b may send a frame now; if so, takes one credit for it.
@@ -100,22 +117,19 @@ MpiHub::Sent MpiHub::try_send(std::size_t b, Bytes& frame) {
 
 MpiHub::Sent MpiHub::try_send_locked(std::size_t b, Bytes& frame) {
     if (const Sent s = take_credit_locked(b); s != Sent::Ok) return s;
-    Bytes bytes = std::move(frame);
-    frame.clear();
-    if (!spare_.empty()) {  // hand the caller a used buffer: no allocation per frame
-        frame = std::move(spare_.back());
-        spare_.pop_back();
-        frame.clear();
-    }
     const int tag = kFirstBridgeTag + 2 * static_cast<int>(b);
-    if (bytes.size() > kReceiveBytes) {  // more than the receive kept posted takes: announce it
+    if (frame.size() > kReceiveBytes) {  // more than the receive kept posted takes: announce it
         Bytes announce{kFrameLarge};
-        put_u64(announce, bytes.size());
+        put_u64(announce, frame.size());
         post(send_[b].to, tag, std::move(announce));
         ++sent_;
     }
-    post(send_[b].to, tag, std::move(bytes));
     ++sent_;
+    if (!post_bytes(send_[b].to, tag, frame) && !spare_.empty()) {
+        frame = std::move(spare_.back());  // a used buffer for the caller: no allocation
+        spare_.pop_back();
+    }
+    frame.clear();
     return Sent::Ok;
 }
 
@@ -284,6 +298,10 @@ void MpiHub::wake_all(std::vector<ProcessState*>& wake) {
 // ---- progress ------------------------------------------------------------------------------
 
 bool MpiHub::poll() {
+    // Only a sign that workers poll: no locked add on this hot path (a lost count between
+    // two workers is no matter).
+    worker_polls_.store(worker_polls_.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
     std::vector<ProcessState*> wake;
     bool delivered = false;
     {
@@ -307,10 +325,15 @@ bool MpiHub::poll_locked(std::vector<ProcessState*>& wake, bool control) {
     requests_.clear();
     for (const Slot& slot : slots_) requests_.push_back(slot.request);
     for (const Outgoing& o : outgoing_) requests_.push_back(o.request);
-    completed_.resize(requests_.size());
-    statuses_.resize(requests_.size());
+    if (completed_.size() < requests_.size()) {  // grown, never shrunk: no clearing per poll
+        completed_.resize(requests_.size());
+        statuses_.resize(requests_.size());
+    }
+    // MPI_Testsome looks at the requests, and only when none is complete makes progress
+    // (which may complete some) and returns: a second call sees at once what the first
+    // one's progress brought, rather than a poll later (a message's latency).
     int n = 0;
-    if (!requests_.empty())
+    for (int round = 0; round < 2 && n == 0 && !requests_.empty(); ++round)
         MPI_Testsome(static_cast<int>(requests_.size()), requests_.data(), &n, completed_.data(),
                      statuses_.data());
     if (n > 0 && n != MPI_UNDEFINED) {
@@ -652,27 +675,21 @@ void MpiHub::check_deadlock_locked(std::vector<ProcessState*>& wake) {
     last_check_ = candidate ? snapshot : std::vector<std::uint64_t>{};
 }
 
-// Whether a tensor is being sent out of line, or a large frame or a tensor's bytes are
-// awaited.
-bool MpiHub::large_in_flight_locked() const {
-    return std::any_of(outgoing_.begin(), outgoing_.end(),
-                       [](const Outgoing& o) { return o.keep.is_tensor(); }) ||
-           std::any_of(slots_.begin(), slots_.end(),
-                       [](const Slot& s) { return s.into != Slot::Into::Frame; });
-}
-
 void MpiHub::progress_loop() {
     int idle = 0;
     bool barrier_posted = false;
+    std::uint64_t seen_polls = 0;
     std::vector<ProcessState*> wake;
     for (;;) {
-        bool did = false, done = false, leave = false;
+        bool did = false, done = false;
+        // While idle workers poll, this thread leaves the polling to them: under mpirun a
+        // rank is usually bound to one core, and two pollers there only take turns. It
+        // polls when no worker polled since it last looked (they run processes, or parked).
+        const std::uint64_t polls = worker_polls_.load(std::memory_order_relaxed);
+        const bool leave = polls != seen_polls && !worker_parked_.exchange(false) && !finishing_;
+        seen_polls = polls;
         {
             std::lock_guard lock(mu_);
-            // While large messages move and an idle worker polls, this thread leaves the
-            // polling to it: the copies between the ranks need the cores (a second poller
-            // per rank took turns with them). Small messages gain from both polling.
-            leave = !finishing_ && sched_->workers_looking() && large_in_flight_locked();
             if (!leave) did = poll_locked(wake, true);
             std::optional<Bytes> sample;  // before the state: a rank's last comes before done
             {
@@ -707,10 +724,9 @@ void MpiHub::progress_loop() {
             idle = 0;
             continue;
         }
-        if (leave) {  // look again when the workers may have stopped
+        if (leave) {  // look again when a worker parks, or after a while
             std::unique_lock lock(sleep_mu_);
-            if (sleep_cv_.wait_for(lock, std::chrono::microseconds(200),
-                                   [this] { return stop_ || kick_; })) {
+            if (sleep_cv_.wait_for(lock, kStepBack, [this] { return stop_ || kick_; })) {
                 if (stop_) return;
                 kick_ = false;
             }
@@ -731,6 +747,15 @@ void MpiHub::progress_loop() {
             idle = 0;
         }
     }
+}
+
+void MpiHub::worker_parking() {
+    worker_parked_.store(true);
+    {
+        std::lock_guard lock(sleep_mu_);
+        kick_ = true;
+    }
+    sleep_cv_.notify_one();
 }
 
 void MpiHub::finish() {

@@ -6,8 +6,9 @@
 // posted by the bridge that sends. Every tag this rank receives on has a receive kept posted
 // (a Slot), so that arrivals land in place; a poll tests them all, with the sends in flight,
 // in one MPI_Testsome. Polls are made by idle workers while they look for work (no thread hop
-// on a busy rank: a ping-pong runs on one thread per rank) and by a progress thread that
-// backs off to sleeping when nothing comes.
+// on a busy rank: a ping-pong runs on one thread per rank), and by a progress thread while no
+// worker polls (they run processes, or parked); it backs off to sleeping when nothing comes.
+// mpirun binds a rank to one core when ranks fill the host: two pollers would take turns.
 //
 // Tags: bridge b's frames travel on 2b + kFirstBridgeTag, its credits (and the reader's
 // retire) back on the next tag; MPI keeps the order of messages with one source and tag, so
@@ -106,8 +107,11 @@ public:
     Awaiter data(std::size_t b) { return {*this, b, false}; }
 
     /// One round of progress if no other thread is making one: completes sends, takes in
-    /// arrivals, wakes who waits for them. True when it did something.
+    /// arrivals, wakes who waits for them. True when it did something. Called by idle
+    /// workers (the scheduler's poll hook).
     bool poll();
+    /// A worker stops polling and parks: the progress thread polls again at once.
+    void worker_parking();
 
     // ---- faults, deadlock, the end ----
     /// The first failure on this rank: every rank aborts, and this message is the run's
@@ -191,9 +195,9 @@ private:
     static constexpr std::size_t kDirectBytes = 4096;  // frames decoded in the poll
 
     void progress_loop();
-    bool large_in_flight_locked() const;
     bool poll_locked(std::vector<ProcessState*>& wake, bool control);
     void post(int to, int tag, Bytes bytes, Value keep = {});
+    bool post_bytes(int to, int tag, Bytes& bytes, Value keep = {});
     void post_control(int to, int type, Bytes payload);
     Sent take_credit_locked(std::size_t b);
     Sent try_send_locked(std::size_t b, Bytes& frame);
@@ -257,6 +261,8 @@ private:
     std::optional<Bytes> progress_out_;
     std::vector<Progress> progress_in_;
 
+    std::atomic<std::uint64_t> worker_polls_{0};  // poll() calls, to see whether workers poll
+    std::atomic<bool> worker_parked_{false};      // worker_parking() since the thread looked
     std::mutex sleep_mu_;
     std::condition_variable sleep_cv_;
     bool stop_ = false, kick_ = false;  // kick_: look now (the run is over here)

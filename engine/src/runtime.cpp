@@ -1,3 +1,4 @@
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <cstdio>
 #include <optional>
 #include <stdexcept>
+#include <thread>
 
 #include "chanflow/expr.hpp"
 #include "chanflow/runtime.hpp"
@@ -547,6 +549,14 @@ void collect_stats(const Plan& plan, const detail::Runtime& rt,
 }
 
 }  // namespace
+
+unsigned usable_cores() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return static_cast<unsigned>(CPU_COUNT(&set));
+    return std::max(1u, std::thread::hardware_concurrency());
+}
 
 RunResult run(const Plan& plan, const RunOptions& options) {
     detail::Runtime rt(options);

@@ -35,7 +35,7 @@ thread_local ProcessState* Scheduler::current_ = nullptr;
 
 Scheduler::Scheduler(unsigned workers, Hooks hooks, bool trace)
     : hooks_(std::move(hooks)), trace_(trace) {
-    if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
+    if (workers == 0) workers = usable_cores();
     for (unsigned i = 0; i < workers; ++i) {
         workers_.push_back(std::make_unique<Worker>());
         workers_.back()->index = i;
@@ -282,6 +282,7 @@ void Scheduler::worker_loop(Worker& w) {
             run_process(found, &w.trace);
             continue;
         }
+        if (parking_hook_) parking_hook_();
         if (hooks_.on_idle) hooks_.on_idle();
         std::unique_lock lock(mu_);
         if (stopping_) break;

@@ -136,12 +136,15 @@ public:
     /// Calls `f` unless only_external_waits(), under the lock that the quiet hook is called
     /// with: nothing is quiet or woken between the look and `f`.
     void unless_quiet(const std::function<void()>& f);
-    /// Whether an idle worker is looking for work now (and so calls the poll hook).
-    bool workers_looking() const noexcept { return spinning_.load(std::memory_order_relaxed) > 0; }
     /// Called by an idle worker on every round of looking for work before it parks: a
     /// transport that must be polled (MPI) takes in arrivals there, on the thread that will
-    /// run who they wake. Returns whether it scheduled anything. Set before start().
-    void set_poll_hook(std::function<bool()> f) { poll_hook_ = std::move(f); }
+    /// run who they wake. Returns whether it scheduled anything. `parking` is called when a
+    /// worker stops looking without finding work (it parks): whoever else polls takes over.
+    /// Set before start().
+    void set_poll_hook(std::function<bool()> poll, std::function<void()> parking = {}) {
+        poll_hook_ = std::move(poll);
+        parking_hook_ = std::move(parking);
+    }
 
     /// The process running on this thread (nullptr outside processes).
     static ProcessState* current() noexcept { return current_; }
@@ -204,6 +207,7 @@ private:
     std::atomic<std::int64_t> external_pending_{0};  // likewise (read under mu_)
     std::function<void()> quiet_hook_;
     std::function<bool()> poll_hook_;
+    std::function<void()> parking_hook_;
     std::thread timer_thread_;
     bool timer_stop_ = false;
 };

@@ -1,6 +1,7 @@
 // The library API as an embedding program uses it: graphs built in code, custom node types
 // (coroutines, plain functions, own-thread nodes), collected results, failures, deadlocks.
 #include <doctest/doctest.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
@@ -304,4 +305,27 @@ TEST_CASE("runtime: 10 000 processes built in code run on a few threads") {
     RunResult r = run(g.plan(), {.workers = 2});
     CHECK(r.status == RunStatus::Ok);
     CHECK(ints(r.collected["sink"]) == std::vector<std::int64_t>{n - 2, n - 1, n, n + 1, n + 2});
+}
+
+TEST_CASE("runtime: the default worker count follows the cores the process may run on") {
+    cpu_set_t all;
+    CPU_ZERO(&all);
+    REQUIRE(sched_getaffinity(0, sizeof all, &all) == 0);
+    CHECK(usable_cores() == static_cast<unsigned>(CPU_COUNT(&all)));
+    int first = 0;
+    while (!CPU_ISSET(first, &all)) ++first;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    REQUIRE(sched_setaffinity(0, sizeof one, &one) == 0);  // as `taskset -c K` or mpirun's binding
+    const unsigned bound = usable_cores();
+    // The run still works on one core with the default worker count.
+    Graph g("one_core");
+    g.process("src", "range").with("stop", 100).out("out", "c");
+    g.process("sink", "collect").in("in", "c");
+    const RunResult r = run(g.plan(), {});
+    REQUIRE(sched_setaffinity(0, sizeof all, &all) == 0);
+    CHECK(bound == 1);
+    CHECK(r.status == RunStatus::Ok);
+    CHECK(r.collected.at("sink").size() == 100);
 }

@@ -55,7 +55,8 @@ private:
 /// With RunOptions::on_progress on rank 0, every rank samples its progress and rank 0's
 /// callback gets them added up (each other rank's latest sample).
 /// A rank that dies ends the job through mpirun.
-/// With RunOptions::workers 0, each rank takes its share of its host's cores.
+/// With RunOptions::workers 0, each rank takes its share of its host's cores, and no more
+/// than the cores it may run on (mpirun binds each rank to one core when they fill the host).
 RunResult run_mpi(const MpiSession& session, const Plan& plan, const Placement& placement,
                   const RunOptions& options = {});
 

@@ -20,8 +20,12 @@
 
 namespace chanflow {
 
+/// The cores this process may run on: its CPU affinity (under `taskset`, or a rank that
+/// mpirun bound to one core), else the machine's; at least 1.
+unsigned usable_cores();
+
 struct RunOptions {
-    /// Worker threads of the threads backend; 0 means one per core.
+    /// Worker threads of the threads backend; 0 means one per usable core.
     unsigned workers = 0;
     /// Where `print` writes; stdout by default.
     std::FILE* output = stdout;
