@@ -686,10 +686,11 @@ void MpiHub::progress_loop() {
         // rank is usually bound to one core, and two pollers there only take turns. It
         // polls when no worker polled since it last looked (they run processes, or parked).
         const std::uint64_t polls = worker_polls_.load(std::memory_order_relaxed);
-        const bool leave = polls != seen_polls && !worker_parked_.exchange(false) && !finishing_;
+        bool leave = polls != seen_polls && !worker_parked_.exchange(false);
         seen_polls = polls;
         {
             std::lock_guard lock(mu_);
+            leave = leave && !finishing_;
             if (!leave) did = poll_locked(wake, true);
             std::optional<Bytes> sample;  // before the state: a rank's last comes before done
             {
