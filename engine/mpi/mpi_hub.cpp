@@ -190,14 +190,24 @@ MpiHub::Took MpiHub::try_take(std::size_t b, Arrival& a) {
     if (front.frame.size() == kReceiveBytes && spare_receive_.size() < 64)
         spare_receive_.push_back(std::move(front.frame));
     r.inbox.pop_front();
-    frame_taken_locked(b);
+    frame_taken_locked(b, false);
     return Took::Ok;
 }
 
-// Credit goes back in batches: half a window at a time.
-void MpiHub::frame_taken_locked(std::size_t b) {
+// Credit goes back in batches: half a window at a time. `later`: the frame was delivered by
+// a poll, which woke its reader; the next poll sends the credit, after the reader answered.
+void MpiHub::frame_taken_locked(std::size_t b, bool later) {
     ReceiveSide& r = receive_[b];
     if (++r.consumed < kWindow / 2) return;
+    if (!later)
+        send_credit_locked(b);
+    else if (r.consumed == kWindow / 2)  // due once per batch
+        credit_due_.push_back(b);
+}
+
+void MpiHub::send_credit_locked(std::size_t b) {
+    ReceiveSide& r = receive_[b];
+    if (r.consumed == 0) return;  // sent already
     Bytes credit(4);
     std::memcpy(credit.data(), &r.consumed, 4);
     post(r.from, kFirstBridgeTag + 2 * static_cast<int>(b) + 1, std::move(credit));
@@ -230,7 +240,7 @@ bool MpiHub::deliver_direct_locked(std::size_t b, const Bytes& frame, std::size_
     r.direct->write_many(direct_values_.data(), direct_values_.size(), placed, w);
     delivered_ |= placed > 0;  // a reader may have been woken
     if (placed == direct_values_.size()) {
-        frame_taken_locked(b);
+        frame_taken_locked(b, true);
         return true;
     }
     Arrival rest;  // counted as taken when the receiver takes it
@@ -321,6 +331,9 @@ bool MpiHub::poll_locked(std::vector<ProcessState*>& wake, bool control) {
     // by an arrival answers it first (a ping-pong's reply leaves before the re-post).
     for (Slot* slot : repost_) post_receive(*slot);
     repost_.clear();
+    if (!finishing_)  // (at the end every process here ended: no sender waits for credit)
+        for (std::size_t b : credit_due_) send_credit_locked(b);
+    credit_due_.clear();
     // One test of everything in flight: the receives kept posted, then the sends.
     requests_.clear();
     for (const Slot& slot : slots_) requests_.push_back(slot.request);

@@ -205,7 +205,8 @@ private:
     void arrived(Slot& slot, const MPI_Status& st, std::vector<ProcessState*>& wake);
     bool deliver_direct_locked(std::size_t b, const Bytes& frame, std::size_t n,
                                std::vector<ProcessState*>& wake);
-    void frame_taken_locked(std::size_t b);
+    void frame_taken_locked(std::size_t b, bool later);
+    void send_credit_locked(std::size_t b);
     void receive_control(int tag, int source, const Bytes& bytes, std::vector<ProcessState*>& wake);
     void abort_locked(const std::string& message, std::vector<ProcessState*>& wake);
     void report_state_locked();
@@ -223,6 +224,7 @@ private:
     std::vector<Outgoing> outgoing_;
     std::vector<Slot> slots_;
     std::vector<Slot*> repost_;  // slots whose receive completed, posted again by the next poll
+    std::vector<std::size_t> credit_due_;  // bridges whose credit the next poll sends
     std::vector<MPI_Request> requests_;  // poll's scratch: the slots', then outgoing_'s
     std::vector<int> completed_;
     std::vector<MPI_Status> statuses_;
