@@ -49,8 +49,9 @@ options:
                      across --procs OS processes, channels between them in shared memory);
                      mpi (under `mpirun -np N`: the graph split across the N ranks,
                      channels between them as MPI messages)
-  --workers N        worker threads (default: one per core; with processes, per partition:
-                     the cores shared among the partitions)
+  --workers N        worker threads (default: one per core it may run on, as `taskset` or
+                     mpirun's binding allow; with processes and mpi, per partition: those
+                     cores shared among the partitions)
   --procs N          partitions for the processes backend (default: one per core); with
                      mpi the ranks (if given, it must match); dot draws each as a cluster
   --stats            after the run, a table on stderr: per process messages in and out,
