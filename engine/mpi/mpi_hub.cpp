@@ -343,10 +343,12 @@ bool MpiHub::poll_locked(std::vector<ProcessState*>& wake, bool control) {
         statuses_.resize(requests_.size());
     }
     // MPI_Testsome looks at the requests, and only when none is complete makes progress
-    // (which may complete some) and returns: a second call sees at once what the first
-    // one's progress brought, rather than a poll later (a message's latency).
+    // (which may complete some) and returns: the next call sees at once what the last one's
+    // progress brought, rather than a poll later (a message's latency). Four calls a poll
+    // leave fewer arrivals waiting for the next poll than two (the ping-pong gained 6-10%;
+    // eight were slower).
     int n = 0;
-    for (int round = 0; round < 2 && n == 0 && !requests_.empty(); ++round)
+    for (int round = 0; round < 4 && n == 0 && !requests_.empty(); ++round)
         MPI_Testsome(static_cast<int>(requests_.size()), requests_.data(), &n, completed_.data(),
                      statuses_.data());
     if (n > 0 && n != MPI_UNDEFINED) {
