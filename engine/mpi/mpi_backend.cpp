@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -146,6 +148,17 @@ void merge_collected(const std::string& bytes, std::map<std::string, std::vector
         for (const Value& v : values.as_list()) into[name].push_back(v);
 }
 
+// How long rank 0 waits before it says that a rank has gone silent: 10 s, or
+// CHANFLOW_MPI_SILENCE_S seconds (0: never).
+std::chrono::milliseconds silence_before_notice() {
+    if (const char* s = std::getenv("CHANFLOW_MPI_SILENCE_S")) {
+        char* end = nullptr;
+        const long v = std::strtol(s, &end, 10);
+        if (end != s && *end == '\0' && v >= 0 && v <= 86400) return std::chrono::seconds(v);
+    }
+    return std::chrono::seconds(10);
+}
+
 struct Comm {
     MPI_Comm comm = MPI_COMM_NULL;
     Comm() { MPI_Comm_dup(MPI_COMM_WORLD, &comm); }
@@ -224,6 +237,11 @@ RunResult run_mpi(const MpiSession& session, const Plan& plan, const Placement& 
     o.trace_origin_ns = origin;
 
     MpiHub hub(comm.comm, rank, size, bridges);
+    if (size > 1)
+        hub.watch_silence(silence_before_notice(), [](const std::string& notice) {
+            std::fprintf(stderr, "warning: %s\n", notice.c_str());
+            std::fflush(stderr);
+        });
     // Progress (run --progress) as rank 0 asks: every rank samples, rank 0 adds them up.
     int progress = options.on_progress ? 1 : 0;
     MPI_Bcast(&progress, 1, MPI_INT, 0, comm.comm);

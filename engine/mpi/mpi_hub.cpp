@@ -59,10 +59,21 @@ MpiHub::~MpiHub() {
     if (thread_.joinable()) thread_.join();
 }
 
+void MpiHub::watch_silence(std::chrono::milliseconds after,
+                           std::function<void(const std::string&)> notice) {
+    silence_ = after;
+    notice_ = std::move(notice);
+    alive_every_ = std::min<std::chrono::milliseconds>(after / 4, std::chrono::seconds(1));
+}
+
 void MpiHub::start(Scheduler& sched) {
     sched_ = &sched;
     {
         std::lock_guard lock(mu_);
+        const auto now = std::chrono::steady_clock::now();
+        last_heard_.assign(static_cast<std::size_t>(size_), now);
+        silent_.assign(static_cast<std::size_t>(size_), false);
+        next_alive_ = now;
         for (std::size_t b = 0; b < send_.size(); ++b) {
             if (send_[b].to >= 0) slots_.push_back({.bridge = b, .credit = true});
             if (receive_[b].from >= 0) slots_.push_back({.bridge = b, .credit = false});
@@ -583,6 +594,14 @@ void MpiHub::post_control(int to, int type, Bytes payload) {
 
 void MpiHub::receive_control(int tag, int source, const Bytes& bytes,
                              std::vector<ProcessState*>& wake) {
+    if (rank_ == 0 && source > 0 && source < size_) {  // any word says the rank is alive
+        const auto r = static_cast<std::size_t>(source);
+        last_heard_[r] = std::chrono::steady_clock::now();
+        if (silent_[r]) {
+            silent_[r] = false;
+            notices_.push_back("rank " + std::to_string(source) + " answers again");
+        }
+    }
     switch (tag) {
         case kAbort:
             abort_locked(std::string(bytes.begin(), bytes.end()), wake);
@@ -692,11 +711,27 @@ void MpiHub::check_deadlock_locked(std::vector<ProcessState*>& wake) {
     last_check_ = candidate ? snapshot : std::vector<std::uint64_t>{};
 }
 
+// On rank 0: a rank that is not done and has sent nothing for the silence's length (not
+// even its alive message of every second) is named once, until it is heard again.
+void MpiHub::check_silence_locked() {
+    if (silence_.count() == 0 || finishing_ || aborted_) return;
+    const auto now = std::chrono::steady_clock::now();
+    for (std::size_t r = 1; r < last_heard_.size(); ++r) {
+        if (silent_[r] || ranks_[r].done || now - last_heard_[r] < silence_) continue;
+        silent_[r] = true;
+        const auto s = std::chrono::duration_cast<std::chrono::seconds>(now - last_heard_[r]);
+        notices_.push_back("rank " + std::to_string(r) + " has not answered for " +
+                           std::to_string(s.count()) +
+                           " s: its process or its host may be stopped (still waiting)");
+    }
+}
+
 void MpiHub::progress_loop() {
     int idle = 0;
     bool barrier_posted = false;
     std::uint64_t seen_polls = 0;
     std::vector<ProcessState*> wake;
+    std::vector<std::string> notices;
     for (;;) {
         bool did = false, done = false;
         // While idle workers poll, this thread leaves the polling to them: under mpirun a
@@ -717,6 +752,13 @@ void MpiHub::progress_loop() {
             if (sample) post_control(0, kProgress, std::move(*sample));
             report_state_locked();
             if (rank_ == 0) check_deadlock_locked(wake);
+            if (rank_ == 0) check_silence_locked();
+            if (rank_ != 0 && alive_every_.count() > 0 && !finishing_ &&
+                std::chrono::steady_clock::now() >= next_alive_) {
+                post_control(0, kAlive, {});
+                next_alive_ = std::chrono::steady_clock::now() + alive_every_;
+            }
+            notices.swap(notices_);
             // The end: once this rank's own sends are through, a barrier that completes when
             // every rank got here; until then what arrives is still taken in.
             if (finishing_ && outgoing_.empty() && !barrier_posted) {
@@ -737,6 +779,9 @@ void MpiHub::progress_loop() {
             }
         }
         wake_all(wake);
+        for (const std::string& n : notices)
+            if (notice_) notice_(n);
+        notices.clear();
         if (done) return;
         if (did) {
             idle = 0;

@@ -29,6 +29,7 @@
 #include <coroutine>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -61,6 +62,13 @@ public:
     MpiHub(const MpiHub&) = delete;
     MpiHub& operator=(const MpiHub&) = delete;
 
+    /// Rank 0 tells through `notice` when another rank has sent nothing for `after`, and when
+    /// it is heard again. Every other rank's progress thread says it is alive four times in
+    /// `after` (at most once a second), even while its processes compute: a silent rank is
+    /// stopped, or its host is. Set before start(), on every rank with the same `after`;
+    /// without it, nobody watches.
+    void watch_silence(std::chrono::milliseconds after,
+                       std::function<void(const std::string&)> notice);
     /// Starts the progress thread; processes blocked on the hub are woken through `sched`.
     void start(Scheduler& sched);
 
@@ -187,7 +195,8 @@ private:
         kBusy = 3,
         kVerdict = 4,
         kDone = 5,
-        kProgress = 6
+        kProgress = 6,
+        kAlive = 7
     };
     static constexpr int kControlTag = 1;
     static constexpr int kFirstBridgeTag = 16;
@@ -211,6 +220,7 @@ private:
     void abort_locked(const std::string& message, std::vector<ProcessState*>& wake);
     void report_state_locked();
     void check_deadlock_locked(std::vector<ProcessState*>& wake);
+    void check_silence_locked();
     void wake_all(std::vector<ProcessState*>& wake);
     void take_waiter(ProcessState*& slot, std::vector<ProcessState*>& wake);
 
@@ -225,7 +235,7 @@ private:
     std::vector<Slot> slots_;
     std::vector<Slot*> repost_;  // slots whose receive completed, posted again by the next poll
     std::vector<std::size_t> credit_due_;  // bridges whose credit the next poll sends
-    std::vector<MPI_Request> requests_;  // poll's scratch: the slots', then outgoing_'s
+    std::vector<MPI_Request> requests_;    // poll's scratch: the slots', then outgoing_'s
     std::vector<int> completed_;
     std::vector<MPI_Status> statuses_;
     std::uint64_t polls_ = 0;
@@ -256,6 +266,16 @@ private:
     std::vector<std::uint64_t> last_check_;
     std::string deadlock_report_;
     std::chrono::steady_clock::time_point next_check_;
+
+    // Silence: rank 0 keeps when it last heard from each rank; the others say they are
+    // alive once a second. Notices wait in notices_ for the progress thread to hand on.
+    std::chrono::milliseconds silence_{0};  // 0: nobody watches
+    std::function<void(const std::string&)> notice_;
+    std::vector<std::chrono::steady_clock::time_point> last_heard_;  // on rank 0
+    std::vector<bool> silent_;                                       // told so, on rank 0
+    std::vector<std::string> notices_;
+    std::chrono::steady_clock::time_point next_alive_;
+    std::chrono::milliseconds alive_every_{0};
 
     // Progress (run --progress): this rank's latest sample, not yet sent; on rank 0, every
     // rank's latest.

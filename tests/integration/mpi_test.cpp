@@ -4,6 +4,7 @@
 #ifdef CHANFLOW_MPIRUN
 #include <doctest/doctest.h>
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -62,6 +63,22 @@ std::vector<std::pair<int, pid_t>> ranks_of(const std::string& graph) {
     return out;
 }
 
+// Reads `fd` into `into` until it holds `needle` or `limit` passes; whether it came.
+bool read_until(int fd, std::string& into, const std::string& needle, std::chrono::seconds limit) {
+    const auto end = Clock::now() + limit;
+    while (into.find(needle) == std::string::npos) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now());
+        if (left.count() <= 0) return false;
+        pollfd p{fd, POLLIN, 0};
+        if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+        char buf[4096];
+        const ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0) return into.find(needle) != std::string::npos;
+        into.append(buf, static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
 }  // namespace
 
 TEST_CASE("mpi: a node throwing on rank 1 ends the job with exit 1 and one message") {
@@ -107,6 +124,44 @@ TEST_CASE("mpi: a rank killed from outside ends the job") {
     close(out_fd);
     close(err_fd);
     for (int i = 0; i < 200 && !ranks_of(g.path.string()).empty(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    CHECK(ranks_of(g.path.string()).empty());
+}
+
+TEST_CASE("mpi: rank 0 names a rank that stops answering, and says when it answers again") {
+    // A stopped rank (SIGSTOP, a frozen host) is neither dead nor deadlocked: the job waits,
+    // and rank 0 says which rank it waits on.
+    Graph g(chanflow::test::kLongRun);
+    setenv("CHANFLOW_MPI_SILENCE_S", "2", 1);
+    int out_fd = -1, err_fd = -1;
+    const pid_t mpirun = chanflow::test::spawn_cli(
+        chanflow::test::mpirun_args(2, {"run", g.path.string(), "--backend", "mpi"}), out_fd,
+        err_fd, CHANFLOW_MPIRUN);
+    unsetenv("CHANFLOW_MPI_SILENCE_S");
+    pid_t rank1 = -1;
+    for (int i = 0; i < 1000 && rank1 < 0; ++i) {
+        for (auto [rank, pid] : ranks_of(g.path.string()))
+            if (rank == 1) rank1 = pid;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    REQUIRE(rank1 > 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // running
+    std::string err;
+    CHECK_FALSE(read_until(err_fd, err, "warning:", std::chrono::seconds(1)));
+    kill(rank1, SIGSTOP);
+    CHECK(read_until(err_fd, err,
+                     "warning: rank 1 has not answered for 2 s: its process or its host may be "
+                     "stopped (still waiting)\n",
+                     kPromptly + std::chrono::seconds(5)));
+    kill(rank1, SIGCONT);
+    CHECK(read_until(err_fd, err, "warning: rank 1 answers again\n", kPromptly));
+    CHECK(err.find("error:") == std::string::npos);
+    kill(mpirun, SIGTERM);
+    int status = 0;
+    waitpid(mpirun, &status, 0);
+    close(out_fd);
+    close(err_fd);
+    for (int i = 0; i < 500 && !ranks_of(g.path.string()).empty(); ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     CHECK(ranks_of(g.path.string()).empty());
 }
