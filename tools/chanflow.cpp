@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -70,14 +71,27 @@ exit codes: 0 success, 1 the graph failed at run time, 2 invalid graph or comman
             3 deadlock
 )";
 
+// What draws on stderr while a run is on (the progress line, warnings) takes turns.
+std::mutex stderr_mu;
+
 // `run --progress`: one line on the terminal, redrawn in place; the last one stays.
 void draw_progress(const chanflow::Progress& p) {
+    std::lock_guard lock(stderr_mu);
     winsize size{};
     const std::size_t width =
         ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0 ? size.ws_col : 80;
     // Short of the last column, where some terminals wrap at once.
     const std::string line =
         "\r" + chanflow::progress_line(p, width - 1) + "\x1b[K" + (p.final ? "\n" : "");
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    std::fflush(stderr);
+}
+
+// A warning while the progress line is drawn: on a line of its own, the progress line
+// redrawn below it with the next sample.
+void notice_over_progress(const std::string& notice) {
+    std::lock_guard lock(stderr_mu);
+    const std::string line = "\r\x1b[Kwarning: " + notice + "\n";
     std::fwrite(line.data(), 1, line.size(), stderr);
     std::fflush(stderr);
 }
@@ -449,8 +463,10 @@ int run_on_mpi(const Args& args, const chanflow::Plan& plan, int& argc, char**& 
     options.trace = !args.trace.empty();
     // Under mpirun stderr is a pipe to mpirun, whose own may be a terminal: --progress draws.
     const bool under_mpirun = std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr;
-    if (reporter && args.progress && (under_mpirun || isatty(STDERR_FILENO)))
+    if (reporter && args.progress && (under_mpirun || isatty(STDERR_FILENO))) {
         options.on_progress = draw_progress;
+        options.on_notice = notice_over_progress;
+    }
     chanflow::RunResult result;
     try {
         result = chanflow::run_mpi(*mpi, plan, placement, options);

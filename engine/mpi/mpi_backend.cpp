@@ -238,10 +238,12 @@ RunResult run_mpi(const MpiSession& session, const Plan& plan, const Placement& 
 
     MpiHub hub(comm.comm, rank, size, bridges);
     if (size > 1)
-        hub.watch_silence(silence_before_notice(), [](const std::string& notice) {
-            std::fprintf(stderr, "warning: %s\n", notice.c_str());
-            std::fflush(stderr);
-        });
+        hub.watch_silence(silence_before_notice(),
+                          [user = options.on_notice](const std::string& n) {
+                              if (user) return user(n);
+                              std::fprintf(stderr, "warning: %s\n", n.c_str());
+                              std::fflush(stderr);
+                          });
     // Progress (run --progress) as rank 0 asks: every rank samples, rank 0 adds them up.
     int progress = options.on_progress ? 1 : 0;
     MPI_Bcast(&progress, 1, MPI_INT, 0, comm.comm);

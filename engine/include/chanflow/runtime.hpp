@@ -40,6 +40,10 @@ struct RunOptions {
     /// Progress::final set. Empty: no sampling.
     std::function<void(const Progress&)> on_progress;
     std::chrono::milliseconds progress_interval{200};
+    /// Called with a warning about the run that is no error, on a thread of the runtime's:
+    /// on MPI, rank 0's word that a rank stopped answering (and answers again). Empty: the
+    /// warning goes to stderr as "warning: ...".
+    std::function<void(const std::string&)> on_notice;
 };
 
 enum class RunStatus { Ok = 0, Failed = 1, Deadlock = 3 };
