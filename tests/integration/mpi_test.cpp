@@ -63,6 +63,16 @@ std::vector<std::pair<int, pid_t>> ranks_of(const std::string& graph) {
     return out;
 }
 
+// The pid of rank `rank` of the run of `graph`, once it started (-1 after 10 s).
+pid_t wait_for_rank(const std::string& graph, int rank) {
+    for (int i = 0; i < 1000; ++i) {
+        for (auto [r, pid] : ranks_of(graph))
+            if (r == rank) return pid;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return -1;
+}
+
 // Reads `fd` into `into` until it holds `needle` or `limit` passes; whether it came.
 bool read_until(int fd, std::string& into, const std::string& needle, std::chrono::seconds limit) {
     const auto end = Clock::now() + limit;
@@ -99,12 +109,7 @@ TEST_CASE("mpi: a rank killed from outside ends the job") {
     const pid_t mpirun = chanflow::test::spawn_cli(
         chanflow::test::mpirun_args(2, {"run", g.path.string(), "--backend", "mpi"}), out_fd,
         err_fd, CHANFLOW_MPIRUN);
-    pid_t victim = -1;
-    for (int i = 0; i < 1000 && victim < 0; ++i) {
-        for (auto [rank, pid] : ranks_of(g.path.string()))
-            if (rank == 1) victim = pid;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    const pid_t victim = wait_for_rank(g.path.string(), 1);
     REQUIRE(victim > 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // mid-run
     const auto start = Clock::now();
@@ -138,12 +143,7 @@ TEST_CASE("mpi: rank 0 names a rank that stops answering, and says when it answe
         chanflow::test::mpirun_args(2, {"run", g.path.string(), "--backend", "mpi"}), out_fd,
         err_fd, CHANFLOW_MPIRUN);
     unsetenv("CHANFLOW_MPI_SILENCE_S");
-    pid_t rank1 = -1;
-    for (int i = 0; i < 1000 && rank1 < 0; ++i) {
-        for (auto [rank, pid] : ranks_of(g.path.string()))
-            if (rank == 1) rank1 = pid;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    const pid_t rank1 = wait_for_rank(g.path.string(), 1);
     REQUIRE(rank1 > 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // running
     std::string err;
