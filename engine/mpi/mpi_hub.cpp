@@ -63,7 +63,6 @@ void MpiHub::watch_silence(std::chrono::milliseconds after,
                            std::function<void(const std::string&)> notice) {
     silence_ = after;
     notice_ = std::move(notice);
-    alive_every_ = std::min<std::chrono::milliseconds>(after / 4, std::chrono::seconds(1));
 }
 
 void MpiHub::start(Scheduler& sched) {
@@ -726,6 +725,32 @@ void MpiHub::check_silence_locked() {
     }
 }
 
+// What the ranks tell rank 0 besides bridge traffic, and what rank 0 makes of it: progress
+// samples, this rank's state (quiet, busy, done), that it is alive; on rank 0 the checks
+// for a deadlock and for a silent rank.
+void MpiHub::keep_in_touch_locked(std::vector<ProcessState*>& wake) {
+    std::optional<Bytes> sample;  // before the state: a rank's last comes before done
+    {
+        std::lock_guard plock(progress_mu_);
+        sample.swap(progress_out_);
+    }
+    if (sample) post_control(0, kProgress, std::move(*sample));
+    report_state_locked();
+    if (rank_ == 0) {
+        check_deadlock_locked(wake);
+        check_silence_locked();
+        return;
+    }
+    // Four times in the silence rank 0 waits before it speaks, at most once a second.
+    const auto alive_every =
+        std::min<std::chrono::milliseconds>(silence_ / 4, std::chrono::seconds(1));
+    const auto now = std::chrono::steady_clock::now();
+    if (silence_.count() > 0 && !finishing_ && now >= next_alive_) {
+        post_control(0, kAlive, {});
+        next_alive_ = now + alive_every;
+    }
+}
+
 void MpiHub::progress_loop() {
     int idle = 0;
     bool barrier_posted = false;
@@ -744,20 +769,7 @@ void MpiHub::progress_loop() {
             std::lock_guard lock(mu_);
             leave = leave && !finishing_;
             if (!leave) did = poll_locked(wake, true);
-            std::optional<Bytes> sample;  // before the state: a rank's last comes before done
-            {
-                std::lock_guard plock(progress_mu_);
-                sample.swap(progress_out_);
-            }
-            if (sample) post_control(0, kProgress, std::move(*sample));
-            report_state_locked();
-            if (rank_ == 0) check_deadlock_locked(wake);
-            if (rank_ == 0) check_silence_locked();
-            if (rank_ != 0 && alive_every_.count() > 0 && !finishing_ &&
-                std::chrono::steady_clock::now() >= next_alive_) {
-                post_control(0, kAlive, {});
-                next_alive_ = std::chrono::steady_clock::now() + alive_every_;
-            }
+            keep_in_touch_locked(wake);
             notices.swap(notices_);
             // The end: once this rank's own sends are through, a barrier that completes when
             // every rank got here; until then what arrives is still taken in.

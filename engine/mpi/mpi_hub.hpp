@@ -221,6 +221,7 @@ private:
     void report_state_locked();
     void check_deadlock_locked(std::vector<ProcessState*>& wake);
     void check_silence_locked();
+    void keep_in_touch_locked(std::vector<ProcessState*>& wake);
     void wake_all(std::vector<ProcessState*>& wake);
     void take_waiter(ProcessState*& slot, std::vector<ProcessState*>& wake);
 
@@ -275,7 +276,6 @@ private:
     std::vector<bool> silent_;                                       // told so, on rank 0
     std::vector<std::string> notices_;
     std::chrono::steady_clock::time_point next_alive_;
-    std::chrono::milliseconds alive_every_{0};
 
     // Progress (run --progress): this rank's latest sample, not yet sent; on rank 0, every
     // rank's latest.
@@ -287,7 +287,7 @@ private:
     std::atomic<bool> worker_parked_{false};      // worker_parking() since the thread looked
     std::mutex sleep_mu_;
     std::condition_variable sleep_cv_;
-    bool stop_ = false, kick_ = false;  // kick_: look now (the run is over here)
+    bool stop_ = false, kick_ = false;  // kick_: look now (a worker parked, or the run is over)
     std::thread thread_;
 };
 
