@@ -2,16 +2,23 @@
 // doing the same with MPI_Send/MPI_Recv, and against mpi4py's comm.send/recv of a Python
 // int. Side by side, round by round, every contestant a fresh `mpirun -np 2`.
 //
-//   build/bin/chanflow_mpi_bench [pingpong|tensors|all] [--rounds R] [--scale S]
+//   build/bin/chanflow_mpi_bench [pingpong|tensors|all|latency] [--rounds R] [--scale S]
 //
 // Run plainly, it is the driver: it starts each contestant under mpirun (this program again
 // with --rank CONTESTANT N, or bench/python/mpi4py_pingpong.py) and reads the seconds that
 // rank 0 measured around the exchange alone, not MPI's start-up.
+//
+// `latency` (not part of `all`) times every round trip of the chanflow and plain MPI
+// ping-pongs (one steady_clock read per round trip in both) and shows how they spread: the
+// median, the slow end, and the share of the time spent in round trips ten times the median
+// or more (the process stopped by an interrupt or by another thread on its core).
 #include <mpi.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -35,6 +42,38 @@ double now_s() {
 
 // ---- the contestants, one rank each --------------------------------------------------------
 
+// With --trips, rank 0 notes when each round trip of a ping-pong starts (and when the last
+// ends), and prints how long they took.
+bool g_trips_on = false;
+std::vector<std::int64_t> g_trip_starts;  // steady_clock ns
+
+void mark_trip() {
+    if (g_trips_on)
+        g_trip_starts.push_back(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+                .count());
+}
+
+// "trips MEAN P50 P90 P99 P999 SLOW": nanoseconds, and the share of the whole time spent in
+// round trips at least ten times the median.
+void print_trips() {
+    if (g_trip_starts.size() < 2) return;
+    std::vector<std::int64_t> d;
+    for (std::size_t i = 1; i < g_trip_starts.size(); ++i)
+        d.push_back(g_trip_starts[i] - g_trip_starts[i - 1]);
+    const double total = static_cast<double>(g_trip_starts.back() - g_trip_starts.front());
+    std::sort(d.begin(), d.end());
+    const auto at = [&](double q) {
+        return static_cast<double>(
+            d[static_cast<std::size_t>(q * static_cast<double>(d.size() - 1))]);
+    };
+    double slow = 0;
+    for (const std::int64_t x : d)
+        if (static_cast<double>(x) >= 10 * at(0.5)) slow += static_cast<double>(x);
+    std::printf("trips %.1f %.1f %.1f %.1f %.1f %.4f\n", total / static_cast<double>(d.size()),
+                at(0.5), at(0.9), at(0.99), at(0.999), slow / total);
+}
+
 // Plain MPI: n round trips of one int64.
 double plain_pingpong(int rank, std::int64_t n) {
     std::int64_t v = 0;
@@ -42,6 +81,7 @@ double plain_pingpong(int rank, std::int64_t n) {
     const double t0 = now_s();
     for (std::int64_t i = 0; i < n; ++i) {
         if (rank == 0) {
+            mark_trip();
             v = i;
             MPI_Send(&v, 1, MPI_INT64_T, 1, 0, MPI_COMM_WORLD);
             MPI_Recv(&v, 1, MPI_INT64_T, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
@@ -50,6 +90,7 @@ double plain_pingpong(int rank, std::int64_t n) {
             MPI_Send(&v, 1, MPI_INT64_T, 0, 0, MPI_COMM_WORLD);
         }
     }
+    if (rank == 0) mark_trip();
     return now_s() - t0;
 }
 
@@ -82,9 +123,11 @@ chanflow::Task ping_body(chanflow::ProcessContext& ctx) {
     auto& back = ctx.in();
     g_first = now_s();
     for (std::int64_t i = 0; i < n; ++i) {
+        mark_trip();
         co_await there.write(i);
         if (!co_await back.read()) break;
     }
+    mark_trip();
     g_last = now_s();
 }
 
@@ -162,6 +205,8 @@ double chanflow_run(const chanflow::MpiSession& mpi, const std::string& what, st
 
 int rank_main(int argc, char** argv, const std::string& contestant, std::int64_t n) {
     register_nodes();
+    g_trips_on = argc >= 5 && std::string(argv[4]) == "--trips";
+    if (g_trips_on) g_trip_starts.reserve(static_cast<std::size_t>(n) + 1);
     chanflow::MpiSession mpi(argc, argv);
     double s = 0;
     if (contestant == "plain-pingpong")
@@ -170,7 +215,10 @@ int rank_main(int argc, char** argv, const std::string& contestant, std::int64_t
         s = plain_tensors(mpi.rank(), n);
     else
         s = chanflow_run(mpi, contestant, n);
-    if (mpi.rank() == 0) std::printf("seconds %.9f\n", s);
+    if (mpi.rank() == 0) {
+        std::printf("seconds %.9f\n", s);
+        print_trips();
+    }
     return 0;
 }
 
@@ -178,17 +226,28 @@ int rank_main(int argc, char** argv, const std::string& contestant, std::int64_t
 
 std::string self_path, mpirun = "mpirun";
 
-// Runs a command and returns the seconds it printed ("seconds X").
-double seconds_from(const std::vector<std::string>& args) {
+// Runs a command and returns the seconds it printed ("seconds X"); the numbers of its
+// "trips" line go to `trips`.
+double seconds_from(const std::vector<std::string>& args, std::vector<double>* trips = nullptr) {
     std::string cmd;
     for (const auto& a : args) cmd += "'" + a + "' ";
     FILE* p = popen(cmd.c_str(), "r");
     if (!p) std::exit(1);
     double s = -1;
     char line[256];
-    while (std::fgets(line, sizeof line, p))
+    while (std::fgets(line, sizeof line, p)) {
         if (std::strncmp(line, "seconds ", 8) == 0) s = std::atof(line + 8);
-    if (pclose(p) != 0 || s < 0) {
+        if (trips && std::strncmp(line, "trips ", 6) == 0) {
+            trips->clear();
+            char* at = line + 6;
+            for (char* end = at;; at = end) {
+                const double x = std::strtod(at, &end);
+                if (end == at) break;
+                trips->push_back(x);
+            }
+        }
+    }
+    if (pclose(p) != 0 || s < 0 || (trips && trips->size() != 6)) {
         std::fprintf(stderr, "failed: %s\n", cmd.c_str());
         std::exit(1);
     }
@@ -216,6 +275,35 @@ void compare(const std::string& title, const std::string& unit, std::int64_t n,
     table.print();
 }
 
+// Every round trip timed, both ping-pongs alternately: per contestant the medians over the
+// rounds of each column of its "trips" line.
+void latency(std::int64_t n, int rounds) {
+    const std::string ns = std::to_string(n);
+    const std::vector<std::pair<std::string, std::string>> contestants = {
+        {"chanflow (mpi backend, rendezvous channels)", "pingpong"},
+        {"plain MPI_Send/MPI_Recv", "plain-pingpong"}};
+    std::vector<std::vector<std::vector<double>>> columns(contestants.size(),
+                                                          std::vector<std::vector<double>>(6));
+    for (int r = 0; r < rounds; ++r)
+        for (std::size_t k = 0; k < contestants.size(); ++k) {
+            const std::size_t i = (static_cast<std::size_t>(r) + k) % contestants.size();
+            std::vector<double> trips;
+            seconds_from(under_mpirun({self_path, "--rank", contestants[i].second, ns, "--trips"}),
+                         &trips);
+            for (std::size_t c = 0; c < 6; ++c) columns[i][c].push_back(trips[c]);
+        }
+    std::printf("\nround trips of an int across 2 ranks  (%lld per run, medians of %d rounds)\n",
+                static_cast<long long>(n), rounds);
+    std::printf("  %-45s %8s %8s %8s %8s %8s  %s\n", "", "mean", "p50", "p90", "p99", "p99.9",
+                "time in trips >= 10x p50");
+    for (std::size_t i = 0; i < contestants.size(); ++i) {
+        std::printf("  %-45s", contestants[i].first.c_str());
+        for (std::size_t c = 0; c < 5; ++c)
+            std::printf(" %5.2f us", chanflow::bench::median(columns[i][c]) / 1000);
+        std::printf("  %5.1f%%\n", 100 * chanflow::bench::median(columns[i][5]));
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -238,6 +326,7 @@ int main(int argc, char** argv) {
               under_mpirun({"/usr/bin/python3", source + "/bench/python/mpi4py_pingpong.py", ns})}},
             rounds);
     }
+    if (which == "latency") latency(static_cast<std::int64_t>(100000 * scale), rounds);
     if (which == "all" || which == "tensors") {
         const auto n = static_cast<std::int64_t>(2000 * scale);
         const std::string ns = std::to_string(n);

@@ -270,6 +270,7 @@ RunResult run_mpi(const MpiSession& session, const Plan& plan, const Placement& 
         });
         rt.scheduler().set_poll_hook([&hub] { return hub.poll(); },
                                      [&hub] { hub.worker_parking(); });
+        rt.on_tick([&hub] { hub.tick(); });
         std::vector<std::string> names;
         for (const detail::Bridge& b : bridges) names.push_back(plan.channels[b.channel].name);
         detail::BridgeBodies bodies{

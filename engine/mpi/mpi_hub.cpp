@@ -15,9 +15,10 @@ namespace {
 
 constexpr std::uint32_t kReaderGone = 0xffffffffu;  // a credit message that says "stop"
 constexpr auto kDeadlockCheck = std::chrono::milliseconds(100);
-// How long the progress thread leaves the polling to the workers before it looks again (a
-// worker that parks calls it at once).
-constexpr auto kStepBack = std::chrono::milliseconds(1);
+// How long the progress thread leaves the polling to the workers at most: the run's ticker
+// wakes it a tick after they stopped polling, and a worker that parks at once; this is for a
+// hub that runs without a ticker.
+constexpr auto kStepBack = std::chrono::milliseconds(100);
 
 void put_u64(Bytes& out, std::uint64_t v) {
     for (int i = 0; i < 8; ++i) out.push_back(static_cast<unsigned char>(v >> (8 * i)));
@@ -323,16 +324,38 @@ bool MpiHub::poll() {
     worker_polls_.store(worker_polls_.load(std::memory_order_relaxed) + 1,
                         std::memory_order_relaxed);
     std::vector<ProcessState*> wake;
+    std::vector<std::string> notices;
     bool delivered = false;
     {
         std::unique_lock lock(mu_, std::try_to_lock);
         if (!lock.owns_lock() || !sched_) return false;
         poll_locked(wake, false);
         delivered = std::exchange(delivered_, false);
+        if (touch_due_.load(std::memory_order_relaxed) && touch_due_.exchange(false)) {
+            keep_in_touch_locked(wake);  // the progress thread sleeps: this worker's turn
+            notices.swap(notices_);
+        }
     }
     const bool woke = !wake.empty() || delivered;
     wake_all(wake);
+    hand_on(notices);
     return woke;
+}
+
+void MpiHub::tick() {
+    const std::uint64_t polls = worker_polls_.load(std::memory_order_relaxed);
+    const bool polling = polls != ticked_polls_;
+    ticked_polls_ = polls;
+    if (polling)
+        touch_due_.store(true, std::memory_order_relaxed);
+    else if (stepped_back_.load())  // the workers run processes: the progress thread polls
+        kick();
+}
+
+void MpiHub::hand_on(std::vector<std::string>& notices) {
+    for (const std::string& n : notices)
+        if (notice_) notice_(n);
+    notices.clear();
 }
 
 bool MpiHub::poll_locked(std::vector<ProcessState*>& wake, bool control) {
@@ -757,14 +780,16 @@ void MpiHub::progress_loop() {
     std::uint64_t seen_polls = 0;
     std::vector<ProcessState*> wake;
     std::vector<std::string> notices;
+    bool woken = false;  // from stepping back: poll at least once
     for (;;) {
         bool did = false, done = false;
-        // While idle workers poll, this thread leaves the polling to them: under mpirun a
-        // rank is usually bound to one core, and two pollers there only take turns. It
-        // polls when no worker polled since it last looked (they run processes, or parked).
+        // While idle workers poll, this thread leaves the polling to them (see the header).
+        // It polls when no worker polled since it last looked (they run processes, or
+        // parked), and at least once when it was woken for that.
         const std::uint64_t polls = worker_polls_.load(std::memory_order_relaxed);
-        bool leave = polls != seen_polls && !worker_parked_.exchange(false);
+        bool leave = polls != seen_polls && !worker_parked_.exchange(false) && !woken;
         seen_polls = polls;
+        woken = false;
         {
             std::lock_guard lock(mu_);
             leave = leave && !finishing_;
@@ -791,20 +816,21 @@ void MpiHub::progress_loop() {
             }
         }
         wake_all(wake);
-        for (const std::string& n : notices)
-            if (notice_) notice_(n);
-        notices.clear();
+        hand_on(notices);
         if (done) return;
         if (did) {
             idle = 0;
             continue;
         }
-        if (leave) {  // look again when a worker parks, or after a while
+        if (leave) {  // until the ticker or a parking worker says that no worker polls
+            stepped_back_.store(true);
             std::unique_lock lock(sleep_mu_);
             if (sleep_cv_.wait_for(lock, kStepBack, [this] { return stop_ || kick_; })) {
                 if (stop_) return;
                 kick_ = false;
             }
+            stepped_back_.store(false);
+            woken = true;
             idle = 0;
             continue;
         }
@@ -824,8 +850,7 @@ void MpiHub::progress_loop() {
     }
 }
 
-void MpiHub::worker_parking() {
-    worker_parked_.store(true);
+void MpiHub::kick() {
     {
         std::lock_guard lock(sleep_mu_);
         kick_ = true;
@@ -833,16 +858,17 @@ void MpiHub::worker_parking() {
     sleep_cv_.notify_one();
 }
 
+void MpiHub::worker_parking() {
+    worker_parked_.store(true);
+    kick();
+}
+
 void MpiHub::finish() {
     {
         std::lock_guard lock(mu_);
         finishing_ = true;
     }
-    {
-        std::lock_guard lock(sleep_mu_);
-        kick_ = true;
-    }
-    sleep_cv_.notify_all();
+    kick();
     if (thread_.joinable()) thread_.join();
 }
 

@@ -8,7 +8,10 @@
 // in one MPI_Testsome. Polls are made by idle workers while they look for work (no thread hop
 // on a busy rank: a ping-pong runs on one thread per rank), and by a progress thread while no
 // worker polls (they run processes, or parked); it backs off to sleeping when nothing comes.
-// mpirun binds a rank to one core when ranks fill the host: two pollers would take turns.
+// mpirun binds a rank to one core when ranks fill the host: two pollers would take turns, and
+// every other thread that wakes there stops the polling worker for tens of microseconds. So
+// while a worker polls, the progress thread sleeps, the worker keeps in touch with rank 0,
+// and the run's ticker (which wakes every millisecond anyway) looks whether it still polls.
 //
 // Tags: bridge b's frames travel on 2b + kFirstBridgeTag, its credits (and the reader's
 // retire) back on the next tag; MPI keeps the order of messages with one source and tag, so
@@ -120,6 +123,10 @@ public:
     bool poll();
     /// A worker stops polling and parks: the progress thread polls again at once.
     void worker_parking();
+    /// Called about every millisecond by the run's ticker: a polling worker keeps in touch
+    /// with rank 0 on its next poll; if no worker polled since the last tick (they run
+    /// processes), the progress thread is woken to poll.
+    void tick();
 
     // ---- faults, deadlock, the end ----
     /// The first failure on this rank: every rank aborts, and this message is the run's
@@ -223,6 +230,8 @@ private:
     void check_silence_locked();
     void keep_in_touch_locked(std::vector<ProcessState*>& wake);
     void wake_all(std::vector<ProcessState*>& wake);
+    void hand_on(std::vector<std::string>& notices);
+    void kick();  // the progress thread looks now
     void take_waiter(ProcessState*& slot, std::vector<ProcessState*>& wake);
 
     MPI_Comm comm_;
@@ -285,6 +294,9 @@ private:
 
     std::atomic<std::uint64_t> worker_polls_{0};  // poll() calls, to see whether workers poll
     std::atomic<bool> worker_parked_{false};      // worker_parking() since the thread looked
+    std::atomic<bool> stepped_back_{false};       // the progress thread waits for a kick
+    std::atomic<bool> touch_due_{false};          // a tick asks a polling worker to keep in touch
+    std::uint64_t ticked_polls_ = 0;              // worker_polls_ at the last tick (ticker's own)
     std::mutex sleep_mu_;
     std::condition_variable sleep_cv_;
     bool stop_ = false, kick_ = false;  // kick_: look now (a worker parked, or the run is over)

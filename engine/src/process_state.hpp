@@ -23,7 +23,7 @@ class Runtime;
 enum class WaitKind : std::uint8_t { None, Read, Write, Alt, Sleep };
 
 /// The clock of the run statistics, in microseconds of steady_clock: a value that a ticker
-/// thread refreshes about every millisecond while a run is on (Runtime::run). Reading it is
+/// thread refreshes every 1 to 4 ms while a run is on (Runtime::run, StatsTicker). Reading it is
 /// a plain load, against 10-30 ns for clock_gettime or rdtsc on these VMs, which a
 /// rendezvous ping-pong would pay four times per round trip. Intervals shorter than a tick
 /// measure as 0 or 1 tick; as their start falls at random between ticks the sums are right

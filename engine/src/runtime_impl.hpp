@@ -101,6 +101,9 @@ public:
     /// Called when nothing can run until a ring wakes a process (the processes backend),
     /// with what every blocked process waits on. Set before run().
     void on_quiet(std::function<void(const std::vector<std::string>&)> f);
+    /// Called on the ticker's thread about every millisecond while the run is on (the MPI
+    /// backend looks there whether a worker still polls). Keep it short. Set before run().
+    void on_tick(std::function<void()> f) { on_tick_ = std::move(f); }
 
     // After run(): for the statistics.
     const std::vector<std::unique_ptr<ProcessState>>& processes() const noexcept {
@@ -133,6 +136,7 @@ private:
     std::map<std::string, std::vector<Value>> collected_;
 
     std::function<void(const std::string&)> on_failure_;
+    std::function<void()> on_tick_;
     bool shared_output_ = false;
 
     std::mutex output_mu_;
