@@ -324,22 +324,30 @@ bool MpiHub::poll() {
     worker_polls_.store(worker_polls_.load(std::memory_order_relaxed) + 1,
                         std::memory_order_relaxed);
     std::vector<ProcessState*> wake;
-    std::vector<std::string> notices;
-    bool delivered = false;
+    bool delivered = false, touch = false;
     {
         std::unique_lock lock(mu_, std::try_to_lock);
         if (!lock.owns_lock() || !sched_) return false;
         poll_locked(wake, false);
         delivered = std::exchange(delivered_, false);
-        if (touch_due_.load(std::memory_order_relaxed) && touch_due_.exchange(false)) {
-            keep_in_touch_locked(wake);  // the progress thread sleeps: this worker's turn
-            notices.swap(notices_);
-        }
+        touch = touch_due_.load(std::memory_order_relaxed) && touch_due_.exchange(false);
     }
     const bool woke = !wake.empty() || delivered;
     wake_all(wake);
-    hand_on(notices);
+    if (touch) keep_in_touch();  // the progress thread sleeps: this worker's turn
     return woke;
+}
+
+void MpiHub::keep_in_touch() {
+    std::vector<ProcessState*> wake;
+    std::vector<std::string> notices;
+    {
+        std::lock_guard lock(mu_);
+        keep_in_touch_locked(wake);
+        notices.swap(notices_);
+    }
+    wake_all(wake);
+    hand_on(notices);
 }
 
 void MpiHub::tick() {

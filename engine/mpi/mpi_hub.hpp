@@ -229,6 +229,7 @@ private:
     void check_deadlock_locked(std::vector<ProcessState*>& wake);
     void check_silence_locked();
     void keep_in_touch_locked(std::vector<ProcessState*>& wake);
+    void keep_in_touch();
     void wake_all(std::vector<ProcessState*>& wake);
     void hand_on(std::vector<std::string>& notices);
     void kick();  // the progress thread looks now

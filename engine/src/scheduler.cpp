@@ -174,11 +174,13 @@ ProcessState* Scheduler::pop_global() {
 }
 
 ProcessState* Scheduler::find_work(Worker& w, bool steal_next) {
-    if (++w.ticks % kGlobalEvery == 0)
+    if (w.until_global-- == 0) {  // a countdown: no division on every look-up
+        w.until_global = kGlobalEvery - 1;
         if (auto* p = pop_global()) {
             w.next_streak = 0;
             return p;
         }
+    }
     if (w.next_streak < kNextBudget)
         if (auto* p = w.next.exchange(nullptr, std::memory_order_acq_rel)) {
             ++w.next_streak;

@@ -77,9 +77,9 @@ public:
         std::atomic<std::size_t> queued{0};
         std::thread thread;
         unsigned index = 0;
-        // Owned by the worker's thread: look-ups so far, and processes run from `next` in
-        // a row (see find_work).
-        std::uint32_t ticks = 0;
+        // Owned by the worker's thread: look-ups until the next that starts with the global
+        // queue, and processes run from `next` in a row (see find_work).
+        std::uint32_t until_global = 0;
         std::uint32_t next_streak = 0;
         TraceRing trace;  // with tracing on
     };
