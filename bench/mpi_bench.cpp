@@ -8,6 +8,10 @@
 // with --rank CONTESTANT N, or bench/python/mpi4py_pingpong.py) and reads the seconds that
 // rank 0 measured around the exchange alone, not MPI's start-up.
 //
+// The ping-pong is also run in pairs, plain MPI then chanflow (or the other way round) in one
+// mpirun: from one mpirun to the next the machine's speed moves by up to 2x, the same for
+// both contestants of a pair.
+//
 // `latency` (not part of `all`) times every round trip of the chanflow and plain MPI
 // ping-pongs (one steady_clock read per round trip in both) and shows how they spread: the
 // median, the slow end, and the share of the time spent in round trips ten times the median
@@ -203,11 +207,34 @@ double chanflow_run(const chanflow::MpiSession& mpi, const std::string& what, st
     return out[1] + out[0];
 }
 
+// Plain MPI and chanflow in turn in one mpirun (which goes first alternates), kPairs times:
+// "pair PLAIN CHANFLOW" in seconds. The ratio of a pair does not depend on where this
+// mpirun's ranks landed, which moves both contestants alike.
+constexpr int kPairs = 4;
+
+void pingpong_pairs(const chanflow::MpiSession& mpi, std::int64_t n) {
+    for (int k = 0; k < kPairs; ++k) {
+        double plain = 0, ours = 0;
+        if (k % 2 == 0) {
+            plain = plain_pingpong(mpi.rank(), n);
+            ours = chanflow_run(mpi, "pingpong", n);
+        } else {
+            ours = chanflow_run(mpi, "pingpong", n);
+            plain = plain_pingpong(mpi.rank(), n);
+        }
+        if (mpi.rank() == 0) std::printf("pair %.9f %.9f\n", plain, ours);
+    }
+}
+
 int rank_main(int argc, char** argv, const std::string& contestant, std::int64_t n) {
     register_nodes();
     g_trips_on = argc >= 5 && std::string(argv[4]) == "--trips";
     if (g_trips_on) g_trip_starts.reserve(static_cast<std::size_t>(n) + 1);
     chanflow::MpiSession mpi(argc, argv);
+    if (contestant == "pingpong-pairs") {
+        pingpong_pairs(mpi, n);
+        return 0;
+    }
     double s = 0;
     if (contestant == "plain-pingpong")
         s = plain_pingpong(mpi.rank(), n);
@@ -226,32 +253,36 @@ int rank_main(int argc, char** argv, const std::string& contestant, std::int64_t
 
 std::string self_path, mpirun = "mpirun";
 
-// Runs a command and returns the seconds it printed ("seconds X"); the numbers of its
-// "trips" line go to `trips`.
-double seconds_from(const std::vector<std::string>& args, std::vector<double>* trips = nullptr) {
+// Runs a command; returns the numbers of each line it printed that starts with `key` and a
+// space. A command that fails ends the benchmark.
+std::vector<std::vector<double>> lines_from(const std::vector<std::string>& args,
+                                            const std::string& key) {
     std::string cmd;
     for (const auto& a : args) cmd += "'" + a + "' ";
     FILE* p = popen(cmd.c_str(), "r");
     if (!p) std::exit(1);
-    double s = -1;
+    std::vector<std::vector<double>> found;
     char line[256];
     while (std::fgets(line, sizeof line, p)) {
-        if (std::strncmp(line, "seconds ", 8) == 0) s = std::atof(line + 8);
-        if (trips && std::strncmp(line, "trips ", 6) == 0) {
-            trips->clear();
-            char* at = line + 6;
-            for (char* end = at;; at = end) {
-                const double x = std::strtod(at, &end);
-                if (end == at) break;
-                trips->push_back(x);
-            }
+        if (std::strncmp(line, (key + " ").c_str(), key.size() + 1) != 0) continue;
+        std::vector<double>& numbers = found.emplace_back();
+        char* at = line + key.size() + 1;
+        for (char* end = at;; at = end) {
+            const double x = std::strtod(at, &end);
+            if (end == at) break;
+            numbers.push_back(x);
         }
     }
-    if (pclose(p) != 0 || s < 0 || (trips && trips->size() != 6)) {
+    if (pclose(p) != 0 || found.empty()) {
         std::fprintf(stderr, "failed: %s\n", cmd.c_str());
         std::exit(1);
     }
-    return s;
+    return found;
+}
+
+// The seconds a contestant printed ("seconds X").
+double seconds_from(const std::vector<std::string>& args) {
+    return lines_from(args, "seconds").front().at(0);
 }
 
 std::vector<std::string> under_mpirun(std::vector<std::string> command) {
@@ -275,6 +306,20 @@ void compare(const std::string& title, const std::string& unit, std::int64_t n,
     table.print();
 }
 
+// chanflow against plain MPI with both in each mpirun: the median of the pairs' ratios.
+void pingpong_in_one_run(std::int64_t n, int rounds) {
+    std::vector<double> ratios;
+    for (int r = 0; r < rounds; ++r)
+        for (const std::vector<double>& pair : lines_from(
+                 under_mpirun({self_path, "--rank", "pingpong-pairs", std::to_string(n)}), "pair"))
+            ratios.push_back(pair.at(0) / pair.at(1));
+    std::sort(ratios.begin(), ratios.end());
+    std::printf(
+        "  chanflow against plain MPI in the same mpirun, %zu pairs: median x%.2f"
+        " (lowest x%.2f, highest x%.2f)\n",
+        ratios.size(), chanflow::bench::median(ratios), ratios.front(), ratios.back());
+}
+
 // Every round trip timed, both ping-pongs alternately: per contestant the medians over the
 // rounds of each column of its "trips" line.
 void latency(std::int64_t n, int rounds) {
@@ -287,10 +332,10 @@ void latency(std::int64_t n, int rounds) {
     for (int r = 0; r < rounds; ++r)
         for (std::size_t k = 0; k < contestants.size(); ++k) {
             const std::size_t i = (static_cast<std::size_t>(r) + k) % contestants.size();
-            std::vector<double> trips;
-            seconds_from(under_mpirun({self_path, "--rank", contestants[i].second, ns, "--trips"}),
-                         &trips);
-            for (std::size_t c = 0; c < 6; ++c) columns[i][c].push_back(trips[c]);
+            const std::vector<double> trips = lines_from(
+                under_mpirun({self_path, "--rank", contestants[i].second, ns, "--trips"}),
+                "trips")[0];
+            for (std::size_t c = 0; c < 6; ++c) columns[i][c].push_back(trips.at(c));
         }
     std::printf("\nround trips of an int across 2 ranks  (%lld per run, medians of %d rounds)\n",
                 static_cast<long long>(n), rounds);
@@ -325,6 +370,7 @@ int main(int argc, char** argv) {
              {"mpi4py comm.send/recv of a Python int",
               under_mpirun({"/usr/bin/python3", source + "/bench/python/mpi4py_pingpong.py", ns})}},
             rounds);
+        pingpong_in_one_run(n, rounds);
     }
     if (which == "latency") latency(static_cast<std::int64_t>(100000 * scale), rounds);
     if (which == "all" || which == "tensors") {

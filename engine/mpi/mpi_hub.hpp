@@ -250,6 +250,7 @@ private:
     std::vector<int> completed_;
     std::vector<MPI_Status> statuses_;
     std::uint64_t polls_ = 0;
+    std::size_t hot_ = SIZE_MAX;             // the slot that took the last frame
     std::vector<Bytes> spare_;               // send buffers to reuse
     std::vector<Bytes> spare_receive_;       // receive buffers (kReceiveBytes) to reuse
     std::vector<Value> direct_values_;       // deliver_direct_locked's scratch
