@@ -80,6 +80,14 @@ Task rank_tensors(ProcessContext& ctx) {
     }
 }
 
+// Computes (without yielding) for 200 ms of the clock, then writes once.
+Task compute_200ms(ProcessContext& ctx) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+    volatile std::uint64_t spin = 0;
+    while (std::chrono::steady_clock::now() < until) spin = spin + 1;
+    co_await ctx.out().write(Value(std::int64_t{1}));
+}
+
 template <class T>
 std::vector<T> elements(const Value& v) {
     const Tensor& t = v.as_tensor();
@@ -95,6 +103,10 @@ const bool registered = [] {
          .params = {param("mismatch", ParamType::Bool, "last of 2x2", false)},
          .ports = {out_port("out")},
          .body = rank_tensors});
+    NodeRegistry::global().add({.name = "test.compute_200ms",
+                                .doc = "Computes for 200 ms, then writes 1.",
+                                .ports = {out_port("out")},
+                                .body = compute_200ms});
     NodeRegistry::global().add({.name = "test.uneven_copies",
                                 .doc = "Emits x % 4 copies of x after uneven work.",
                                 .ports = {in_port("in"), out_port("out")},
@@ -290,6 +302,31 @@ TEST_CASE("runtime: replicas each run the whole process, ticker paces with timer
     std::sort(got.begin(), got.end());
     CHECK(got == std::vector<std::int64_t>{0, 0, 0, 1, 1, 1, 2, 2, 2});
     CHECK(ints(r.collected["ticks"]) == std::vector<std::int64_t>{0, 1, 2});
+}
+
+TEST_CASE("runtime: the statistics' times add up for a process that computes and one that waits") {
+    // Their clock is refreshed every 1 to 4 ms: a 200 ms stretch is measured within a tick or
+    // two, and nothing is counted twice or beyond the run's wall time.
+    Graph g("times");
+    g.process("work", "test.compute_200ms").out("out", "c");
+    g.process("wait", "collect").in("in", "c");
+    const RunResult r = run(g.plan(), {.workers = 2});
+    REQUIRE(r.status == RunStatus::Ok);
+    const auto of = [&](const std::string& name) {
+        const auto it = std::find_if(r.stats.processes.begin(), r.stats.processes.end(),
+                                     [&](const ProcessStats& p) { return p.name == name; });
+        REQUIRE(it != r.stats.processes.end());
+        return *it;
+    };
+    const ProcessStats work = of("work"), wait = of("wait");
+    CAPTURE(work.busy);
+    CAPTURE(wait.blocked_read);
+    CAPTURE(r.stats.wall);
+    CHECK(work.busy >= 0.19);
+    CHECK(wait.blocked_read >= 0.19);
+    CHECK(wait.busy < 0.05);
+    CHECK(work.busy + work.blocked_read + work.blocked_write + work.ready <= r.stats.wall + 0.01);
+    CHECK(wait.busy + wait.blocked_read + wait.blocked_write + wait.ready <= r.stats.wall + 0.01);
 }
 
 TEST_CASE("runtime: 10 000 processes built in code run on a few threads") {
