@@ -30,16 +30,14 @@ bool out_of_line(const Value& v) {
     return v.is_tensor() && v.as_tensor().data.size() >= detail::kTensorOutOfLine;
 }
 
-// Reads the local side of bridge b and sends what it reads, in batches of what its port
-// already holds; a large tensor goes on its own, from its own memory.
+// Reads the local side of bridge b and sends what it reads, in batches of what the channel
+// holds when it reads; a large tensor goes on its own, from its own memory.
 NodeBody sender(MpiHub& hub, std::size_t b) {
     return [&hub, b](ProcessContext& ctx) -> Task {
         auto& in = ctx.in();
         Bytes frame;
-        bool more = true;
-        while (more) {
-            auto x = co_await in.read();
-            if (!x) break;
+        Value y;
+        while (auto x = co_await in.read()) {
             if (frame.capacity() < 4096) frame.reserve(4096);  // once per buffer: they cycle
             frame.assign(1, detail::kFrameData);
             std::optional<Value> tensor;
@@ -47,17 +45,14 @@ NodeBody sender(MpiHub& hub, std::size_t b) {
                 tensor = std::move(*x);
             else
                 detail::encode(*x, frame);
-            // Only what is held: a read that could wait would keep the batch from the reader.
-            while (!tensor && frame.size() < detail::kFrameTarget && in.has_held()) {
-                auto y = co_await in.read();
-                if (!y) {
-                    more = false;
-                    break;
-                }
-                if (out_of_line(*y))
-                    tensor = std::move(*y);
+            // Only what is there now: a read that could wait would keep the batch from the
+            // reader. (Waiting for credit, one value a frame would cross ranks a window at a
+            // time while the channel's other readers took the rest.)
+            while (!tensor && frame.size() < detail::kFrameTarget && in.try_read(y)) {
+                if (out_of_line(y))
+                    tensor = std::move(y);
                 else
-                    detail::encode(*y, frame);
+                    detail::encode(y, frame);
             }
             while (frame.size() > 1) {
                 const MpiHub::Sent s = hub.try_send(b, frame);

@@ -52,27 +52,19 @@ constexpr int kDeadlockCheck = 100;          // ms between the launcher's deadlo
 constexpr std::size_t kRingBytes = 2 << 20;  // a 1 MiB tensor's batch fits whole
 
 // Reads the local side of a crossing channel and sends what it reads, in batches of what
-// its port already holds. An ordinary process: when the ring is full it waits through the
+// the channel holds when it reads. An ordinary process: when the ring is full it waits through the
 // partition's RingWaiter, not on its thread.
 NodeBody sender(ShmRing ring, RingWaiter& waiter) {
     return [ring, &waiter](ProcessContext& ctx) mutable -> Task {
         auto& in = ctx.in();
         Bytes frame;
-        bool more = true;
-        while (more) {
-            auto x = co_await in.read();
-            if (!x) break;
+        Value y;
+        while (auto x = co_await in.read()) {
             frame.assign(1, kFrameData);
             detail::encode(*x, frame);
-            // Only what is held: a read that could wait would keep the batch from the reader.
-            while (frame.size() < kFrameTarget && in.has_held()) {
-                auto y = co_await in.read();
-                if (!y) {
-                    more = false;
-                    break;
-                }
-                detail::encode(*y, frame);
-            }
+            // Only what is there now: a read that could wait would keep the batch from the
+            // reader.
+            while (frame.size() < kFrameTarget && in.try_read(y)) detail::encode(y, frame);
             // In pieces when larger than the ring: each piece goes with a kind byte written
             // over the last byte of the piece before (already sent), so nothing is copied.
             const std::size_t piece = ring.max_frame() - 1;

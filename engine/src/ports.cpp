@@ -81,6 +81,20 @@ void InPort::mark_boundary() {
     read_before_ = true;
 }
 
+bool InPort::try_read(Value& out) {
+    bool got = take_held(out);
+    if (!got && !poisoned_->load(std::memory_order_relaxed)) {
+        detail::Waiter w{};
+        w.prepare(nullptr, &out);  // no process: one attempt, never queued
+        got = (batching_ ? channel_->read_batch(w, batch_, batch_pos_) : channel_->read(w)) ==
+              Outcome::Done;
+    }
+    if (!got) return false;
+    if (!marks_.empty()) mark_boundary();  // as read() does, for the message it reads
+    ++reads_;
+    return true;
+}
+
 bool InPort::has_more() {
     return has_held() || channel_->occupancy() > 0;
 }

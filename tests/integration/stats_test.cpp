@@ -2,7 +2,6 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -12,21 +11,7 @@
 namespace fs = std::filesystem;
 using chanflow::test::read_file;
 using chanflow::test::run_cli;
-
-namespace {
-
-// The number after "key": in the JSON object that starts with "name": "NAME".
-long long field(const std::string& json, const std::string& name, const std::string& key) {
-    const auto at = json.find("{\"name\": \"" + name + "\"");
-    REQUIRE(at != std::string::npos);
-    const auto end = json.find('}', at);
-    const std::string object = json.substr(at, end - at);
-    std::smatch m;
-    REQUIRE(std::regex_search(object, m, std::regex("\"" + key + "\": ([0-9.e+-]+)")));
-    return std::stoll(m[1].str());
-}
-
-}  // namespace
+using chanflow::test::stats_field;
 
 TEST_CASE("stats: the JSON counts match the graph, on threads and across processes") {
     // On two partitions the replicas run apart and bridges carry the channels: each message
@@ -48,20 +33,22 @@ TEST_CASE("stats: the JSON counts match the graph, on threads and across process
         fs::remove(file);
 
         // range stop=1000: 1000 writes and reads on its channel, whatever the replicas took.
-        CHECK(field(json, "numbers", "writes") == 1000);
-        CHECK(field(json, "numbers", "reads") == 1000);
-        CHECK(field(json, "numbers", "capacity") == 16);
-        CHECK(field(json, "numbers", "peak") <= 16);
-        CHECK(field(json, "source", "messages_out") == 1000);
-        CHECK(field(json, "double[0]", "messages_in") + field(json, "double[1]", "messages_in") ==
+        CHECK(stats_field(json, "numbers", "writes") == 1000);
+        CHECK(stats_field(json, "numbers", "reads") == 1000);
+        CHECK(stats_field(json, "numbers", "capacity") == 16);
+        CHECK(stats_field(json, "numbers", "peak") <= 16);
+        CHECK(stats_field(json, "source", "messages_out") == 1000);
+        CHECK(stats_field(json, "double[0]", "messages_in") +
+                  stats_field(json, "double[1]", "messages_in") ==
               1000);
-        CHECK(field(json, "double[0]", "messages_out") + field(json, "double[1]", "messages_out") ==
+        CHECK(stats_field(json, "double[0]", "messages_out") +
+                  stats_field(json, "double[1]", "messages_out") ==
               1000);
-        CHECK(field(json, "doubled", "writes") == 1000);
-        CHECK(field(json, "evens", "messages_in") == 1000);
-        CHECK(field(json, "evens", "messages_out") == 500);
-        CHECK(field(json, "kept", "reads") == 500);
-        CHECK(field(json, "sink", "messages_in") == 500);
+        CHECK(stats_field(json, "doubled", "writes") == 1000);
+        CHECK(stats_field(json, "evens", "messages_in") == 1000);
+        CHECK(stats_field(json, "evens", "messages_out") == 500);
+        CHECK(stats_field(json, "kept", "reads") == 500);
+        CHECK(stats_field(json, "sink", "messages_in") == 500);
         CHECK(json.find("\"kind\": \"any2one\"") != std::string::npos);
         CHECK(json.find("\"busy_s\": ") != std::string::npos);
         CHECK(json.find("\"blocked_read_s\": ") != std::string::npos);

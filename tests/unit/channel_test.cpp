@@ -268,6 +268,100 @@ TEST_CASE("channel: a rendezvous write completes only when a reader takes the me
         }
 }
 
+TEST_CASE("channel: try_read takes what is there now and never waits") {
+    // Buffered: with one reader (which takes the buffer whole) and with two.
+    for (unsigned workers : kWorkerCounts)
+        for (int readers : {1, 2}) {
+            CAPTURE(workers);
+            CAPTURE(readers);
+            Harness h(workers);
+            auto& c = h.channel("c", 4, 1, readers);
+            auto& go = h.channel("go", 1);
+            auto& written = h.channel("written", 1);
+            bool empty_first = false, empty_after = false, ended = false;
+            std::vector<std::int64_t> got;
+            auto& w = h.process("writer", [&](ProcessContext& ctx) -> Task {
+                co_await ctx.in().read();  // go
+                for (int i = 1; i <= 3; ++i) co_await ctx.out("out").write(i);
+                co_await ctx.out("written").write(0);
+            });
+            auto& r = h.process("reader", [&](ProcessContext& ctx) -> Task {
+                auto& in = ctx.in("in");
+                Value v;
+                empty_first = !in.try_read(v);  // nothing written yet: false, at once
+                co_await ctx.out().write(0);    // go
+                co_await ctx.in("written").read();
+                while (in.try_read(v)) got.push_back(v.as_int());
+                empty_after = !in.try_read(v);
+                ended = !(co_await in.read());  // the end is for read() to say
+                CHECK(in.reads() == 3);
+            });
+            h.reads(w, "in", go);
+            h.writes(w, "out", c);
+            h.writes(w, "written", written);
+            h.reads(r, "in", c);
+            h.reads(r, "written", written);
+            h.writes(r, "out", go);
+            if (readers == 2) {
+                auto& idle = h.process("idle", [](ProcessContext&) -> Task { co_return; });
+                h.reads(idle, "in", c);
+            }
+            check_ok(h.run());
+            CHECK(empty_first);
+            CHECK(got == std::vector<std::int64_t>{1, 2, 3});
+            CHECK(empty_after);
+            CHECK(ended);
+        }
+    // Rendezvous: a writer waiting on the channel gives its message.
+    Harness h(2);
+    auto& c = h.channel("c", 0);
+    std::int64_t got = -1;
+    bool empty_after = false;
+    auto& w = h.process("writer", [&](ProcessContext& ctx) -> Task {
+        co_await ctx.out().write(7);  // waits for a reader
+    });
+    auto& r = h.process("reader", [&](ProcessContext& ctx) -> Task {
+        co_await sleep_for(20ms);
+        Value v;
+        if (ctx.in().try_read(v)) got = v.as_int();
+        empty_after = !ctx.in().try_read(v);
+    });
+    h.writes(w, "out", c);
+    h.reads(r, "in", c);
+    check_ok(h.run());
+    CHECK(got == 7);
+    CHECK(empty_after);
+}
+
+TEST_CASE("channel: try_read on a poisoned channel takes nothing, and read() throws") {
+    Harness h(2);
+    auto& c = h.channel("c", 4);
+    auto& written = h.channel("written", 1);
+    bool nothing = false, threw = false;
+    auto& w = h.process("writer", [&](ProcessContext& ctx) -> Task {
+        co_await ctx.out("out").write(1);
+        ctx.out("out").poison();
+        co_await ctx.out("written").write(0);
+    });
+    auto& r = h.process("reader", [&](ProcessContext& ctx) -> Task {
+        co_await ctx.in("written").read();
+        Value v;
+        nothing = !ctx.in("in").try_read(v);
+        try {
+            co_await ctx.in("in").read();
+        } catch (const Poisoned&) {
+            threw = true;
+        }
+    });
+    h.writes(w, "out", c);
+    h.writes(w, "written", written);
+    h.reads(r, "in", c);
+    h.reads(r, "written", written);
+    h.run();
+    CHECK(nothing);
+    CHECK(threw);
+}
+
 TEST_CASE("channel: a write to a rendezvous channel blocks while nobody reads") {
     // The writer gives a message on a rendezvous channel, then signals on a buffered side
     // channel. The reader sleeps first; when it reads the side channel the write must have

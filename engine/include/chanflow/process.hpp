@@ -171,6 +171,12 @@ public:
     /// True when each read marks where the outputs of the previous input end (a replica of
     /// an `ordered: true` process): a node that gathers output flushes it before every read.
     bool marks_boundaries() const noexcept { return !marks_.empty(); }
+    /// Reads a message if one is there now (held by this port, buffered in the channel, or
+    /// offered by a writer waiting at a rendezvous): never waits. False when there is none
+    /// now, also at the end or on poison, which the next read() tells. Another reader of
+    /// the channel may take a message first. For a batch of what is there: a node that
+    /// sends batches onward (a bridge to another partition) reads the first with read().
+    bool try_read(Value& out);
     /// Takes a message this port already holds (see batch_); false when it holds none.
     bool take_held(Value& out) {
         if (batch_pos_ == batch_.size()) return false;
