@@ -11,7 +11,7 @@
 // mpirun binds a rank to one core when ranks fill the host: two pollers would take turns, and
 // every other thread that wakes there stops the polling worker for tens of microseconds. So
 // while a worker polls, the progress thread sleeps, the worker keeps in touch with rank 0,
-// and the run's ticker (which wakes every millisecond anyway) looks whether it still polls.
+// and the run's ticker (which wakes every 1 to 4 ms anyway) looks whether it still polls.
 //
 // Tags: bridge b's frames travel on 2b + kFirstBridgeTag, its credits (and the reader's
 // retire) back on the next tag; MPI keeps the order of messages with one source and tag, so
@@ -123,7 +123,7 @@ public:
     bool poll();
     /// A worker stops polling and parks: the progress thread polls again at once.
     void worker_parking();
-    /// Called about every millisecond by the run's ticker: a polling worker keeps in touch
+    /// Called every 1 to 4 ms by the run's ticker: a polling worker keeps in touch
     /// with rank 0 on its next poll; if no worker polled since the last tick (they run
     /// processes), the progress thread is woken to poll.
     void tick();

@@ -40,11 +40,12 @@ std::uint64_t steady_micros() {
 // scheduler tick, every 4 ms at most on a busy core), not with one of its own. On a core
 // that a worker keeps busy (an MPI rank bound to one core, polling), each interrupt of its
 // own stopped the worker for tens of microseconds on these VMs: a ping-pong across ranks
-// lost about a tenth of its time to them.
-StatsTicker::StatsTicker(std::function<void()> every_tick) : every_tick_(std::move(every_tick)) {
+// lost about a tenth of its time to them. A traced run ticks every millisecond.
+StatsTicker::StatsTicker(std::function<void()> every_tick, bool exact)
+    : every_tick_(std::move(every_tick)) {
     stats_clock.store(steady_micros(), std::memory_order_relaxed);
-    thread_ = std::thread([this] {
-        prctl(PR_SET_TIMERSLACK, kTickerSlackNs, 0, 0, 0);  // this thread's timers only
+    thread_ = std::thread([this, exact] {
+        if (!exact) prctl(PR_SET_TIMERSLACK, kTickerSlackNs, 0, 0, 0);  // this thread only
         std::unique_lock lock(mu_);
         while (!stop_) {
             cv_.wait_for(lock, std::chrono::milliseconds(1));
@@ -147,7 +148,7 @@ RunResult Runtime::run() {
         }
     };
     if (options_.trace || options_.on_progress || on_tick_)
-        ticker.emplace(every_tick);
+        ticker.emplace(every_tick, options_.trace);
     else
         ticker.emplace();
     sched_->start(initial);

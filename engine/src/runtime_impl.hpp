@@ -25,8 +25,9 @@ namespace chanflow::detail {
 /// Refreshes stats_clock (process_state.hpp) from a thread of its own while it lives.
 class StatsTicker {
 public:
-    /// `every_tick`, when given, runs on the ticker's thread after each refresh.
-    explicit StatsTicker(std::function<void()> every_tick = {});
+    /// `every_tick`, when given, runs on the ticker's thread after each refresh. `exact`:
+    /// every millisecond, without the timer slack (a trace's occupancy samples).
+    explicit StatsTicker(std::function<void()> every_tick = {}, bool exact = false);
     ~StatsTicker();
     StatsTicker(const StatsTicker&) = delete;
     StatsTicker& operator=(const StatsTicker&) = delete;
@@ -101,7 +102,7 @@ public:
     /// Called when nothing can run until a ring wakes a process (the processes backend),
     /// with what every blocked process waits on. Set before run().
     void on_quiet(std::function<void(const std::vector<std::string>&)> f);
-    /// Called on the ticker's thread about every millisecond while the run is on (the MPI
+    /// Called on the ticker's thread every 1 to 4 ms while the run is on (the MPI
     /// backend looks there whether a worker still polls). Keep it short. Set before run().
     void on_tick(std::function<void()> f) { on_tick_ = std::move(f); }
 
