@@ -52,8 +52,8 @@ constexpr int kDeadlockCheck = 100;          // ms between the launcher's deadlo
 constexpr std::size_t kRingBytes = 2 << 20;  // a 1 MiB tensor's batch fits whole
 
 // Reads the local side of a crossing channel and sends what it reads, in batches of what
-// the channel holds when it reads. An ordinary process: when the ring is full it waits through the
-// partition's RingWaiter, not on its thread.
+// the channel holds when it reads. An ordinary process: when the ring is full it waits
+// through the partition's RingWaiter, not on its thread.
 NodeBody sender(ShmRing ring, RingWaiter& waiter) {
     return [ring, &waiter](ProcessContext& ctx) mutable -> Task {
         auto& in = ctx.in();
