@@ -37,8 +37,9 @@ using i64 = std::int64_t;
 
 constexpr i64 kIntMin = std::numeric_limits<i64>::min();
 constexpr double kTwo63 = 9223372036854775808.0;
-// Repetition (`"ab" * n`) beyond this many elements fails instead of exhausting memory.
-constexpr std::size_t kMaxRepeat = std::size_t{1} << 28;
+// A string, bytes or list made by `*` or `+` may hold at most this many bytes (a list
+// counts 16 a value): beyond, the expression fails instead of exhausting memory.
+constexpr std::size_t kMaxSequenceBytes = std::size_t{1} << 28;
 // Longest printed x in an error message, so a huge message cannot flood the log.
 constexpr std::size_t kMaxPrintedX = 256;
 // Deepest nesting the parser accepts; evaluation recursion is bounded by the same depth.
@@ -524,11 +525,23 @@ bool compare(const Value& a, const Value& b, CmpOp op) {
 
 // ---- arithmetic on values ---------------------------------------------------------------
 
+/// Fails when a sequence of n elements would hold more than kMaxSequenceBytes.
+template <class Seq>
+void check_sequence_size(std::size_t n, const char* what) {
+    constexpr std::size_t element = sizeof(typename Seq::value_type);
+    if (n > kMaxSequenceBytes / element)
+        fail(std::string(what) + " too large (over " + std::to_string(kMaxSequenceBytes >> 20) +
+             " MiB)");
+}
+
 template <class Seq>
 Seq repeat(const Seq& s, i64 n) {
     Seq out;
     if (n <= 0 || s.empty()) return out;
-    if (static_cast<std::size_t>(n) > kMaxRepeat / s.size()) fail("repeated sequence too large");
+    // n is checked against the quotient first: s.size() * n could overflow.
+    if (static_cast<std::size_t>(n) > kMaxSequenceBytes / s.size())
+        check_sequence_size<Seq>(kMaxSequenceBytes + 1, "repeated sequence");
+    check_sequence_size<Seq>(s.size() * static_cast<std::size_t>(n), "repeated sequence");
     out.reserve(s.size() * static_cast<std::size_t>(n));
     for (i64 i = 0; i < n; ++i) out.insert(out.end(), s.begin(), s.end());
     return out;
@@ -536,6 +549,7 @@ Seq repeat(const Seq& s, i64 n) {
 
 template <class Seq>
 Seq concat(const Seq& a, const Seq& b) {
+    check_sequence_size<Seq>(a.size() + b.size(), "joined sequence");
     Seq out;
     out.reserve(a.size() + b.size());
     out.insert(out.end(), a.begin(), a.end());
@@ -547,6 +561,8 @@ Seq concat(const Seq& a, const Seq& b) {
 Value sequence_op(BinOp op, const Value& a, const Value& b) {
     if (op == BinOp::Add && a.type() == b.type()) {
         if (a.is_string()) {
+            check_sequence_size<std::string>(a.as_string().size() + b.as_string().size(),
+                                             "joined sequence");
             std::string joined(a.as_string());
             joined += b.as_string();
             return Value(std::move(joined));
@@ -638,8 +654,10 @@ long decimal_exponent(std::string_view s) {
         std::string_view digits = s.substr(e + 1);
         const bool neg = !digits.empty() && digits[0] == '-';
         if (!digits.empty() && (digits[0] == '-' || digits[0] == '+')) digits.remove_prefix(1);
-        if (std::from_chars(digits.data(), digits.data() + digits.size(), exp).ec != std::errc())
-            exp = 1'000'000;  // beyond any double either way
+        // Beyond any double either way; kept small so that adding the place cannot overflow.
+        if (std::from_chars(digits.data(), digits.data() + digits.size(), exp).ec != std::errc() ||
+            exp > 1'000'000)
+            exp = 1'000'000;
         if (neg) exp = -exp;
         s = s.substr(0, e);
     }
@@ -990,7 +1008,7 @@ i64 round_int(i64 v, i64 nd) {
     i64 p = 1;
     for (i64 i = 0; i < -nd; ++i) p *= 10;
     i64 q = floor_div(v, p);
-    const i64 r = v - q * p;  // in [0, p)
+    const i64 r = floor_mod(v, p);  // in [0, p); v - q * p could overflow
     if (2 * r > p || (2 * r == p && q % 2 != 0)) ++q;
     i64 out = 0;
     if (__builtin_mul_overflow(q, p, &out)) overflow();
@@ -1158,7 +1176,7 @@ Value fn_sum(const Value* a, std::size_t n) {
     return total;
 }
 
-constexpr std::size_t kVariadic = 255;
+constexpr std::size_t kVariadic = std::numeric_limits<std::size_t>::max();
 
 struct Builtin {
     std::string_view name;
@@ -1917,6 +1935,7 @@ Operand finish(std::unique_ptr<Node> node, bool foldable) {
             return Operand::constant(node->eval(Value()));
         } catch (const ExprError&) {
         } catch (const TypeError&) {
+        } catch (const ValueError&) {
         }
     }
     return Operand::computed(std::move(node));
@@ -2449,6 +2468,7 @@ private:
     Operand power() {
         Operand base = postfix(atom());
         if (!accept_op("**")) return base;
+        Nest nest(*this);  // a ** b ** c recurses through factor()
         return make_arith(BinOp::Pow, std::move(base), factor());
     }
 
@@ -2647,6 +2667,8 @@ namespace {
     } catch (const ExprError& e) {
         rethrow_with_context(*p, e.what(), x);
     } catch (const TypeError& e) {
+        rethrow_with_context(*p, e.what(), x);
+    } catch (const ValueError& e) {
         rethrow_with_context(*p, e.what(), x);
     }
 }

@@ -524,7 +524,7 @@ TEST_CASE("expr: run-time error messages name the expression and x") {
     CHECK(error_of("1 in x", "abc") ==
           "'in <str>' needs a str on the left, not int in '1 in x' (x = \"abc\")");
     CHECK(error_of("x * 1000000000000", "ab") ==
-          "repeated sequence too large in 'x * 1000000000000' (x = \"ab\")");
+          "repeated sequence too large (over 256 MiB) in 'x * 1000000000000' (x = \"ab\")");
     CHECK(error_of("{x: 1}", 2) == "record keys must be str, not int in '{x: 1}' (x = 2)");
     CHECK(error_of("x[1:2]", 3) == "cannot slice int in 'x[1:2]' (x = 3)");
     // A huge x is cut short in the message.
@@ -605,6 +605,48 @@ TEST_CASE("expr: nesting is bounded") {
     std::string sum = "x";
     for (int i = 0; i < 1000; ++i) sum += " + x";
     CHECK(syntax_error(sum).message == "expression nested too deeply");
+    // ** is right-associative: each link recurses, so each counts.
+    std::string power = "1";
+    for (int i = 0; i < 10000; ++i) power += "**1";
+    CHECK(syntax_error(power).message == "expression nested too deeply");
+    CHECK(ev("2**2**2") == "int 16");
+}
+
+TEST_CASE("expr: values nested too deep, huge sequences and huge exponents fail cleanly") {
+    // A list nested past Value::kMaxNesting fails where it is made, naming the expression.
+    std::string deep = "x";
+    for (int i = 0; i < 70; ++i) deep = "[" + deep + "]";
+    CHECK(error_of(deep, 1).rfind("a list or record nested deeper than 64 levels in '[[[", 0) == 0);
+    // Sizes are capped in bytes: a list element takes 16.
+    CHECK(error_of("[x] * 2**25", 1) ==
+          "repeated sequence too large (over 256 MiB) in '[x] * 2**25' (x = 1)");
+    CHECK(ev("len([x] * 2**20)", 1) == "int 1048576");
+    CHECK(ev("len(x * 2**20)", "ab") == "int 2097152");
+    CHECK(error_of("x + x", Value(std::string((std::size_t{1} << 27) + 1, 'a')))
+              .rfind("joined sequence too large (over 256 MiB)", 0) == 0);
+    // Exponents past any double overflow to inf (or underflow to 0.0), as Python's.
+    CHECK(ev("911e9223372036854775807") == "float Infinity");
+    CHECK(ev("-911e9223372036854775807") == "float -Infinity");
+    CHECK(ev("911e-9223372036854775808") == "float 0.0");
+    CHECK(ev("float('911e9223372036854775807')") == "float Infinity");
+    CHECK(ev("float('1e99999999999999999999999')") == "float Infinity");
+    // round() to a negative number of digits near the ends of the int range.
+    CHECK(error_of("round(x, -5)", Value(std::numeric_limits<std::int64_t>::min())) ==
+          "integer overflow: round(-9223372036854775808, -5) in 'round(x, -5)' "
+          "(x = -9223372036854775808)");
+    CHECK(ev("round(x, -5)", Value(std::numeric_limits<std::int64_t>::min() + 50000)) ==
+          "int -9223372036854700000");
+    CHECK(error_of("round(x, -3)", Value(std::numeric_limits<std::int64_t>::max())) ==
+          "integer overflow: round(9223372036854775807, -3) in 'round(x, -3)' "
+          "(x = 9223372036854775807)");
+}
+
+TEST_CASE("expr: variadic functions take any number of arguments") {
+    std::string args = "1";
+    for (int i = 2; i <= 300; ++i) args += ", " + std::to_string(i);
+    CHECK(ev("max(" + args + ")") == "int 300");
+    CHECK(ev("min(" + args + ", x)", -1) == "int -1");
+    CHECK(syntax_error("max()").message == "function 'max' takes at least 1 argument");
 }
 
 TEST_CASE("expr: an Expr is a cheap, shareable, thread-safe value") {
