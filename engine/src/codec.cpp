@@ -25,7 +25,7 @@ enum Tag : std::uint8_t {
     kTensor = 11,
 };
 
-constexpr std::size_t kMaxRank = 32;
+constexpr std::size_t kMaxRank = Value::kMaxDimensions;
 
 void put_u64(Bytes& out, std::uint64_t v) {
     unsigned char b[8];
@@ -117,7 +117,8 @@ void encode(const Value& v, Bytes& out) {
 }
 
 void encode_tensor_header(const Tensor& t, Bytes& out) {
-    if (t.shape.size() > kMaxRank) throw CodecError("a tensor of more than 32 dimensions");
+    if (t.shape.size() > kMaxRank)
+        throw CodecError("a tensor of more than " + std::to_string(kMaxRank) + " dimensions");
     out.push_back(kTensor);
     out.push_back(static_cast<unsigned char>(t.dtype));
     out.push_back(static_cast<unsigned char>(t.shape.size()));
@@ -125,8 +126,8 @@ void encode_tensor_header(const Tensor& t, Bytes& out) {
     put_u64(out, t.data.size());
 }
 
-void Decoder::fail(const char* what) const {
-    throw CodecError(std::string(what) + " at byte " + std::to_string(offset()));
+void Decoder::fail(const std::string& what) const {
+    throw CodecError(what + " at byte " + std::to_string(offset()));
 }
 
 void Decoder::need(std::size_t n) const {
@@ -192,7 +193,9 @@ Value Decoder::value(int depth) {
             return Value::bytes(std::move(b));
         }
         case kList: {
-            if (depth >= kMaxDepth) fail("values nested too deep");
+            if (depth >= kMaxDepth)
+                fail("a list or record nested deeper than " + std::to_string(kMaxDepth) +
+                     " levels");
             const std::uint32_t n = u32();
             need(n);  // each element takes a byte at least: no allocation beyond the input
             List items;
@@ -201,7 +204,9 @@ Value Decoder::value(int depth) {
             return Value(std::move(items));
         }
         case kRecord: {
-            if (depth >= kMaxDepth) fail("values nested too deep");
+            if (depth >= kMaxDepth)
+                fail("a list or record nested deeper than " + std::to_string(kMaxDepth) +
+                     " levels");
             const std::uint32_t n = u32();
             need(std::size_t{5} * n);  // a key length and a value tag each, at least
             Record fields;
@@ -240,7 +245,7 @@ Tensor Decoder::tensor_header(std::uint64_t& length) {
     if (dtype > static_cast<std::uint8_t>(DType::F64)) fail("unknown tensor dtype");
     t.dtype = static_cast<DType>(dtype);
     const std::uint8_t rank = u8();
-    if (rank > kMaxRank) fail("a tensor of more than 32 dimensions");
+    if (rank > kMaxRank) fail("a tensor of more than " + std::to_string(kMaxRank) + " dimensions");
     std::uint64_t elements = 1;
     for (std::uint8_t i = 0; i < rank; ++i) {
         const std::uint64_t d = u64();

@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "chanflow/value.hpp"
@@ -42,7 +43,7 @@ void encode_tensor_header(const Tensor& t, Bytes& out);
 /// Decodes values one after the other from a buffer.
 class Decoder {
 public:
-    static constexpr int kMaxDepth = 64;  // lists and records nested deeper are refused
+    static constexpr int kMaxDepth = Value::kMaxNesting;  // as values are made
 
     Decoder(const unsigned char* data, std::size_t size) noexcept
         : begin_(data), p_(data), end_(data + size) {}
@@ -56,7 +57,7 @@ public:
 
 private:
     Value value(int depth);
-    [[noreturn]] void fail(const char* what) const;
+    [[noreturn]] void fail(const std::string& what) const;
     void need(std::size_t n) const;
     std::uint8_t u8();
     std::uint32_t u32();

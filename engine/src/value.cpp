@@ -1,5 +1,6 @@
 #include "chanflow/value.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <charconv>
 #include <cmath>
@@ -48,15 +49,35 @@ void Value::set_heap_string(std::string_view s) {
     u_.s = {Type::String, 0, {0}};
     u_.s.p = h;
 }
+namespace {
+// The nesting of a container of these elements; throws past Value::kMaxNesting.
+template <class Range, class Get>
+std::uint8_t nesting_of(const Range& elements, Get value_of) {
+    int deepest = 0;
+    for (const auto& e : elements) deepest = std::max(deepest, value_of(e).nesting());
+    if (deepest >= Value::kMaxNesting)
+        throw ValueError("a list or record nested deeper than " +
+                         std::to_string(Value::kMaxNesting) + " levels");
+    return static_cast<std::uint8_t>(deepest + 1);
+}
+}  // namespace
+
 Value::Value(List l) {
+    const std::uint8_t nesting = nesting_of(l, [](const Value& v) -> const Value& { return v; });
     u_.s = {Type::List, 0, {0}};
     u_.s.p = new detail::Heap<List>(std::move(l));
+    u_.s.p->nesting = nesting;
 }
 Value::Value(Record r) {
+    const std::uint8_t nesting =
+        nesting_of(r, [](const Field& f) -> const Value& { return f.second; });
     u_.s = {Type::Record, 0, {0}};
     u_.s.p = new detail::Heap<Record>(std::move(r));
+    u_.s.p->nesting = nesting;
 }
 Value::Value(Tensor t) {
+    if (t.shape.size() > kMaxDimensions)
+        throw ValueError("a tensor of more than " + std::to_string(kMaxDimensions) + " dimensions");
     u_.s = {Type::Tensor, 0, {0}};
     u_.s.p = new detail::Heap<Tensor>(std::move(t));
 }

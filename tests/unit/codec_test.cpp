@@ -129,7 +129,7 @@ TEST_CASE("codec: malformed input is refused with what and where") {
     Bytes deep;
     for (int i = 0; i <= Decoder::kMaxDepth; ++i) deep.insert(deep.end(), {9, 1, 0, 0, 0});
     deep.push_back(0);
-    expect_error(deep, "values nested too deep");
+    expect_error(deep, "a list or record nested deeper than 64 levels");
     // A tensor's bytes must match its shape and dtype.
     Bytes t = encoded(tensor(DType::F64, {2, 2}));
     t[1] = 9;  // dtype

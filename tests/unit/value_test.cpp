@@ -112,3 +112,28 @@ TEST_CASE("value: the stable hash is fixed and agrees with equality") {
     CHECK(stable_hash(Value("the")) == 9987983959451100891ULL);
     CHECK(stable_hash(Value(1)) % 3 == 2);
 }
+
+TEST_CASE("value: lists and records nest at most kMaxNesting deep, tensors 32 dimensions") {
+    Value v(1);
+    CHECK(v.nesting() == 0);
+    for (int depth = 1; depth <= Value::kMaxNesting; ++depth) {
+        v = Value(List{v, Value("a string longer than fourteen bytes")});
+        REQUIRE(v.nesting() == depth);
+    }
+    CHECK_THROWS_WITH_AS(Value(List{v}), "a list or record nested deeper than 64 levels",
+                         chanflow::ValueError);
+    CHECK_THROWS_AS(Value(Record{{"k", v}}), chanflow::ValueError);
+    // The deepest element counts, wherever it is.
+    CHECK(Value(List{Value(1), Value(Record{{"a", Value(List{})}}), Value("s")}).nesting() == 3);
+    CHECK(Value(List{}).nesting() == 1);
+    CHECK(Value(Record{}).nesting() == 1);
+    CHECK(Value("a string longer than fourteen bytes").nesting() == 0);
+
+    chanflow::Tensor t;
+    t.dtype = chanflow::DType::I32;
+    t.shape.assign(Value::kMaxDimensions, 1);
+    t.data.resize(4);
+    CHECK(Value(t).is_tensor());
+    t.shape.push_back(1);
+    CHECK_THROWS_WITH_AS(Value{t}, "a tensor of more than 32 dimensions", chanflow::ValueError);
+}

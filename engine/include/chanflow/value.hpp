@@ -83,9 +83,17 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+/// Thrown when a value cannot be made: a list or record nested deeper than
+/// Value::kMaxNesting, a tensor of more than Value::kMaxDimensions.
+class ValueError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
 namespace detail {
 struct HeapBase {
     std::atomic<std::uint32_t> refs{1};
+    std::uint8_t nesting = 0;  // a list or record: 1 + the deepest nesting of its elements
 };
 /// A string payload: one allocation holds the header and then the bytes.
 struct HeapString : HeapBase {
@@ -104,6 +112,12 @@ class Value {
 public:
     /// Strings of up to this many bytes live inside the Value, without a heap payload.
     static constexpr std::size_t kInlineString = 14;
+    /// Lists and records nest at most this deep ([[1]] is 2 deep): the same rule on every
+    /// backend, checked where a value is made (ValueError), so that nothing that walks a
+    /// value (printing, hashing, sending, freeing) recurses deeper.
+    static constexpr int kMaxNesting = 64;
+    /// A tensor has at most this many dimensions.
+    static constexpr std::size_t kMaxDimensions = 32;
 
     Value() noexcept { u_.s = {Type::Null, 0, {0}}; }
     Value(std::nullptr_t) noexcept : Value() {}
@@ -186,6 +200,12 @@ public:
 
     /// The field of a record, or nullptr when absent (or when this is not a record).
     const Value* field(std::string_view name) const noexcept;
+
+    /// How deep lists and records nest in this value: 0 for a scalar, string, bytes or
+    /// tensor, 1 for a list of those, and so on (at most kMaxNesting).
+    int nesting() const noexcept {
+        return type() == Type::List || type() == Type::Record ? u_.s.p->nesting : 0;
+    }
 
     /// Structural equality with Python's numeric rules (1 == 1.0, nan != nan).
     friend bool operator==(const Value& a, const Value& b) noexcept;
