@@ -25,6 +25,7 @@
 
 #include "chanflow/graph.hpp"
 #include "graph_internal.hpp"
+#include "yaml_guard.hpp"
 
 namespace chanflow {
 namespace {
@@ -199,6 +200,16 @@ private:
     std::optional<Value> substitute(const std::string& text, const SourcePos& pos);
     std::optional<Value> scalar_value(const YAML::Node& n, bool substitute);
     std::optional<Value> value(const YAML::Node& n, bool substitute);
+    // The value make() makes, or an error at n when it cannot be made (nested too deep).
+    template <class Make>
+    std::optional<Value> made(const YAML::Node& n, Make make) {
+        try {
+            return make();
+        } catch (const ValueError& e) {
+            error(at(n), e.what());
+            return std::nullopt;
+        }
+    }
     std::optional<SpecValue> spec_value(const Entry& e);
     std::optional<std::string> text(const Entry& e, const std::string& what);
     std::optional<std::string> word(const Entry& e, const std::string& what,
@@ -333,7 +344,7 @@ std::optional<Value> Loader::value(const YAML::Node& n, bool substitute_params) 
             ok = ok && v.has_value();
         }
         if (!ok) return std::nullopt;
-        return Value(std::move(items));
+        return made(n, [&] { return Value(std::move(items)); });
     }
     if (n.IsMap()) {
         Record fields;
@@ -344,7 +355,7 @@ std::optional<Value> Loader::value(const YAML::Node& n, bool substitute_params) 
             ok = ok && v.has_value();
         }
         if (!ok) return std::nullopt;
-        return Value(std::move(fields));
+        return made(n, [&] { return Value(std::move(fields)); });
     }
     return scalar_value(n, substitute_params);
 }
@@ -419,14 +430,12 @@ void Loader::apply_overrides(const Overrides& overrides) {
             error({}, "unknown parameter '" + name + "'" + did_you_mean(name, param_names_));
             continue;
         }
-        YAML::Node n;
-        try {
-            n = YAML::Load(raw);
-        } catch (const YAML::Exception& ex) {
-            error({}, "cannot read the value of '" + name + "': " + ex.msg);
+        const detail::YamlDocument doc = detail::read_yaml(raw);
+        if (doc.problem) {
+            error({}, "cannot read the value of '" + name + "': " + doc.problem->message);
             continue;
         }
-        auto v = value(n, false);
+        auto v = value(doc.root, false);
         if (v) spec_.params[name] = std::move(*v);
     }
     in_override_ = false;
@@ -617,15 +626,13 @@ void Loader::load(const Overrides& overrides) {
     spec_.name = std::filesystem::path(file_).stem().string();
     if (spec_.name.empty()) spec_.name = "graph";
 
-    YAML::Node root;
-    try {
-        root = YAML::Load(std::string(text_));
-    } catch (const YAML::Exception& ex) {
-        std::string message = "YAML syntax error: " + ex.msg;
+    detail::YamlDocument doc = detail::read_yaml(text_);
+    if (doc.problem) {
+        std::string message = std::move(doc.problem->message);
         // A plain ${...} ends at `}` inside [ ] and { }: say how to write it.
-        if (ex.mark.line >= 0) {
+        if (doc.problem->line > 0 && message.rfind("YAML syntax error", 0) == 0) {
             std::size_t begin = 0;
-            for (int line = 0; line < ex.mark.line && begin != std::string::npos; ++line) {
+            for (int line = 1; line < doc.problem->line && begin != std::string::npos; ++line) {
                 begin = text_.find('\n', begin);
                 if (begin != std::string::npos) ++begin;
             }
@@ -634,10 +641,13 @@ void Loader::load(const Overrides& overrides) {
                     std::string_view::npos)
                 message += " (inside [ ] or { }, write \"${name}\" in quotes)";
         }
-        error(at(ex.mark), std::move(message));
+        SourcePos pos;
+        if (doc.problem->line > 0) pos = {file_, doc.problem->line, doc.problem->column};
+        error(std::move(pos), std::move(message));
         out_.fatal = true;
         return;
     }
+    const YAML::Node root = doc.root;
     if (!root.IsMap() && !root.IsNull()) {
         error(at(root), "a graph file must be a mapping (chanflow, params, channels, processes)");
         out_.fatal = true;

@@ -609,6 +609,49 @@ processes:
     CHECK(src.params.at("extra") == Value::list({3, Value::list({1, 2})}));
 }
 
+TEST_CASE("graph: what YAML can make the loader do is bounded") {
+    const std::string tail =
+        "processes:\n  src: {node: t.source, with: {stop: 1}, out: {out: c}}\n"
+        "  sink: {node: t.sink, in: {in: c}}\n";
+    // Nested aliases: nine of nine of ... expand past a million values, at the alias that
+    // takes them there.
+    std::string bomb = "chanflow: 1\nparams:\n  a: &a [1,1,1,1,1,1,1,1,1]\n";
+    for (char c = 'b'; c <= 'h'; ++c) {
+        std::string item = std::string("*") + static_cast<char>(c - 1);
+        bomb += std::string("  ") + c + ": &" + c + " [" + item;
+        for (int i = 1; i < 9; ++i) bomb += "," + item;
+        bomb += "]\n";
+    }
+    CHECK(errors(bomb + tail) ==
+          Lines{"9:10: alias '*f' takes what aliases repeat past 1000000 values"});
+    // Within the bound, aliases work as copies.
+    const Plan shared = plan_of(
+        "chanflow: 1\nparams:\n  a: &a [1, 2]\n  b: [*a, *a]\n"
+        "processes:\n  src: {node: t.source, with: {stop: 1, items: *a}, out: {out: c}}\n"
+        "  sink: {node: t.sink, in: {in: c}}\n");
+    CHECK(process(shared, "src").params.at("items") == Value(List{Value(1), Value(2)}));
+    // A collection that holds an alias of itself cannot be expanded at all.
+    CHECK(errors("chanflow: 1\nparams:\n  a: &a [1, *a]\n" + tail) ==
+          Lines{"3:13: alias '*a' takes what aliases repeat past 1000000 values"});
+
+    // Values nest at most 64 deep; the parser itself stops far deeper nesting.
+    auto nested = [](int depth) { return std::string(depth, '[') + std::string(depth, ']'); };
+    CHECK(errors("chanflow: 1\nparams:\n  x: " + nested(64) + "\n" + tail).empty());
+    CHECK(errors("chanflow: 1\nparams:\n  x: " + nested(65) + "\n" + tail) ==
+          Lines{"3:6: a list or record nested deeper than 64 levels"});
+    const auto deep = errors("chanflow: 1\nparams:\n  x: " + nested(20000) + "\n" + tail);
+    REQUIRE(deep.size() == 1);
+    CHECK(deep[0].find(": lists and mappings nested too deeply") != std::string::npos);
+    CHECK(deep[0].rfind("3:", 0) == 0);
+
+    // One document: a second one is not dropped without a word.
+    CHECK(errors("chanflow: 1\n" + tail + "---\nname: x\n") ==
+          Lines{"6:1: a second YAML document ('---'): only one is read"});
+    CHECK(errors("chanflow: 1\nparams: {n: 1}\n" + tail, {{"n", "2\n---\n3"}}) ==
+          Lines{"0:0: --set: cannot read the value of 'n': a second YAML document ('---'): "
+                "only one is read"});
+}
+
 TEST_CASE("graph: --set overrides declared parameters") {
     const char* yaml = R"Y(chanflow: 1
 params: {n: 3, path: data.txt}
