@@ -41,7 +41,6 @@ CHANFLOW_NODE({.name = "key_by",
 
 Task batch_body(ProcessContext& ctx) {
     const std::int64_t size = ctx.param("size").as_int();
-    if (size < 1) throw std::invalid_argument("batch: size must be at least 1");
     auto& in = ctx.in();
     auto& out = ctx.out();
     List group;
@@ -57,7 +56,7 @@ Task batch_body(ProcessContext& ctx) {
 
 CHANFLOW_NODE({.name = "batch",
                .doc = "Groups inputs into lists of size (the last may be shorter).",
-               .params = {param("size", ParamType::Int, "messages per list")},
+               .params = {param("size", ParamType::Int, "messages per list").within(1)},
                .ports = {in_port("in"), out_port("out", "lists")},
                .body = batch_body});
 
@@ -135,20 +134,20 @@ Task sort_body(ProcessContext& ctx) {
     });
     std::size_t n = items.size();
     if (!limit_param.is_null())
-        n = std::min<std::size_t>(
-            n, static_cast<std::size_t>(std::max<std::int64_t>(0, limit_param.as_int())));
+        n = std::min<std::size_t>(n, static_cast<std::size_t>(limit_param.as_int()));
     auto& out = ctx.out();
     for (std::size_t i = 0; i < n; ++i) co_await out.write(std::move(items[i].second));
 }
 
-CHANFLOW_NODE({.name = "sort",
-               .doc = "At end emits its inputs sorted by a key; equal keys keep their input order, "
-                      "also with reverse (as Python's sorted).",
-               .params = {param("by", ParamType::Expr, "the sort key, an expression over x", "x"),
-                          param("reverse", ParamType::Bool, "largest first", false),
-                          param("limit", ParamType::Int, "emit at most this many", Value())},
-               .ports = {in_port("in"), out_port("out")},
-               .body = sort_body});
+CHANFLOW_NODE(
+    {.name = "sort",
+     .doc = "At end emits its inputs sorted by a key; equal keys keep their input order, "
+            "also with reverse (as Python's sorted).",
+     .params = {param("by", ParamType::Expr, "the sort key, an expression over x", "x"),
+                param("reverse", ParamType::Bool, "largest first", false),
+                param("limit", ParamType::Int, "emit at most this many", Value()).within(0)},
+     .ports = {in_port("in"), out_port("out")},
+     .body = sort_body});
 
 Task zip_body(ProcessContext& ctx) {
     auto ins = ctx.ins("in");

@@ -34,7 +34,7 @@ Task uniform_body(ProcessContext& ctx) {
 CHANFLOW_NODE({.name = "random.uniform",
                .doc = "Emits count floats uniform in [low, high), the same sequence for the same "
                       "seed on every backend.",
-               .params = {param("count", ParamType::Int, "how many numbers"),
+               .params = {param("count", ParamType::Int, "how many numbers").within(0),
                           param("seed", ParamType::Int, "the seed", 0),
                           param("low", ParamType::Number, "lower bound", 0.0),
                           param("high", ParamType::Number, "upper bound (excluded)", 1.0)},
@@ -63,7 +63,7 @@ Task pi_sample_body(ProcessContext& ctx) {
 CHANFLOW_NODE({.name = "pi.sample",
                .doc = "For each input task id t emits how many of `samples` uniform points in the "
                       "unit square fall in the quarter circle, seeded by (seed, t).",
-               .params = {param("samples", ParamType::Int, "points per task"),
+               .params = {param("samples", ParamType::Int, "points per task").within(0),
                           param("seed", ParamType::Int, "the seed", 0)},
                .ports = {in_port("in", "task ids"), out_port("out", "points inside")},
                .body = pi_sample_body,

@@ -58,6 +58,9 @@ CHANFLOW_NODE({.name = "values",
                .ports = {out_port("out", "the items")},
                .body = values_body});
 
+// A day: longer periods are surely mistakes (and past 2^63 ns, the clock overflows).
+constexpr std::int64_t kMaxTickerPeriodMs = 24 * 60 * 60 * 1000;
+
 Task ticker_body(ProcessContext& ctx) {
     const auto period = std::chrono::milliseconds(ctx.param("period_ms").as_int());
     const std::int64_t count = ctx.param("count").as_int();
@@ -70,8 +73,9 @@ Task ticker_body(ProcessContext& ctx) {
 
 CHANFLOW_NODE({.name = "ticker",
                .doc = "Emits 0..count-1, one every period_ms milliseconds.",
-               .params = {param("period_ms", ParamType::Int, "milliseconds between messages"),
-                          param("count", ParamType::Int, "how many messages")},
+               .params = {param("period_ms", ParamType::Int, "milliseconds between messages")
+                              .within(0, kMaxTickerPeriodMs),
+                          param("count", ParamType::Int, "how many messages").within(0)},
                .ports = {out_port("out", "the tick numbers")},
                .body = ticker_body});
 

@@ -109,8 +109,6 @@ std::vector<Value> take_word_counts(detail::StringCounts& counts) {
 Task count_words_body(ProcessContext& ctx) {
     const bool lower = ctx.param("lower").as_bool();
     const std::int64_t max_words = ctx.param("max_words").as_int();
-    if (max_words < 1)
-        throw std::invalid_argument("text.count_words: max_words must be at least 1");
     auto& in = ctx.in();
     auto& out = ctx.out();
     detail::StringCounts counts;
@@ -134,7 +132,8 @@ CHANFLOW_NODE({.name = "text.count_words",
                       "count_by_key downstream adds the partial counts up.",
                .params = {param("lower", ParamType::Bool, "lower-case ASCII letters", true),
                           param("max_words", ParamType::Int,
-                                "distinct words held before the counts go out", 100000)},
+                                "distinct words held before the counts go out", 100000)
+                              .within(1)},
                .ports = {in_port("in", "strings"), out_port("out", "[word, n] pairs")},
                .body = count_words_body});
 

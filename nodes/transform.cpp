@@ -65,7 +65,7 @@ Task take_body(ProcessContext& ctx) {
 CHANFLOW_NODE({.name = "take",
                .doc = "Forwards the first count messages, then retires (upstream writers see "
                       "the end).",
-               .params = {param("count", ParamType::Int, "how many messages to forward")},
+               .params = {param("count", ParamType::Int, "how many messages to forward").within(0)},
                .ports = {in_port("in"), out_port("out")},
                .body = take_body});
 

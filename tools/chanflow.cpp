@@ -244,8 +244,9 @@ int list_nodes(const std::string& name) {
     std::cout << t->name << " — " << t->doc << "\n\nparameters:\n";
     if (t->params.empty()) std::cout << "  (none)\n";
     for (const auto& p : t->params)
-        std::cout << "  " << p.name << " (" << chanflow::param_type_name(p.type) << ", "
-                  << default_text(p) << ")" << (p.doc.empty() ? "" : ": " + p.doc) << '\n';
+        std::cout << "  " << p.name << " ("
+                  << (p.range_text().empty() ? chanflow::param_type_name(p.type) : p.range_text())
+                  << ", " << default_text(p) << ")" << (p.doc.empty() ? "" : ": " + p.doc) << '\n';
     std::cout << "\nports:\n";
     for (const auto& p : t->ports)
         std::cout << "  " << p.name << " (" << (p.dir == chanflow::PortDir::In ? "in" : "out")

@@ -269,6 +269,14 @@ void Checker::check_params(const ProcessSpec& p, const NodeType& type, PlanProce
                   &p);
             continue;
         }
+        if (written.value.is_int() &&
+            (written.value.as_int() < ps->min || written.value.as_int() > ps->max)) {
+            error(written.pos,
+                  "parameter '" + name + "' of node '" + type.name + "' must be " +
+                      ps->range_text() + ", got " + std::to_string(written.value.as_int()),
+                  &p);
+            continue;
+        }
         Value v = written.value;
         if (ps->type == ParamType::Float && v.is_int()) v = Value(static_cast<double>(v.as_int()));
         if (ps->type == ParamType::Expr && v.is_string()) {

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <limits>
 #include <mutex>
 
 #include "chanflow/node.hpp"
@@ -25,6 +26,15 @@ const char* param_type_name(ParamType t) noexcept {
             return "expr";
     }
     return "?";
+}
+
+std::string ParamSpec::range_text() const {
+    constexpr auto lowest = std::numeric_limits<std::int64_t>::min();
+    constexpr auto highest = std::numeric_limits<std::int64_t>::max();
+    if (min == lowest && max == highest) return "";
+    if (max == highest) return "an int >= " + std::to_string(min);
+    if (min == lowest) return "an int <= " + std::to_string(max);
+    return "an int from " + std::to_string(min) + " to " + std::to_string(max);
 }
 
 const ParamSpec* NodeType::find_param(std::string_view n) const noexcept {

@@ -18,7 +18,9 @@
 //   });
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,7 +40,22 @@ struct ParamSpec {
     ParamType type = ParamType::Any;
     std::string doc;
     std::optional<Value> default_value;  // none: the parameter is required
+    /// An Int parameter's smallest and largest value, checked with the graph
+    /// (`chanflow check`): a node body never sees an int outside them.
+    std::int64_t min = std::numeric_limits<std::int64_t>::min();
+    std::int64_t max = std::numeric_limits<std::int64_t>::max();
+
     bool required() const noexcept { return !default_value; }
+    /// "" when any int will do, else "an int >= 0" or "an int from 1 to 100".
+    std::string range_text() const;
+    /// This parameter, taking only ints from lo to hi:
+    ///   param("count", ParamType::Int, "how many").within(0)
+    ParamSpec within(std::int64_t lo,
+                     std::int64_t hi = std::numeric_limits<std::int64_t>::max()) && {
+        min = lo;
+        max = hi;
+        return std::move(*this);
+    }
 };
 
 enum class PortDir : std::uint8_t { In, Out };
@@ -53,11 +70,17 @@ struct PortSpec {
 
 /// A required parameter.
 inline ParamSpec param(std::string name, ParamType type, std::string doc) {
-    return ParamSpec{std::move(name), type, std::move(doc), std::nullopt};
+    ParamSpec p;
+    p.name = std::move(name);
+    p.type = type;
+    p.doc = std::move(doc);
+    return p;
 }
 /// A parameter with a default.
 inline ParamSpec param(std::string name, ParamType type, std::string doc, Value dflt) {
-    return ParamSpec{std::move(name), type, std::move(doc), std::move(dflt)};
+    ParamSpec p = param(std::move(name), type, std::move(doc));
+    p.default_value = std::move(dflt);
+    return p;
 }
 inline PortSpec in_port(std::string name, std::string doc = {}) {
     return PortSpec{std::move(name), PortDir::In, false, true, std::move(doc)};
