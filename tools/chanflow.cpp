@@ -15,10 +15,14 @@
 #include <string_view>
 #include <vector>
 
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "chanflow/chanflow.hpp"
+#include "chanflow/partitions.hpp"
 #if CHANFLOW_HAVE_MPI
 #include "chanflow/mpi.hpp"
 #endif
@@ -91,15 +95,71 @@ void draw_progress(const chanflow::Progress& p) {
 // redrawn below it with the next sample.
 void notice_over_progress(const std::string& notice) {
     std::lock_guard lock(stderr_mu);
-    const std::string line = "\r\x1b[Kwarning: " + notice + "\n";
+    const std::string line = "\r\x1b[Kwarning: " + chanflow::printable(notice) + "\n";
     std::fwrite(line.data(), 1, line.size(), stderr);
     std::fflush(stderr);
 }
 
 int usage_error(const std::string& msg) {
-    std::cerr << "chanflow: error: " << msg << "\n(see 'chanflow --help')\n";
+    std::cerr << "chanflow: error: " << chanflow::printable(msg) << "\n(see 'chanflow --help')\n";
     return kExitInvalid;
 }
+
+// Standard descriptors that the parent left closed are taken by /dev/null, so that nothing
+// the run opens (a pipe, a segment) can become one of them. A closed stdout is opened for
+// reading only: printing then fails (exit 1) instead of vanishing.
+void keep_standard_fds() {
+    for (int fd = 0; fd <= 2; ++fd) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+        const int opened = open("/dev/null", fd == 2 ? O_WRONLY : O_RDONLY);
+        if (opened >= 0 && opened != fd) {
+            dup2(opened, fd);
+            close(opened);
+        }
+    }
+}
+
+// A file a command writes when it is done (--stats=FILE, --trace, dot -o), opened before
+// anything runs: a path that cannot be written is a command-line error (exit 2), not a
+// result lost at the end of a long run. Its old content goes when the new is written.
+class OutputFile {
+public:
+    OutputFile() = default;
+    OutputFile(const OutputFile&) = delete;
+    OutputFile& operator=(const OutputFile&) = delete;
+    ~OutputFile() {
+        if (fd_ >= 0) close(fd_);
+    }
+
+    /// "" when `path` can be written, else why not.
+    std::string open(const std::string& path) {
+        path_ = path;
+        fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
+        return fd_ < 0 ? failure() : std::string();
+    }
+    bool is_open() const noexcept { return fd_ >= 0; }
+
+    /// Replaces what the file holds with `bytes`; "" or why it failed.
+    std::string write(std::string_view bytes) {
+        struct stat st {};
+        if (fstat(fd_, &st) == 0 && S_ISREG(st.st_mode) && ftruncate(fd_, 0) != 0) return failure();
+        while (!bytes.empty()) {
+            const ssize_t n = ::write(fd_, bytes.data(), bytes.size());
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return failure();
+            bytes.remove_prefix(static_cast<std::size_t>(n));
+        }
+        return {};
+    }
+
+private:
+    std::string failure() const {
+        return "cannot write '" + path_ + "': " + std::strerror(errno ? errno : EIO);
+    }
+
+    std::string path_;
+    int fd_ = -1;
+};
 
 struct Args {
     std::string command;
@@ -320,118 +380,106 @@ void print_stats(const chanflow::RunStats& st, std::ostream& out) {
             << pad(std::to_string(c.reads), 12) << pad(std::to_string(c.peak), 8) << '\n';
 }
 
+// The files `run` writes at its end (--stats=FILE, --trace FILE), opened before it starts.
+struct RunOutputs {
+    OutputFile stats, trace;
+    /// "" when every file asked for can be written, else why not.
+    std::string open(const Args& args) {
+        if (!args.stats_file.empty())
+            if (auto e = stats.open(args.stats_file); !e.empty()) return "--stats: " + e;
+        if (!args.trace.empty())
+            if (auto e = trace.open(args.trace); !e.empty()) return "--trace: " + e;
+        return {};
+    }
+};
+
+// A run whose output's reader went away ends as a Unix filter does: quietly, by SIGPIPE.
+[[noreturn]] void end_by_sigpipe() {
+    std::fflush(stderr);
+    signal(SIGPIPE, SIG_DFL);
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    sigprocmask(SIG_UNBLOCK, &pipe, nullptr);
+    raise(SIGPIPE);
+    std::_Exit(static_cast<int>(chanflow::RunStatus::Failed));
+}
+
 // After a run: the statistics (--stats, --stats=FILE), the trace, and what went wrong.
-int report_run(const Args& args, const chanflow::RunResult& result) {
+int report_run(const Args& args, const chanflow::RunResult& result, RunOutputs& outputs) {
     std::fflush(stdout);
+    if (result.output_closed) end_by_sigpipe();
+    int code = result.exit_code();
+    auto write = [&code](OutputFile& file, const std::string& text) {
+        if (!file.is_open()) return;
+        if (auto e = file.write(text); !e.empty()) {
+            std::cerr << "chanflow: error: " << chanflow::printable(e) << '\n';
+            if (code == kExitOk) code = static_cast<int>(chanflow::RunStatus::Failed);
+        }
+    };
     if (args.stats) print_stats(result.stats, std::cerr);
-    if (!args.stats_file.empty()) {
-        std::ofstream f(args.stats_file);
-        f << chanflow::to_json(result.stats);
-        if (!f) std::cerr << "chanflow: error: cannot write '" << args.stats_file << "'\n";
-    }
-    if (!args.trace.empty()) {
-        std::ofstream f(args.trace);
-        f << result.trace;
-        if (!f) std::cerr << "chanflow: error: cannot write '" << args.trace << "'\n";
-    }
+    write(outputs.stats, chanflow::to_json(result.stats));
+    write(outputs.trace, result.trace);
     if (result.status == chanflow::RunStatus::Failed)
-        std::cerr << "error: " << result.message << '\n';
+        std::cerr << "error: " << chanflow::printable(result.message) << '\n';
     if (result.status == chanflow::RunStatus::Deadlock && !result.message.empty())
-        std::cerr << result.message << '\n';
-    return result.exit_code();
+        std::cerr << chanflow::printable(result.message) << '\n';
+    return code;
+}
+
+// `run --backend processes --partition K`: one partition, started by the launcher, which
+// reports the run (the first failure, whichever partition; the statistics and trace).
+int run_one_partition(const Args& args, const chanflow::Plan& plan,
+                      const chanflow::Placement& placement) {
+    chanflow::RunOptions options;
+    options.workers = args.workers;
+    try {
+        const auto r = chanflow::run_partition(plan, placement, args.partition, args.shm, options);
+        std::fflush(stdout);
+        // A deadlock only this partition can describe.
+        if (r.status == chanflow::RunStatus::Deadlock)
+            std::cerr << chanflow::printable(r.message) << '\n';
+        return r.exit_code();
+    } catch (const std::exception& e) {
+        std::cerr << "chanflow: error: partition " << args.partition << ": "
+                  << chanflow::printable(e.what()) << '\n';
+        return kExitInvalid;
+    }
 }
 
 // `run --backend processes`: this process launches and watches the partitions, each this
 // same program run again with --partition K (which runs that partition only).
 int run_processes(const Args& args, const chanflow::Plan& plan,
-                  const chanflow::Placement& placement, const char* argv0) {
+                  const chanflow::Placement& placement, const char* argv0, RunOutputs& outputs) {
     const unsigned cores = chanflow::usable_cores();
     const unsigned workers =
         args.workers > 0 ? args.workers
                          : std::max(1u, cores / static_cast<unsigned>(placement.partitions));
-    if (args.partition >= 0) {  // one partition, started by the launcher
-        chanflow::RunOptions options;
-        options.workers = workers;
-        options.trace = !args.trace.empty();
-        if (const char* origin = std::getenv("CHANFLOW_TRACE_ORIGIN_NS"))
-            options.trace_origin_ns = std::atoll(origin);
-        try {
-            const auto r =
-                chanflow::run_partition(plan, placement, args.partition, args.shm, options);
-            std::fflush(stdout);
-            // Statistics and trace go to the files the launcher named, for it to merge.
-            if (!args.stats_file.empty())
-                std::ofstream(args.stats_file) << chanflow::to_json(r.stats);
-            if (!args.trace.empty()) std::ofstream(args.trace) << r.trace;
-            // A failure is the launcher's to report (the first one, whichever partition);
-            // a deadlock only this partition can describe.
-            if (r.status == chanflow::RunStatus::Deadlock) std::cerr << r.message << '\n';
-            return r.exit_code();
-        } catch (const std::exception& e) {
-            std::cerr << "chanflow: error: partition " << args.partition << ": " << e.what()
-                      << '\n';
-            return kExitInvalid;
-        }
-    }
     char self[4096];
     const ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
     const std::string program = len > 0 ? std::string(self, static_cast<std::size_t>(len)) : argv0;
-    // Each partition writes its statistics and trace into a scratch folder; merged below.
-    const bool stats = args.stats || !args.stats_file.empty();
-    std::filesystem::path scratch;
-    if (stats || !args.trace.empty()) {
-        scratch =
-            std::filesystem::temp_directory_path() / ("chanflow-run-" + std::to_string(getpid()));
-        std::filesystem::create_directories(scratch);
-        const auto origin = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                std::chrono::steady_clock::now().time_since_epoch())
-                                .count();
-        setenv("CHANFLOW_TRACE_ORIGIN_NS", std::to_string(origin).c_str(), 1);
-    }
-    auto part_file = [&](const char* what, int k) {
-        return (scratch / (std::string(what) + "." + std::to_string(k) + ".json")).string();
-    };
     auto command = [&](int k, const std::string& shm) {
         std::vector<std::string> a{program, "run", args.file};
         for (const auto& [name, value] : args.overrides) a.push_back("--set=" + name + "=" + value);
         a.insert(a.end(), {"--backend=processes", "--procs=" + std::to_string(placement.partitions),
                            "--workers=" + std::to_string(workers),
                            "--partition=" + std::to_string(k), "--shm=" + shm});
-        if (stats) a.push_back("--stats=" + part_file("stats", k));
-        if (!args.trace.empty()) a.push_back("--trace=" + part_file("trace", k));
         return a;
     };
+    chanflow::RunOptions options;
+    options.trace = !args.trace.empty();
+    if (args.progress && isatty(STDERR_FILENO)) {
+        options.on_progress = draw_progress;
+        options.on_notice = notice_over_progress;
+    }
     chanflow::RunResult result;
     try {
-        result =
-            chanflow::launch_partitions(plan, placement, command,
-                                        args.progress && isatty(STDERR_FILENO)
-                                            ? draw_progress
-                                            : std::function<void(const chanflow::Progress&)>{});
+        result = chanflow::launch_partitions(plan, placement, command, options);
     } catch (const std::exception& e) {
-        std::cerr << "chanflow: error: " << e.what() << '\n';
-        if (!scratch.empty()) std::filesystem::remove_all(scratch);
+        std::cerr << "chanflow: error: " << chanflow::printable(e.what()) << '\n';
         return static_cast<int>(chanflow::RunStatus::Failed);
     }
-    std::fflush(stdout);
-    if (stats) {
-        std::vector<chanflow::RunStats> parts;
-        for (int k = 0; k < placement.partitions; ++k)
-            if (std::filesystem::exists(part_file("stats", k)))
-                parts.push_back(chanflow::read_run_stats(part_file("stats", k)));
-        result.stats = chanflow::merge_partition_stats(plan, parts);
-    }
-    if (!args.trace.empty()) {
-        std::vector<std::string> parts;
-        for (int k = 0; k < placement.partitions; ++k) {
-            std::ifstream in(part_file("trace", k));
-            parts.emplace_back(std::istreambuf_iterator<char>(in),
-                               std::istreambuf_iterator<char>());
-        }
-        result.trace = chanflow::merge_partition_traces(parts);
-    }
-    if (!scratch.empty()) std::filesystem::remove_all(scratch);
-    return report_run(args, result);
+    return report_run(args, result, outputs);
 }
 
 #if CHANFLOW_HAVE_MPI
@@ -441,7 +489,7 @@ int run_on_mpi(const Args& args, const chanflow::Plan& plan, int& argc, char**& 
     try {
         mpi.emplace(argc, argv);
     } catch (const std::exception& e) {
-        std::cerr << "chanflow: error: " << e.what() << '\n';
+        std::cerr << "chanflow: error: " << chanflow::printable(e.what()) << '\n';
         return static_cast<int>(chanflow::RunStatus::Failed);
     }
     const bool reporter = mpi->rank() == 0;
@@ -451,6 +499,11 @@ int run_on_mpi(const Args& args, const chanflow::Plan& plan, int& argc, char**& 
                            std::to_string(mpi->size()) +
                            " ranks of this run (with mpi, mpirun -np sets the ranks)");
     }
+    // Rank 0 writes the files; if it cannot, no rank runs.
+    RunOutputs outputs;
+    const std::string unwritable = reporter ? outputs.open(args) : std::string();
+    if (!mpi->every_rank(unwritable.empty()))
+        return reporter ? usage_error(unwritable) : kExitInvalid;
     chanflow::Placement placement;
     try {
         placement = chanflow::place(plan, mpi->size());
@@ -472,31 +525,88 @@ int run_on_mpi(const Args& args, const chanflow::Plan& plan, int& argc, char**& 
     try {
         result = chanflow::run_mpi(*mpi, plan, placement, options);
     } catch (const std::exception& e) {
-        if (reporter) std::cerr << "chanflow: error: " << e.what() << '\n';
+        if (reporter) std::cerr << "chanflow: error: " << chanflow::printable(e.what()) << '\n';
         return static_cast<int>(chanflow::RunStatus::Failed);
     }
     if (!reporter) {
         std::fflush(stdout);
         return result.exit_code();
     }
-    return report_run(args, result);
+    return report_run(args, result, outputs);
 }
 #endif
 
-}  // namespace
-
-int main(int argc, char** argv) {
-    for (int i = 1; i < argc; ++i) {
-        if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
-            std::cout << kUsage;
-            return kExitOk;
+// `chanflow dot`: the picture (DOT, SVG or PNG) to -o's file or to stdout.
+int draw_command(const Args& args, const chanflow::Plan& plan,
+                 const std::optional<chanflow::Placement>& placement) {
+    if (!chanflow::can_draw())
+        return usage_error("this chanflow was built without GraphViz: it cannot draw graphs");
+    std::string format = "dot";
+    OutputFile file;
+    std::optional<chanflow::RunStats> stats;
+    try {
+        if (!args.output.empty()) {
+            format = chanflow::picture_format(args.output);
+            if (auto e = file.open(args.output); !e.empty()) return usage_error(e);
         }
-        if (!std::strcmp(argv[i], "--version")) {
-            std::cout << "chanflow " << chanflow::version() << '\n'
-                      << "built with: " << chanflow::build_features() << '\n';
-            return kExitOk;
-        }
+        if (!args.stats_from.empty()) stats = chanflow::read_run_stats(args.stats_from);
+    } catch (const std::exception& e) {
+        return usage_error(e.what());
     }
+    std::string picture;
+    try {
+        picture = chanflow::render(plan, format, stats ? &*stats : nullptr,
+                                   placement ? &*placement : nullptr);
+    } catch (const std::exception& e) {
+        std::cerr << "chanflow: error: " << chanflow::printable(e.what()) << '\n';
+        return static_cast<int>(chanflow::RunStatus::Failed);
+    }
+    if (!file.is_open()) {
+        std::fwrite(picture.data(), 1, picture.size(), stdout);
+        return kExitOk;
+    }
+    if (auto e = file.write(picture); !e.empty()) {
+        std::cerr << "chanflow: error: " << chanflow::printable(e) << '\n';
+        return static_cast<int>(chanflow::RunStatus::Failed);
+    }
+    return kExitOk;
+}
+
+// `chanflow check`: the counts of a valid graph, as written.
+int check_command(const Args& args, const chanflow::Plan& plan) {
+    auto count = [](std::size_t n, const char* one, const char* many) {
+        return std::to_string(n) + " " + (n == 1 ? one : many);
+    };
+    // As written: replicas count one by one, what the engine adds does not count.
+    const auto processes = std::count_if(plan.processes.begin(), plan.processes.end(),
+                                         [](const auto& p) { return !p.hidden; });
+    const auto channels = std::count_if(plan.channels.begin(), plan.channels.end(),
+                                        [](const auto& c) { return !c.hidden; });
+    std::cout << chanflow::printable(args.file) << ": ok ("
+              << count(static_cast<std::size_t>(processes), "process", "processes") << ", "
+              << count(static_cast<std::size_t>(channels), "channel", "channels") << ")\n";
+    return kExitOk;
+}
+
+// `chanflow run` on the threads backend.
+int run_threads(const Args& args, const chanflow::Plan& plan) {
+    RunOutputs outputs;
+    if (auto e = outputs.open(args); !e.empty()) return usage_error(e);
+    chanflow::RunOptions options;
+    options.workers = args.workers;
+    options.trace = !args.trace.empty();
+    if (args.progress && isatty(STDERR_FILENO)) options.on_progress = draw_progress;
+    chanflow::RunResult result;
+    try {
+        result = chanflow::run(plan, options);
+    } catch (const std::exception& e) {  // the engine could not start the run at all
+        std::cerr << "chanflow: error: " << chanflow::printable(e.what()) << '\n';
+        return static_cast<int>(chanflow::RunStatus::Failed);
+    }
+    return report_run(args, result, outputs);
+}
+
+int command(int argc, char** argv) {
     Args args;
     if (auto err = parse_args(argc, argv, args); !err.empty()) return usage_error(err);
     if (args.command == "nodes") return list_nodes(args.node);
@@ -508,7 +618,8 @@ int main(int argc, char** argv) {
         for (const auto& d : e.diagnostics()) std::cerr << d.str() << '\n';
         return kExitInvalid;
     } catch (const std::exception& e) {
-        std::cerr << "chanflow: error: " << args.file << ": " << e.what() << '\n';
+        std::cerr << "chanflow: error: " << chanflow::printable(args.file + ": " + e.what())
+                  << '\n';
         return kExitInvalid;
     }
     const std::string backend = args.backend.empty() ? plan.backend : args.backend;
@@ -517,65 +628,67 @@ int main(int argc, char** argv) {
                            "' (expected threads, processes or mpi)");
     if (backend == "threads" && args.procs > 0)
         return usage_error("--procs belongs to the processes and mpi backends");
-    // Where each process runs: one partition on threads, else --procs of them.
+    if (backend == "processes" && args.command == "run" && args.procs > chanflow::kMaxPartitions)
+        return usage_error("--procs takes at most " + std::to_string(chanflow::kMaxPartitions) +
+                           " partitions with the processes backend, got " +
+                           std::to_string(args.procs));
+    // Where each process runs: one partition on threads, else --procs of them (by default
+    // one per core, as many as the processes backend runs).
     std::optional<chanflow::Placement> placement;
     // (With mpi, `run` places the plan on as many partitions as MPI has ranks.)
     if (backend != "threads" && !(args.command == "run" && backend == "mpi")) {
         try {
-            const unsigned cores = chanflow::usable_cores();
-            placement =
-                chanflow::place(plan, args.procs > 0 ? args.procs : static_cast<int>(cores));
+            const int cores = static_cast<int>(chanflow::usable_cores());
+            placement = chanflow::place(
+                plan, args.procs > 0 ? args.procs : std::min(cores, chanflow::kMaxPartitions));
         } catch (const chanflow::GraphError& e) {
             for (const auto& d : e.diagnostics()) std::cerr << d.str() << '\n';
             return kExitInvalid;
         }
     }
-    if (args.command == "dot") {
-        if (!chanflow::can_draw())
-            return usage_error("this chanflow was built without GraphViz: it cannot draw graphs");
-        try {
-            std::optional<chanflow::RunStats> stats;
-            if (!args.stats_from.empty()) stats = chanflow::read_run_stats(args.stats_from);
-            chanflow::draw(plan, args.output.empty() ? "-" : args.output, stats ? &*stats : nullptr,
-                           placement ? &*placement : nullptr);
-        } catch (const std::exception& e) {
-            return usage_error(e.what());
-        }
-        return kExitOk;
-    }
-    if (args.command == "run" && backend == "mpi") {
+    if (args.command == "dot") return draw_command(args, plan, placement);
+    if (args.command == "check") return check_command(args, plan);
+    if (backend == "mpi") {
 #if CHANFLOW_HAVE_MPI
         return run_on_mpi(args, plan, argc, argv);
 #else
         return usage_error("this chanflow was built without MPI: backend 'mpi' cannot run");
 #endif
     }
-    if (args.command == "run" && backend == "processes")
-        return run_processes(args, plan, *placement, argv[0]);
-    if (args.command == "check") {
-        auto count = [](std::size_t n, const char* one, const char* many) {
-            return std::to_string(n) + " " + (n == 1 ? one : many);
-        };
-        // As written: replicas count one by one, what the engine adds does not count.
-        const auto processes = std::count_if(plan.processes.begin(), plan.processes.end(),
-                                             [](const auto& p) { return !p.hidden; });
-        const auto channels = std::count_if(plan.channels.begin(), plan.channels.end(),
-                                            [](const auto& c) { return !c.hidden; });
-        std::cout << args.file << ": ok ("
-                  << count(static_cast<std::size_t>(processes), "process", "processes") << ", "
-                  << count(static_cast<std::size_t>(channels), "channel", "channels") << ")\n";
-        return kExitOk;
+    if (backend == "processes") {
+        if (args.partition >= 0) return run_one_partition(args, plan, *placement);
+        RunOutputs outputs;
+        if (auto e = outputs.open(args); !e.empty()) return usage_error(e);
+        return run_processes(args, plan, *placement, argv[0], outputs);
     }
-    chanflow::RunOptions options;
-    options.workers = args.workers;
-    options.trace = !args.trace.empty();
-    if (args.progress && isatty(STDERR_FILENO)) options.on_progress = draw_progress;
-    chanflow::RunResult result;
-    try {
-        result = chanflow::run(plan, options);
-    } catch (const std::exception& e) {  // the engine could not start the run at all
-        std::cerr << "chanflow: error: " << e.what() << '\n';
-        return static_cast<int>(chanflow::RunStatus::Failed);
+    return run_threads(args, plan);
+}
+
+// What went to stdout must have reached it: a full disk or a closed stdout is a failure
+// (exit 1), a closed pipe ends quietly.
+int finish_stdout(int code) {
+    if (std::fflush(stdout) == 0 && !std::ferror(stdout)) return code;
+    if (code != kExitOk) return code;  // the failure was reported, the output's with it
+    const int error = errno ? errno : EIO;
+    if (error == EPIPE) end_by_sigpipe();
+    std::cerr << "chanflow: error: cannot write the output: " << std::strerror(error) << '\n';
+    return code == kExitOk ? static_cast<int>(chanflow::RunStatus::Failed) : code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    keep_standard_fds();
+    for (int i = 1; i < argc; ++i) {
+        if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+            std::cout << kUsage;
+            return finish_stdout(kExitOk);
+        }
+        if (!std::strcmp(argv[i], "--version")) {
+            std::cout << "chanflow " << chanflow::version() << '\n'
+                      << "built with: " << chanflow::build_features() << '\n';
+            return finish_stdout(kExitOk);
+        }
     }
-    return report_run(args, result);
+    return finish_stdout(command(argc, argv));
 }

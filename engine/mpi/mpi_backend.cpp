@@ -143,17 +143,6 @@ void merge_collected(const std::string& bytes, std::map<std::string, std::vector
         for (const Value& v : values.as_list()) into[name].push_back(v);
 }
 
-// How long rank 0 waits before it says that a rank has gone silent: 10 s, or
-// CHANFLOW_MPI_SILENCE_S seconds (0: never).
-std::chrono::milliseconds silence_before_notice() {
-    if (const char* s = std::getenv("CHANFLOW_MPI_SILENCE_S")) {
-        char* end = nullptr;
-        const long v = std::strtol(s, &end, 10);
-        if (end != s && *end == '\0' && v >= 0 && v <= 86400) return std::chrono::seconds(v);
-    }
-    return std::chrono::seconds(10);
-}
-
 struct Comm {
     MPI_Comm comm = MPI_COMM_NULL;
     Comm() { MPI_Comm_dup(MPI_COMM_WORLD, &comm); }
@@ -163,6 +152,12 @@ struct Comm {
 };
 
 }  // namespace
+
+bool MpiSession::every_rank(bool here) const {
+    int all = here ? 1 : 0;
+    MPI_Allreduce(MPI_IN_PLACE, &all, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
+    return all != 0;
+}
 
 MpiSession::MpiSession(int& argc, char**& argv) {
     // Large buffers (tensors that arrive) come from and go back to the heap rather than
@@ -233,7 +228,7 @@ RunResult run_mpi(const MpiSession& session, const Plan& plan, const Placement& 
 
     MpiHub hub(comm.comm, rank, size, bridges);
     if (size > 1)
-        hub.watch_silence(silence_before_notice(),
+        hub.watch_silence(detail::silence_before_notice(),
                           [user = options.on_notice](const std::string& n) {
                               if (user) return user(n);
                               std::fprintf(stderr, "warning: %s\n", n.c_str());

@@ -2,6 +2,7 @@
 #include "bridges.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -262,6 +263,15 @@ std::string quiet_report(const std::vector<std::string>& blocked, const std::str
         report += '\n';
     }
     return report;
+}
+
+std::chrono::milliseconds silence_before_notice() {
+    if (const char* s = std::getenv("CHANFLOW_SILENCE_S")) {
+        char* end = nullptr;
+        const long v = std::strtol(s, &end, 10);
+        if (end != s && *end == '\0' && v >= 0 && v <= 86400) return std::chrono::seconds(v);
+    }
+    return std::chrono::seconds(10);
 }
 
 RunStats partition_stats(const Plan& plan, const Placement& pl, int k, const Runtime& rt) {

@@ -4,6 +4,7 @@
 // MPI messages) is the backend's: it supplies the bridge processes' bodies.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <span>
@@ -71,6 +72,10 @@ void decode_batch(std::span<const unsigned char> bytes, std::vector<Value>& batc
 /// lines, a bridge as a peer named by where its other end is ("writers in rank 1"). `unit`
 /// is "partition" or "rank".
 std::string quiet_report(const std::vector<std::string>& blocked, const std::string& unit);
+
+/// How long a partition or rank may be silent before the run says so (a warning, not an
+/// error): 10 s, or CHANFLOW_SILENCE_S seconds from the environment (0: never).
+std::chrono::milliseconds silence_before_notice();
 
 /// Partition k's share of the run's statistics: its own processes (not the bridges), and
 /// for each channel with an end here what its processes here wrote and read. Summed over

@@ -58,7 +58,32 @@ std::string Diagnostic::str() const {
         if (pos.column > 0) out += ':' + std::to_string(pos.column);
     }
     if (!out.empty()) out += ": ";
-    return out + "error: " + message;
+    return printable(out + "error: " + message);
+}
+
+std::string printable(std::string_view text) {
+    static const char* hex = "0123456789abcdef";
+    std::string out;
+    out.reserve(text.size());
+    auto escape = [&out](unsigned char c) {
+        out += "\\x";
+        out += hex[c >> 4];
+        out += hex[c & 15];
+    };
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) {
+            escape(c);
+        } else if (c == 0xc2 && i + 1 < text.size() &&
+                   static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+                   static_cast<unsigned char>(text[i + 1]) <= 0x9f) {
+            escape(c);  // U+0080..U+009F in UTF-8: the C1 controls
+            escape(static_cast<unsigned char>(text[++i]));
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out;
 }
 
 GraphError::GraphError(std::vector<Diagnostic> diags)

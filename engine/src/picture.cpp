@@ -4,9 +4,11 @@
 #include "chanflow/picture.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -338,7 +340,11 @@ GraphPtr build(const Plan& plan, const RunStats* stats, const Placement* placeme
     return g;
 }
 
-std::string format_of(const std::string& path) {
+#endif  // CHANFLOW_HAVE_GRAPHVIZ
+
+}  // namespace
+
+std::string picture_format(const std::string& path) {
     const auto dot = path.rfind('.');
     const std::string ext = dot == std::string::npos ? "" : path.substr(dot + 1);
     if (ext == "dot" || ext == "gv") return "dot";
@@ -346,10 +352,6 @@ std::string format_of(const std::string& path) {
     throw std::runtime_error("cannot tell the picture format of '" + path +
                              "' (expected .dot, .gv, .svg or .png)");
 }
-
-#endif  // CHANFLOW_HAVE_GRAPHVIZ
-
-}  // namespace
 
 bool can_draw() noexcept {
 #ifdef CHANFLOW_HAVE_GRAPHVIZ
@@ -374,22 +376,13 @@ std::string to_dot(const Plan& plan, const RunStats* stats, const Placement* pla
     return text;
 }
 
-void draw(const Plan& plan, const std::string& path, const RunStats* stats,
-          const Placement* placement) {
-    if (path == "-") {
-        const std::string text = to_dot(plan, stats, placement);
-        std::fwrite(text.data(), 1, text.size(), stdout);
-        return;
-    }
-    const std::string format = format_of(path);
+std::string render(const Plan& plan, const std::string& format, const RunStats* stats,
+                   const Placement* placement) {
+    if (format == "dot" || format == "gv") return to_dot(plan, stats, placement);
+    if (format != "svg" && format != "png")
+        throw std::runtime_error("unknown picture format '" + format +
+                                 "' (expected dot, gv, svg or png)");
     GraphPtr g = build(plan, stats, placement);
-    if (format == "dot") {
-        std::FILE* f = std::fopen(path.c_str(), "w");
-        if (!f) throw std::runtime_error("cannot write '" + path + "'");
-        agwrite(g.get(), f);
-        if (std::fclose(f) != 0) throw std::runtime_error("cannot write '" + path + "'");
-        return;
-    }
     // One GraphViz context for the life of the program, used by one drawing at a time: the
     // text layout plugin (pango) keeps font names across contexts, and reads them after a
     // freed context has freed them.
@@ -398,18 +391,38 @@ void draw(const Plan& plan, const std::string& path, const RunStats* stats,
     if (!gvc) throw std::runtime_error("GraphViz could not start");
     std::lock_guard lock(mu);
     std::string layout = "dot";
+    char* data = nullptr;
+    unsigned int size = 0;
     int failed = gvLayout(gvc, g.get(), layout.c_str());
     if (!failed) {
-        failed = gvRenderFilename(gvc, g.get(), format.c_str(), path.c_str());
+        failed = gvRenderData(gvc, g.get(), format.c_str(), &data, &size);
         gvFreeLayout(gvc, g.get());
     }
-    g.reset();
-    if (failed) throw std::runtime_error("GraphViz could not draw '" + path + "' as " + format);
+    std::string bytes = data ? std::string(data, size) : std::string();
+    if (data) gvFreeRenderData(data);
+    if (failed) throw std::runtime_error("GraphViz could not draw the graph as " + format);
+    return bytes;
+}
+
+void draw(const Plan& plan, const std::string& path, const RunStats* stats,
+          const Placement* placement) {
+    const std::string bytes =
+        render(plan, path == "-" ? "dot" : picture_format(path), stats, placement);
+    std::FILE* f = path == "-" ? stdout : std::fopen(path.c_str(), "wb");
+    if (!f) throw std::runtime_error("cannot write '" + path + "': " + std::strerror(errno));
+    const bool written = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+    const bool closed = path == "-" ? std::fflush(f) == 0 : std::fclose(f) == 0;
+    if (!written || !closed)
+        throw std::runtime_error("cannot write '" + path + "': " + std::strerror(errno));
 }
 
 #else
 
 std::string to_dot(const Plan&, const RunStats*, const Placement*) {
+    throw std::runtime_error("this chanflow was built without GraphViz: it cannot draw graphs");
+}
+
+std::string render(const Plan&, const std::string&, const RunStats*, const Placement*) {
     throw std::runtime_error("this chanflow was built without GraphViz: it cannot draw graphs");
 }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 #include <stdexcept>
 #include <thread>
@@ -175,10 +176,20 @@ RunResult Runtime::run() {
     // MPI backend's) may still ask it whether anything waits until that thread ends.
     flush_output();
     wall_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - clock_start).count();
+    const int output_error = [this] {
+        std::lock_guard lock(output_mu_);
+        return output_error_;
+    }();
     std::lock_guard lock(mu_);
+    if (!failed_ && output_error != 0) {  // at the last flush, when no process was left to fail
+        failed_ = true;
+        failure_ = output_failure(output_error);
+        if (on_failure_) on_failure_(failure_);
+    }
     if (failed_) {
         result.status = RunStatus::Failed;
         result.message = failure_;
+        result.output_closed = output_error == EPIPE;
     }
     result.collected = std::move(collected_);
     return result;
@@ -296,28 +307,45 @@ void Runtime::on_quiet(std::function<void(const std::vector<std::string>&)> f) {
 
 void Runtime::write_lines(std::string_view lines) {
     std::lock_guard lock(output_mu_);
-    output_.append(lines);
-    if (output_.size() >= (1u << 16)) write_output_locked();
-    output_pending_.store(true, std::memory_order_relaxed);
+    if (output_error_ == 0) {
+        output_.append(lines);
+        if (output_.size() >= (1u << 16)) output_error_ = write_output_locked();
+        output_pending_.store(true, std::memory_order_relaxed);
+    }
+    // The writing process fails, and with it the run: nothing printed is lost unsaid.
+    if (output_error_ != 0) throw std::runtime_error(output_failure(output_error_));
 }
 
 void Runtime::flush_output() {
     if (!output_pending_.exchange(false, std::memory_order_relaxed)) return;
     std::lock_guard lock(output_mu_);
-    write_output_locked();
-    std::fflush(options_.output);
+    if (output_error_ != 0) return;
+    output_error_ = write_output_locked();
+    if (output_error_ == 0 && std::fflush(options_.output) != 0)
+        output_error_ = errno ? errno : EIO;
 }
 
-void Runtime::write_output_locked() {
-    if (output_.empty()) return;
+std::string Runtime::output_failure(int error) {
+    if (error == EPIPE) return "the output was closed (broken pipe)";
+    return std::string("cannot write the output: ") + std::strerror(error);
+}
+
+int Runtime::write_output_locked() {
+    if (output_.empty()) return 0;
     if (!shared_output_) {
-        std::fwrite(output_.data(), 1, output_.size(), options_.output);
+        errno = 0;
+        const bool whole =
+            std::fwrite(output_.data(), 1, output_.size(), options_.output) == output_.size();
         output_.clear();
-        return;
+        if (whole) return 0;
+        return errno != 0 ? errno : EIO;
     }
     // Whole lines, at most PIPE_BUF bytes a write: a pipe or file shared with other
     // partitions gets each chunk in one piece. A longer line goes alone.
-    std::fflush(options_.output);
+    if (std::fflush(options_.output) != 0) {
+        output_.clear();
+        return errno ? errno : EIO;
+    }
     const int fd = fileno(options_.output);
     std::size_t from = 0;
     while (from < output_.size()) {
@@ -330,12 +358,17 @@ void Runtime::write_output_locked() {
         for (std::size_t at = from; at < to;) {
             const ssize_t n = ::write(fd, output_.data() + at, to - at);
             if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) break;
+            if (n <= 0) {
+                const int error = n < 0 ? errno : EIO;
+                output_.clear();
+                return error;
+            }
             at += static_cast<std::size_t>(n);
         }
         from = to;
     }
     output_.clear();
+    return 0;
 }
 
 void Runtime::collect(const ProcessState& p, Value v) {

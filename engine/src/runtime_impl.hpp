@@ -89,6 +89,8 @@ public:
     // Called by processes.
     void finish(ProcessState& p, std::exception_ptr error);
     /// Appends whole lines, each ending in '\n', to the output (stdout, or the run's output).
+    /// Throws when the output refused what was written before (a full disk, a closed pipe):
+    /// the writing process fails, and the run with it.
     void write_lines(std::string_view lines);
     void collect(const ProcessState& p, Value v);
     Scheduler& scheduler() noexcept { return *sched_; }
@@ -118,7 +120,8 @@ private:
         std::vector<const ProcessState*> writers, readers;
     };
     void flush_output();
-    void write_output_locked();
+    int write_output_locked();
+    static std::string output_failure(int error);
     void sample_occupancy();
     Progress progress(std::chrono::steady_clock::time_point start, bool final);
     std::string trace_json(std::int64_t start_ns) const;
@@ -142,6 +145,7 @@ private:
 
     std::mutex output_mu_;
     std::string output_;
+    int output_error_ = 0;  // the errno of a write the output refused: nothing more is written
     std::atomic<bool> output_pending_{false};
 
     double wall_ = 0;

@@ -13,6 +13,7 @@
 #include <climits>
 #include <cstring>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include "spinlock.hpp"
@@ -59,6 +60,7 @@ struct ShmSegment::Header {
     struct Slot {
         std::atomic<std::uint32_t> quiet;
         std::atomic<std::uint64_t> wakes;
+        std::atomic<std::uint64_t> beats;  // the partition is alive: its ticker counts
         std::uint32_t report_size;
         char report[kReportBytes];
         // Progress (run --progress): sized sources, and messages written to channels.
@@ -224,6 +226,16 @@ void ShmSegment::set_woken(int k) noexcept {
     slot.wakes.fetch_add(1, std::memory_order_seq_cst);
 }
 
+void ShmSegment::beat(int k) noexcept {
+    if (k < 0 || k >= kMaxPartitions) return;
+    header().slots[k].beats.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::uint64_t ShmSegment::beats(int k) const noexcept {
+    if (k < 0 || k >= kMaxPartitions) return 0;
+    return header().slots[k].beats.load(std::memory_order_relaxed);
+}
+
 ShmSegment::PartitionState ShmSegment::partition(int k) const {
     if (k < 0 || k >= kMaxPartitions) return {};
     const auto& slot = header().slots[k];
@@ -302,9 +314,22 @@ bool ShmSegment::aborted() const noexcept {
 bool ShmSegment::claim_failure(const std::string& message) noexcept {
     std::uint32_t expected = 0;
     if (!header().failure_claimed.compare_exchange_strong(expected, 1)) return false;
-    const std::size_t n = std::min(message.size(), sizeof(Header::failure) - 1);
-    std::memcpy(header().failure, message.data(), n);
-    header().failure[n] = '\0';
+    // Too long a message keeps its start and its end (where the cause usually is).
+    constexpr std::size_t room = sizeof(Header::failure) - 1;
+    constexpr std::string_view cut = " [...] ";
+    char* out = header().failure;
+    std::size_t n = message.size();
+    if (n <= room) {
+        std::memcpy(out, message.data(), n);
+    } else {
+        const std::size_t head = (room - cut.size()) / 2;
+        const std::size_t tail = room - cut.size() - head;
+        std::memcpy(out, message.data(), head);
+        std::memcpy(out + head, cut.data(), cut.size());
+        std::memcpy(out + head + cut.size(), message.data() + message.size() - tail, tail);
+        n = room;
+    }
+    out[n] = '\0';
     header().failure_ready.store(1, std::memory_order_release);
     return true;
 }

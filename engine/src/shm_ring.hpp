@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "chanflow/partitions.hpp"
 #include "chanflow/progress.hpp"
 
 namespace chanflow::detail {
@@ -48,13 +49,14 @@ public:
     void abort() noexcept;
     bool aborted() const noexcept;
     /// The first failure of the run, claimed by whichever partition fails first (true when
-    /// this call claimed it); `failure()` reads it back.
+    /// this call claimed it); `failure()` reads it back. A message longer than 2 KiB keeps
+    /// its first and last KiB.
     bool claim_failure(const std::string& message) noexcept;
     std::string failure() const;
 
     /// The launcher's view of partition k, for deadlock detection across partitions: quiet
     /// means nothing in it can run until one of its rings changes.
-    static constexpr int kMaxPartitions = 64;
+    static constexpr int kMaxPartitions = chanflow::kMaxPartitions;
     static constexpr std::size_t kReportBytes = 4096;
     struct PartitionState {
         bool quiet = false;
@@ -67,6 +69,10 @@ public:
     bool quiet(int k) const noexcept;
     /// Partition k was woken by a ring: it is not quiet any more.
     void set_woken(int k) noexcept;
+    /// Partition k is alive (its statistics ticker says so every few milliseconds); the
+    /// launcher watches the count for a partition that stopped answering.
+    void beat(int k) noexcept;
+    std::uint64_t beats(int k) const noexcept;
     PartitionState partition(int k) const;
     /// Partition k's progress (run --progress); the launcher adds every partition's up.
     static constexpr std::size_t kMaxSources = 16;

@@ -138,12 +138,12 @@ TEST_CASE("mpi: rank 0 names a rank that stops answering, and says when it answe
     // A stopped rank (SIGSTOP, a frozen host) is neither dead nor deadlocked: the job waits,
     // and rank 0 says which rank it waits on.
     Graph g(chanflow::test::kLongRun);
-    setenv("CHANFLOW_MPI_SILENCE_S", "2", 1);
+    setenv("CHANFLOW_SILENCE_S", "2", 1);
     int out_fd = -1, err_fd = -1;
     const pid_t mpirun = chanflow::test::spawn_cli(
         chanflow::test::mpirun_args(2, {"run", g.path.string(), "--backend", "mpi"}), out_fd,
         err_fd, CHANFLOW_MPIRUN);
-    unsetenv("CHANFLOW_MPI_SILENCE_S");
+    unsetenv("CHANFLOW_SILENCE_S");
     const pid_t rank1 = wait_for_rank(g.path.string(), 1);
     REQUIRE(rank1 > 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // running

@@ -145,7 +145,7 @@ processes:
     const auto r = run.finish();
     CHECK(Clock::now() - start < kPromptly);
     CHECK(r.exit_code == 1);
-    CHECK(r.err == "error: partition 1 (processes work[1]) died: killed by signal 6 (SIGABRT)\n");
+    CHECK(r.err == "error: partition 1 died: killed by signal 6 (SIGABRT); it ran work[1]\n");
     run.check_nothing_left();
 }
 
@@ -166,7 +166,7 @@ TEST_CASE("processes: a partition killed from outside ends the run at once") {
     const auto r = run.finish();
     CHECK(Clock::now() - start < kPromptly);
     CHECK(r.exit_code == 1);
-    CHECK(r.err == "error: partition 1 (processes work[1]) died: killed by signal 9 (SIGKILL)\n");
+    CHECK(r.err == "error: partition 1 died: killed by signal 9 (SIGKILL); it ran work[1]\n");
     run.check_nothing_left();
 }
 

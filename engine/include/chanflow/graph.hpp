@@ -39,9 +39,15 @@ struct SourcePos {
 struct Diagnostic {
     SourcePos pos;
     std::string message;
-    /// "file:line:col: error: message" (parts without a position are left out).
+    /// "file:line:col: error: message" (parts without a position are left out), with
+    /// control characters escaped (printable()).
     std::string str() const;
 };
+
+/// Text that may come from a stranger's file, safe to show on a terminal: control
+/// characters other than newline and tab (C0, DEL and C1, which could move the cursor or
+/// retitle the window) written as \xNN; everything else as it is.
+std::string printable(std::string_view text);
 
 /// Thrown when a graph cannot be loaded or checked; holds every problem found, in file order.
 class GraphError : public std::runtime_error {

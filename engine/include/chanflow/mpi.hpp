@@ -38,6 +38,10 @@ public:
     int size() const noexcept { return size_; }
     /// How many ranks run on this rank's host (for a default number of worker threads).
     int ranks_on_host() const noexcept { return local_size_; }
+    /// True when every rank says true: a collective, which every rank must call (so that
+    /// what one rank finds wrong before a run, such as an output file it cannot write,
+    /// stops them all).
+    bool every_rank(bool here) const;
 
 private:
     int rank_ = 0, size_ = 1, local_size_ = 1;

@@ -36,6 +36,13 @@ bool can_draw() noexcept;
 void draw(const Plan& plan, const std::string& path, const RunStats* stats = nullptr,
           const Placement* placement = nullptr);
 
+/// The format a picture's file name asks for by its extension: "dot" (.dot, .gv), "svg" or
+/// "png"; throws std::runtime_error for another.
+std::string picture_format(const std::string& path);
+/// The picture's bytes in `format` ("dot", "svg" or "png"); throws std::runtime_error (no
+/// GraphViz in this build, an unknown format, a layout GraphViz could not make).
+std::string render(const Plan& plan, const std::string& format, const RunStats* stats = nullptr,
+                   const Placement* placement = nullptr);
 /// The plan as DOT text (GraphViz's own writer), as `draw(plan, "-")` prints it.
 std::string to_dot(const Plan& plan, const RunStats* stats = nullptr,
                    const Placement* placement = nullptr);

@@ -93,7 +93,10 @@ struct RunResult {
     /// occupancy of up to 64 channels, sampled every millisecond. Each thread keeps its
     /// last 262 144 slices, so a long run keeps its end.
     std::string trace;
-    /// The exit code of SPEC §6 for this outcome.
+    /// Failed because the output's reader went away (a broken pipe, as in `chanflow run g |
+    /// head`): a Unix filter ends quietly then, and so does `chanflow run`.
+    bool output_closed = false;
+    /// The exit code for this outcome (0, 1 or 3; docs/graph-format.md).
     int exit_code() const noexcept { return static_cast<int>(status); }
 };
 
