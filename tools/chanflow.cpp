@@ -35,9 +35,9 @@ constexpr int kExitInvalid = 2;
 const char* const kUsage = R"(usage:
   chanflow run FILE [--set NAME=VALUE]... [--backend threads|processes|mpi] [--procs N]
                [--workers N] [--stats[=FILE]] [--trace OUT.json] [--progress]
-  chanflow check FILE [--set NAME=VALUE]...
+  chanflow check FILE [--set NAME=VALUE]... [--no-plugins]
   chanflow dot FILE [--set NAME=VALUE]... [-o OUT.dot|OUT.svg|OUT.png] [--stats-from STATS.json]
-               [--backend processes|mpi --procs N]
+               [--backend processes|mpi --procs N] [--no-plugins]
   chanflow nodes [NODE]
   chanflow --version | --help
 
@@ -50,6 +50,9 @@ commands:
 
 options:
   --set NAME=VALUE   override a parameter of the graph (VALUE is a YAML scalar)
+  --no-plugins       do not load the native libraries the file names under `plugins:`
+                     (a graph file that names plugins is code: check or draw a stranger's
+                     file with this; node types only its plugins define are then unknown)
   --backend NAME     where processes run: threads (default); processes (the graph split
                      across --procs OS processes, channels between them in shared memory);
                      mpi (under `mpirun -np N`: the graph split across the N ranks,
@@ -175,6 +178,7 @@ struct Args {
     std::string stats_from;  // dot --stats-from FILE
     std::string trace;       // run --trace FILE
     bool progress = false;   // run --progress
+    bool plugins = true;     // --no-plugins: false
     int partition = -1;      // internal: run this partition (started by the launcher)
     std::string shm;         // internal: the run's shared segment
 };
@@ -237,6 +241,8 @@ std::string parse_args(int argc, char** argv, Args& a) {
             a.shm = value;
         } else if (arg == "--progress") {
             a.progress = true;
+        } else if (arg == "--no-plugins") {
+            a.plugins = false;
         } else if (is("--stats-from")) {
             if (auto e = value_of("--stats-from", value); !e.empty()) return e;
             a.stats_from = value;
@@ -255,6 +261,8 @@ std::string parse_args(int argc, char** argv, Args& a) {
     if (!a.stats_from.empty() && a.command != "dot") return "--stats-from belongs to 'dot'";
     if (!a.trace.empty() && a.command != "run") return "--trace belongs to 'run'";
     if (a.progress && a.command != "run") return "--progress belongs to 'run'";
+    if (!a.plugins && a.command != "check" && a.command != "dot")
+        return "--no-plugins belongs to 'check' and 'dot' (a run needs the plugins it names)";
     if ((a.stats || !a.stats_file.empty()) && a.command != "run") return "--stats belongs to 'run'";
     if (a.command == "run" || a.command == "check" || a.command == "dot") {
         if (positional.size() != 2) return "'" + a.command + "' takes one graph file";
@@ -613,7 +621,9 @@ int command(int argc, char** argv) {
 
     chanflow::Plan plan;
     try {
-        plan = chanflow::load_plan(args.file, args.overrides);
+        chanflow::CheckOptions check;
+        check.plugins = args.plugins;
+        plan = chanflow::load_plan(args.file, args.overrides, check);
     } catch (const chanflow::GraphError& e) {
         for (const auto& d : e.diagnostics()) std::cerr << d.str() << '\n';
         return kExitInvalid;

@@ -89,15 +89,15 @@ std::string printable(std::string_view text) {
 GraphError::GraphError(std::vector<Diagnostic> diags)
     : std::runtime_error(join_diagnostics(diags)), diags_(std::move(diags)) {}
 
-Plan load_plan(const std::string& path, const Overrides& overrides) {
+Plan load_plan(const std::string& path, const Overrides& overrides, const CheckOptions& options) {
     auto loaded = detail::read_graph_file(path, overrides);
     std::vector<Diagnostic> diags = std::move(loaded.diags);
-    if (diags.empty()) return check_graph(loaded.spec);
+    if (diags.empty()) return check_graph(loaded.spec, options);
     if (!loaded.fatal) {
         // Report the checker's findings together with the loader's, without the ones that
         // would only echo what the loader dropped.
-        detail::CheckOptions options{&loaded.damaged, loaded.partial};
-        detail::check_graph_into(loaded.spec, diags, options);
+        detail::check_graph_into(loaded.spec, diags,
+                                 detail::CheckContext{&loaded.damaged, loaded.partial, options});
     }
     detail::sort_diagnostics(diags);
     throw GraphError(std::move(diags));

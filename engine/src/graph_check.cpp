@@ -2,8 +2,6 @@
 //
 // Every problem is collected with its place in the file and reported at once, like a
 // compiler; the plan is only handed out when nothing was found.
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <cstddef>
 #include <limits>
@@ -108,8 +106,8 @@ bool accepts(const ParamSpec& p, const Value& v) {
 class Checker {
 public:
     Checker(const GraphSpec& spec, std::vector<Diagnostic>& diags,
-            const detail::CheckOptions& options)
-        : spec_(spec), diags_(diags), options_(options) {}
+            const detail::CheckContext& context)
+        : spec_(spec), diags_(diags), context_(context) {}
 
     Plan run();
 
@@ -127,7 +125,7 @@ private:
         diags_.push_back({std::move(pos), std::move(message)});
     }
     bool damaged(const ProcessSpec& p) const {
-        return options_.damaged && options_.damaged->count(p.name) > 0;
+        return context_.damaged && context_.damaged->count(p.name) > 0;
     }
 
     void load_plugins();
@@ -147,7 +145,7 @@ private:
 
     const GraphSpec& spec_;
     std::vector<Diagnostic>& diags_;
-    const detail::CheckOptions& options_;
+    const detail::CheckContext& context_;
     Plan plan_;
     std::vector<ChannelInfo> info_;  // parallel to plan_.channels
     std::unordered_map<std::string, std::size_t> channel_index_;
@@ -158,6 +156,7 @@ private:
 };
 
 void Checker::load_plugins() {
+    if (!context_.options.plugins) return;
     for (std::size_t i = 0; i < spec_.plugins.size(); ++i) {
         try {
             load_plugin(spec_.plugins[i]);
@@ -373,7 +372,11 @@ void Checker::check_process(const ProcessSpec& p) {
         std::vector<std::string> names;
         for (const NodeType* t : NodeRegistry::global().all()) names.push_back(t->name);
         error(p.node_pos.line > 0 ? p.node_pos : p.pos,
-              "unknown node type '" + p.node + "'" + did_you_mean(p.node, names), &p);
+              "unknown node type '" + p.node + "'" + did_you_mean(p.node, names) +
+                  (context_.options.plugins || spec_.plugins.empty()
+                       ? ""
+                       : " (the file's plugins were not loaded)"),
+              &p);
     }
     const int replicas = replicas_of(p);
     if (p.ordered && replicas > 1) ordered_.push_back({&p, plan_.processes.size()});
@@ -420,7 +423,7 @@ void Checker::finish_channels() {
             if (auto c = capacity(*info.decl->capacity)) ch.capacity = *c;
         }
         // With parts of the graph dropped by the loader, end counts prove nothing.
-        if (options_.lenient) continue;
+        if (context_.lenient) continue;
         const SourcePos& where = info.decl ? info.decl->pos : info.first_use;
         if (writers == 0 && readers == 0) {
             error(where, "channel '" + ch.name + "' has no writer and no reader");
@@ -464,7 +467,7 @@ void Checker::check_ordered() {
                   p);
             continue;
         }
-        if (options_.lenient || ch.writers.empty()) continue;
+        if (context_.lenient || ch.writers.empty()) continue;
         const PlanProcess& writer = plan_.processes[ch.writers.front().process];
         const bool one_writer =
             ch.writers.size() == 1 ||
@@ -518,20 +521,11 @@ std::string closest_match(std::string_view word, const std::vector<std::string>&
     return best;
 }
 
-void load_plugin(const std::string& path) {
-    // RTLD_GLOBAL: a plugin's nodes may use symbols of plugins loaded before it.
-    if (dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL) == nullptr) {
-        const char* why = dlerror();
-        throw std::runtime_error("cannot load plugin '" + path +
-                                 "': " + (why ? why : "unknown error"));
-    }
-}
-
 namespace detail {
 
 Plan check_graph_into(const GraphSpec& spec, std::vector<Diagnostic>& diags,
-                      const CheckOptions& options) {
-    return Checker(spec, diags, options).run();
+                      const CheckContext& context) {
+    return Checker(spec, diags, context).run();
 }
 
 void sort_diagnostics(std::vector<Diagnostic>& diags) {
@@ -542,9 +536,11 @@ void sort_diagnostics(std::vector<Diagnostic>& diags) {
 
 }  // namespace detail
 
-Plan check_graph(const GraphSpec& spec) {
+Plan check_graph(const GraphSpec& spec, const CheckOptions& options) {
     std::vector<Diagnostic> diags;
-    Plan plan = detail::check_graph_into(spec, diags);
+    detail::CheckContext context;
+    context.options = options;
+    Plan plan = detail::check_graph_into(spec, diags, context);
     if (!diags.empty()) {
         detail::sort_diagnostics(diags);
         throw GraphError(std::move(diags));

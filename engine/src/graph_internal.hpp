@@ -56,17 +56,18 @@ LoadResult read_graph_text(std::string_view yaml, const std::string& file,
                            const Overrides& overrides);
 LoadResult read_graph_file(const std::string& path, const Overrides& overrides);
 
-struct CheckOptions {
+struct CheckContext {
     const std::unordered_set<std::string>* damaged = nullptr;
     /// The loader dropped parts of the graph (LoadResult::partial): skip the checks of
     /// channel ends, whose counts could be wrong only because of what was dropped.
     bool lenient = false;
+    chanflow::CheckOptions options;
 };
 
 /// Checks spec, appending every problem to diags; the plan is complete only when no
 /// problem was found.
 Plan check_graph_into(const GraphSpec& spec, std::vector<Diagnostic>& diags,
-                      const CheckOptions& options = {});
+                      const CheckContext& context = {});
 
 /// Rewrites each replicated `ordered: true` process into lanes and a merge process
 /// (ordered_fanout.cpp); the plan must be free of errors.

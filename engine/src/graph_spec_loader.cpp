@@ -144,6 +144,23 @@ std::optional<Value> resolve_plain(const std::string& s, std::string& error) {
     return Value(s);
 }
 
+// A relative plugin path: in the graph file's folder, or for a bare file name not found
+// there, in the first folder of CHANFLOW_PLUGIN_PATH (colon-separated) that has it.
+std::filesystem::path plugin_file(const std::filesystem::path& graph_dir,
+                                  const std::filesystem::path& name) {
+    std::filesystem::path beside = graph_dir / name;
+    std::error_code ec;
+    if (std::filesystem::exists(beside, ec) || name.has_parent_path()) return beside;
+    const char* search = std::getenv("CHANFLOW_PLUGIN_PATH");
+    for (std::string_view rest = search ? search : ""; !rest.empty();) {
+        const std::size_t colon = std::min(rest.find(':'), rest.size());
+        const std::filesystem::path folder(rest.substr(0, colon));
+        rest.remove_prefix(std::min(colon + 1, rest.size()));
+        if (!folder.empty() && std::filesystem::exists(folder / name, ec)) return folder / name;
+    }
+    return beside;
+}
+
 bool is_plain(const YAML::Node& n) {
     return n.Tag() == "?";
 }
@@ -463,13 +480,21 @@ void Loader::read_plugins(const Entry& e) {
         error(value_pos(e), "'plugins' must be a list of paths");
         return;
     }
-    // Relative to the graph file; made absolute so that dlopen does not search its path.
+    // Relative to the graph file (a bare name not found there: in the folders of
+    // CHANFLOW_PLUGIN_PATH); made absolute so that dlopen does not search its own path.
     const std::filesystem::path dir = std::filesystem::path(file_).parent_path();
     for (const auto& item : items) {
+        // What is loaded is written in the file, never chosen by a parameter (`--set`).
+        if (item.IsScalar() && item.Scalar().find("${") != std::string::npos) {
+            error(at(item),
+                  "a plugin path takes no ${...}: a parameter must not choose the "
+                  "code that runs");
+            continue;
+        }
         auto path = text({"plugins", at(item), item}, "a plugin path");
         if (!path) continue;
         std::filesystem::path p(*path);
-        if (p.is_relative()) p = dir / p;
+        if (p.is_relative()) p = plugin_file(dir, p);
         spec_.plugins.push_back(std::filesystem::absolute(p).lexically_normal().string());
         spec_.plugin_pos.push_back(at(item));
     }

@@ -23,6 +23,7 @@
 
 namespace fs = std::filesystem;
 using chanflow::test::read_file;
+using chanflow::test::read_until;
 using chanflow::test::run_cli;
 using chanflow::test::run_mpirun;
 using chanflow::test::stats_field;
@@ -72,22 +73,6 @@ pid_t wait_for_rank(const std::string& graph, int rank) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return -1;
-}
-
-// Reads `fd` into `into` until it holds `needle` or `limit` passes; whether it came.
-bool read_until(int fd, std::string& into, const std::string& needle, std::chrono::seconds limit) {
-    const auto end = Clock::now() + limit;
-    while (into.find(needle) == std::string::npos) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now());
-        if (left.count() <= 0) return false;
-        pollfd p{fd, POLLIN, 0};
-        if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-        char buf[4096];
-        const ssize_t n = read(fd, buf, sizeof buf);
-        if (n <= 0) return into.find(needle) != std::string::npos;
-        into.append(buf, static_cast<std::size_t>(n));
-    }
-    return true;
 }
 
 }  // namespace

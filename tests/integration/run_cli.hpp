@@ -91,6 +91,24 @@ inline CliResult run_cli(const std::vector<std::string>& args,
     return r;
 }
 
+/// Reads `fd` into `into` until it holds `needle` or `limit` passes; whether it came.
+inline bool read_until(int fd, std::string& into, const std::string& needle,
+                       std::chrono::seconds limit) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (into.find(needle) == std::string::npos) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            end - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return false;
+        pollfd p{fd, POLLIN, 0};
+        if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+        char buf[4096];
+        const ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0) return into.find(needle) != std::string::npos;
+        into.append(buf, static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
 #ifdef CHANFLOW_MPIRUN
 /// mpirun's arguments to start CHANFLOW_BIN with `args` on `ranks` ranks of this machine.
 inline std::vector<std::string> mpirun_args(int ranks, const std::vector<std::string>& args) {

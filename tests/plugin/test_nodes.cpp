@@ -2,6 +2,17 @@
 #include <chanflow/node.hpp>
 
 #include <cstdlib>
+#include <fstream>
+
+namespace {
+// A witness that the library was loaded: with CHANFLOW_TEST_PLUGIN_WITNESS set, loading
+// writes that file (the tests of --no-plugins look for it).
+const bool witnessed = [] {
+    if (const char* path = std::getenv("CHANFLOW_TEST_PLUGIN_WITNESS"))
+        std::ofstream(path) << "loaded\n";
+    return true;
+}();
+}  // namespace
 
 namespace {
 chanflow::Task triple(chanflow::ProcessContext& ctx) {

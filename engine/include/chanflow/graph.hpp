@@ -170,15 +170,25 @@ struct Plan {
 /// Parameter overrides: name -> text parsed as a YAML scalar (SPEC §1 `--set`).
 using Overrides = std::vector<std::pair<std::string, std::string>>;
 
+/// What checking a graph may do beyond reading it.
+struct CheckOptions {
+    /// Load the native libraries a graph file names under `plugins:` (a file that names
+    /// plugins is code; docs/security.md). false: none is loaded, and a node type that only
+    /// a plugin would define is reported as unknown, saying so.
+    bool plugins = true;
+};
+
 /// Reads a graph file into a GraphSpec (YAML syntax, unknown keys, `${param}`, `--set`).
 GraphSpec load_graph_spec(const std::string& path, const Overrides& overrides = {});
 /// Parses graph text; `file` names it in diagnostics.
 GraphSpec parse_graph_spec(std::string_view yaml, const std::string& file,
                            const Overrides& overrides = {});
-/// Checks a GraphSpec against the node registry and builds the Plan (loads plugins first).
-Plan check_graph(const GraphSpec& spec);
+/// Checks a GraphSpec against the node registry and builds the Plan (loads plugins first,
+/// unless told not to).
+Plan check_graph(const GraphSpec& spec, const CheckOptions& options = {});
 /// load_graph_spec + check_graph.
-Plan load_plan(const std::string& path, const Overrides& overrides = {});
+Plan load_plan(const std::string& path, const Overrides& overrides = {},
+               const CheckOptions& options = {});
 
 /// Builds a graph in C++ code (the same checks apply as for a file).
 class Graph {
@@ -217,7 +227,11 @@ private:
 /// "did you mean" helper: the closest candidate within a small edit distance, or "".
 std::string closest_match(std::string_view word, const std::vector<std::string>& candidates);
 
-/// Loads a node library (dlopen); its CHANFLOW_NODE registrations join the registry.
+/// Loads a node library (dlopen); its CHANFLOW_NODE registrations join the registry. Refuses
+/// (std::runtime_error) a library that is not a regular file owned by this user or root,
+/// that others than its owner may write, or that lies in a folder others may write (without
+/// the sticky bit): whoever can change the library could run code as this user. The file
+/// checked is the file loaded.
 void load_plugin(const std::string& path);
 
 }  // namespace chanflow
