@@ -37,9 +37,12 @@ using i64 = std::int64_t;
 
 constexpr i64 kIntMin = std::numeric_limits<i64>::min();
 constexpr double kTwo63 = 9223372036854775808.0;
-// A string, bytes or list made by `*` or `+` may hold at most this many bytes (a list
-// counts 16 a value): beyond, the expression fails instead of exhausting memory.
+// Strings, bytes and lists made by `*` and `+` in one evaluation hold at most this many
+// bytes in all (a list counts 16 a value): beyond, the expression fails instead of
+// exhausting memory, however often it repeats itself ([x * 2**20, x * 2**20, ...]).
 constexpr std::size_t kMaxSequenceBytes = std::size_t{1} << 28;
+// What the evaluation under way on this thread has made so far (EvaluationBudget).
+thread_local std::size_t tl_sequence_bytes = 0;
 // Longest printed x in an error message, so a huge message cannot flood the log.
 constexpr std::size_t kMaxPrintedX = 256;
 // Deepest nesting the parser accepts; evaluation recursion is bounded by the same depth.
@@ -525,13 +528,20 @@ bool compare(const Value& a, const Value& b, CmpOp op) {
 
 // ---- arithmetic on values ---------------------------------------------------------------
 
-/// Fails when a sequence of n elements would hold more than kMaxSequenceBytes.
+/// An evaluation starts with the whole of kMaxSequenceBytes to make.
+struct EvaluationBudget {
+    EvaluationBudget() noexcept { tl_sequence_bytes = 0; }
+};
+
+/// Counts a sequence of n elements against the evaluation's budget; fails beyond it.
 template <class Seq>
 void check_sequence_size(std::size_t n, const char* what) {
     constexpr std::size_t element = sizeof(typename Seq::value_type);
-    if (n > kMaxSequenceBytes / element)
-        fail(std::string(what) + " too large (over " + std::to_string(kMaxSequenceBytes >> 20) +
-             " MiB)");
+    const std::size_t left = kMaxSequenceBytes - tl_sequence_bytes;
+    if (n > left / element)
+        fail(std::string(what) + " too large (one evaluation makes at most " +
+             std::to_string(kMaxSequenceBytes >> 20) + " MiB with * and +)");
+    tl_sequence_bytes += n * element;
 }
 
 template <class Seq>
@@ -1932,6 +1942,7 @@ private:
 Operand finish(std::unique_ptr<Node> node, bool foldable) {
     if (foldable) {
         try {
+            EvaluationBudget budget;
             return Operand::constant(node->eval(Value()));
         } catch (const ExprError&) {
         } catch (const TypeError&) {
@@ -2663,6 +2674,7 @@ namespace {
 [[gnu::noinline]] Value evaluate_generic(const detail::ExprProgram* p, const Value& x) {
     if (!p) throw ExprError("evaluating an empty expression");
     try {
+        EvaluationBudget budget;
         return p->root.eval_generic(x);
     } catch (const ExprError& e) {
         rethrow_with_context(*p, e.what(), x);

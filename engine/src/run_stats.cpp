@@ -10,6 +10,7 @@
 #include "chanflow/runtime.hpp"
 #include "chanflow/value.hpp"
 #include "runtime_impl.hpp"
+#include "yaml_guard.hpp"
 
 namespace chanflow {
 namespace {
@@ -55,8 +56,19 @@ RunStats read_run_stats(const std::string& path) {
 
 RunStats detail::parse_run_stats(const std::string& text, const std::string& path) {
     RunStats st;
+    // A statistics file may come from anyone: read it within the limits of a graph file.
+    const detail::YamlDocument read = detail::read_yaml(text);
+    if (read.problem) {
+        std::string where;
+        if (read.problem->line > 0)
+            where = ":" + std::to_string(read.problem->line) + ":" +
+                    std::to_string(read.problem->column);
+        throw std::runtime_error(path + where +
+                                 ": not a statistics file of chanflow run --stats (" +
+                                 read.problem->message + ")");
+    }
     try {
-        const YAML::Node doc = YAML::Load(text);
+        const YAML::Node& doc = read.root;
         st.wall = doc["wall_s"].as<double>();
         for (const auto& p : doc["processes"]) {
             ProcessStats ps;

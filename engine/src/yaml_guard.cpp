@@ -106,8 +106,7 @@ std::optional<YamlProblem> check_aliases(std::string_view text) {
     YAML::Parser parser(in);
     Counter counter(text);
     try {
-        while (parser.HandleNextDocument(counter)) {
-        }
+        parser.HandleNextDocument(counter);  // a second document is refused anyway
     } catch (const Stop& s) {
         return s.problem;
     } catch (const YAML::Exception&) {
@@ -117,22 +116,54 @@ std::optional<YamlProblem> check_aliases(std::string_view text) {
     return std::nullopt;
 }
 
+bool blank_or_comment(std::string_view line) {
+    const std::size_t first = line.find_first_not_of(" \t");
+    return first == std::string_view::npos || line[first] == '#';
+}
+
+// The line (1-based) where a second document starts, or 0. A document marker ("---" or
+// "...") stands at the start of a line and means nothing else there, whatever the document
+// holds, so a look at the lines finds it. (yaml-cpp's LoadAll could be asked instead, but
+// it loops for ever on some malformed texts, such as a lone ",".)
+int second_document_line(std::string_view text) {
+    bool content = false, ended = false;
+    int line = 0;
+    for (std::size_t at = 0; at < text.size();) {
+        ++line;
+        const std::size_t end = std::min(text.find('\n', at), text.size());
+        std::string_view l = text.substr(at, end - at);
+        at = end + 1;
+        if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+        const auto marker = [&l](std::string_view m) {
+            return l.substr(0, 3) == m && (l.size() == 3 || l[3] == ' ' || l[3] == '\t');
+        };
+        if (marker("---")) {
+            if (content || ended) return line;
+            content = !blank_or_comment(l.substr(3));
+        } else if (marker("...")) {
+            ended = ended || content;
+        } else if (!blank_or_comment(l) && !(l[0] == '%' && !content && !ended)) {
+            if (ended) return line;
+            content = true;
+        }
+    }
+    return 0;
+}
+
 }  // namespace
 
 YamlDocument read_yaml(std::string_view text) {
     YamlDocument doc;
+    if (const int line = second_document_line(text); line > 0) {
+        doc.problem = YamlProblem{"a second YAML document ('---'): only one is read", line, 1};
+        return doc;
+    }
     if (text.find('&') != std::string_view::npos) {  // no anchor, no alias
         doc.problem = check_aliases(text);
         if (doc.problem) return doc;
     }
     try {
-        std::vector<YAML::Node> documents = YAML::LoadAll(std::string(text));
-        if (documents.size() > 1) {
-            doc.problem =
-                problem_at(documents[1].Mark(), "a second YAML document ('---'): only one is read");
-            return doc;
-        }
-        if (!documents.empty()) doc.root = documents[0];
+        doc.root = YAML::Load(std::string(text));
     } catch (const YAML::DeepRecursion& e) {
         doc.problem = problem_at(e.mark, "lists and mappings nested too deeply");
     } catch (const YAML::Exception& e) {

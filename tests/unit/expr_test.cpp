@@ -524,7 +524,8 @@ TEST_CASE("expr: run-time error messages name the expression and x") {
     CHECK(error_of("1 in x", "abc") ==
           "'in <str>' needs a str on the left, not int in '1 in x' (x = \"abc\")");
     CHECK(error_of("x * 1000000000000", "ab") ==
-          "repeated sequence too large (over 256 MiB) in 'x * 1000000000000' (x = \"ab\")");
+          "repeated sequence too large (one evaluation makes at most 256 MiB with * and +) in 'x * "
+          "1000000000000' (x = \"ab\")");
     CHECK(error_of("{x: 1}", 2) == "record keys must be str, not int in '{x: 1}' (x = 2)");
     CHECK(error_of("x[1:2]", 3) == "cannot slice int in 'x[1:2]' (x = 3)");
     // A huge x is cut short in the message.
@@ -619,11 +620,17 @@ TEST_CASE("expr: values nested too deep, huge sequences and huge exponents fail 
     CHECK(error_of(deep, 1).rfind("a list or record nested deeper than 64 levels in '[[[", 0) == 0);
     // Sizes are capped in bytes: a list element takes 16.
     CHECK(error_of("[x] * 2**25", 1) ==
-          "repeated sequence too large (over 256 MiB) in '[x] * 2**25' (x = 1)");
+          "repeated sequence too large (one evaluation makes at most 256 MiB with * and +) in "
+          "'[x] * 2**25' (x = 1)");
+    // ... in all, however often the expression repeats itself.
+    CHECK(error_of("[x * 2**27, x * 2**27, x * 2**27]", "a").rfind(
+              "repeated sequence too large (one evaluation makes at most 256 MiB", 0) == 0);
+    CHECK(ev("len(x * 2**27)", "a") == "int 134217728");  // each evaluation starts afresh
+    CHECK(ev("len(x * 2**27)", "a") == "int 134217728");
     CHECK(ev("len([x] * 2**20)", 1) == "int 1048576");
     CHECK(ev("len(x * 2**20)", "ab") == "int 2097152");
     CHECK(error_of("x + x", Value(std::string((std::size_t{1} << 27) + 1, 'a')))
-              .rfind("joined sequence too large (over 256 MiB)", 0) == 0);
+              .rfind("joined sequence too large (one evaluation makes at most 256 MiB", 0) == 0);
     // Exponents past any double overflow to inf (or underflow to 0.0), as Python's.
     CHECK(ev("911e9223372036854775807") == "float Infinity");
     CHECK(ev("-911e9223372036854775807") == "float -Infinity");

@@ -646,7 +646,12 @@ TEST_CASE("graph: what YAML can make the loader do is bounded") {
 
     // One document: a second one is not dropped without a word.
     CHECK(errors("chanflow: 1\n" + tail + "---\nname: x\n") ==
+          Lines{"5:1: a second YAML document ('---'): only one is read"});
+    CHECK(errors("%YAML 1.2\n---\nchanflow: 1\n" + tail + "...\n# the end\n").empty());
+    CHECK(errors("chanflow: 1\n" + tail + "...\nname: x\n") ==
           Lines{"6:1: a second YAML document ('---'): only one is read"});
+    // Malformed text on which a loop over documents would never end.
+    CHECK(errors(",") == Lines{"1:1: missing key 'chanflow' (the format version, 1)"});
     CHECK(errors("chanflow: 1\nparams: {n: 1}\n" + tail, {{"n", "2\n---\n3"}}) ==
           Lines{"0:0: --set: cannot read the value of 'n': a second YAML document ('---'): "
                 "only one is read"});
