@@ -22,7 +22,8 @@ Task print_body(ProcessContext& ctx) {
 }
 
 CHANFLOW_NODE({.name = "print",
-               .doc = "Writes each input in printed form (SPEC §3) to stdout, one per line.",
+               .doc = "Writes each input to stdout, one per line: strings as they are, numbers "
+                      "as Python prints them, lists and records as JSON.",
                .ports = {in_port("in", "the values to print")},
                .body = print_body});
 

@@ -1,13 +1,10 @@
-// chanflow — the command-line client of the engine (SPEC §6).
+// chanflow — the command-line client of the engine (README.md, docs/).
 // stdout carries only what the graph prints; everything else goes to stderr.
 #include <algorithm>
 #include <charconv>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <optional>

@@ -551,9 +551,16 @@ Seq repeat(const Seq& s, i64 n) {
     // n is checked against the quotient first: s.size() * n could overflow.
     if (static_cast<std::size_t>(n) > kMaxSequenceBytes / s.size())
         check_sequence_size<Seq>(kMaxSequenceBytes + 1, "repeated sequence");
-    check_sequence_size<Seq>(s.size() * static_cast<std::size_t>(n), "repeated sequence");
-    out.reserve(s.size() * static_cast<std::size_t>(n));
-    for (i64 i = 0; i < n; ++i) out.insert(out.end(), s.begin(), s.end());
+    const std::size_t total = s.size() * static_cast<std::size_t>(n);
+    check_sequence_size<Seq>(total, "repeated sequence");
+    // One copy of s, then what is filled copied after itself: log2(n) copies, not n.
+    out.resize(total);
+    std::copy(s.begin(), s.end(), out.begin());
+    for (std::size_t filled = s.size(); filled < total;) {
+        const std::size_t k = std::min(filled, total - filled);
+        std::copy_n(out.begin(), k, out.begin() + static_cast<std::ptrdiff_t>(filled));
+        filled += k;
+    }
     return out;
 }
 

@@ -480,7 +480,7 @@ void Loader::read_plugins(const Entry& e) {
         error(value_pos(e), "'plugins' must be a list of paths");
         return;
     }
-    // Relative to the graph file (a bare name not found there: in the folders of
+    // In the graph file's folder or below it (a bare name not found there: in the folders of
     // CHANFLOW_PLUGIN_PATH); made absolute so that dlopen does not search its own path.
     const std::filesystem::path dir = std::filesystem::path(file_).parent_path();
     for (const auto& item : items) {
@@ -493,9 +493,17 @@ void Loader::read_plugins(const Entry& e) {
         }
         auto path = text({"plugins", at(item), item}, "a plugin path");
         if (!path) continue;
-        std::filesystem::path p(*path);
-        if (p.is_relative()) p = plugin_file(dir, p);
-        spec_.plugins.push_back(std::filesystem::absolute(p).lexically_normal().string());
+        const std::filesystem::path p(*path);
+        const bool climbs =
+            std::any_of(p.begin(), p.end(), [](const auto& c) { return c == ".."; });
+        if (p.empty() || p.is_absolute() || climbs) {
+            error(at(item), "plugin '" + *path +
+                                "': a plugin lies in the graph file's folder or below it, or in "
+                                "a folder of CHANFLOW_PLUGIN_PATH (write its file name)");
+            continue;
+        }
+        spec_.plugins.push_back(
+            std::filesystem::absolute(plugin_file(dir, p)).lexically_normal().string());
         spec_.plugin_pos.push_back(at(item));
     }
 }

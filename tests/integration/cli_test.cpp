@@ -107,8 +107,9 @@ TEST_CASE("cli: unavailable backends are refused before anything runs") {
 
 TEST_CASE("cli: a plugin's node types are loaded from the graph file") {
     ScratchDir dir;
-    const auto graph = dir.write("plugin.yaml", std::string("chanflow: 1\nplugins: [\"") +
-                                                    CHANFLOW_TEST_PLUGIN + "\"]\n" + R"(processes:
+    chanflow::test::TestPluginPath plugin_path;
+    const auto graph = dir.write(
+        "plugin.yaml", "chanflow: 1\nplugins: [" + plugin_path.name() + "]\n" + R"(processes:
   numbers: {node: range, with: {stop: 3}, out: {out: a}}
   triple:  {node: plugin.triple, in: {in: a}, out: {out: b}}
   print:   {node: print, in: {in: b}}

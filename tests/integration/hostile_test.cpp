@@ -415,8 +415,9 @@ TEST_CASE("hostile: a partition's death names its signal whatever its processes 
         processes += "  ? w" + std::to_string(i) + std::string(3000, 'z') +
                      "\n  : {node: map, with: {expr: \"x\"}, in: {in: a" + std::to_string(i) +
                      "}, out: {out: a" + std::to_string(i + 1) + "}, rank: 1}\n";
+    chanflow::test::TestPluginPath plugin_path;
     Graph g(
-        std::string("chanflow: 1\nplugins: [\"") + CHANFLOW_TEST_PLUGIN + "\"]\nprocesses:\n" +
+        "chanflow: 1\nplugins: [" + plugin_path.name() + "]\nprocesses:\n" +
         "  numbers: {node: range, with: {stop: 1000}, out: {out: a0}, rank: 0}\n" + processes +
         "  crash: {node: plugin.crash_at, with: {at: 7}, in: {in: a20}, out: {out: b}, rank: 1}\n"
         "  sink: {node: discard, in: {in: b}, rank: 0}\n");
@@ -517,6 +518,22 @@ TEST_CASE(
     r = run_cli({"check", param.string()});
     CHECK(r.exit_code == 2);
     CHECK(r.err.find(":3:11: error: a plugin path takes no ${...}") != std::string::npos);
+
+    // A plugin lies beside the file (or below), or in CHANFLOW_PLUGIN_PATH: not anywhere.
+    const fs::path absolute = dir.path / "absolute.yaml";
+    std::ofstream(absolute) << "chanflow: 1\nplugins: [" << lib.string() << "]\n" << body;
+    r = run_cli({"check", absolute.string()});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(":2:11: error: plugin '" + lib.string() +
+                     "': a plugin lies in the graph file's folder or below it, or in a folder of "
+                     "CHANFLOW_PLUGIN_PATH (write its file name)\n") != std::string::npos);
+    fs::create_directory(dir.path / "sub");
+    const fs::path climbing = dir.path / "sub" / "climbing.yaml";
+    std::ofstream(climbing) << "chanflow: 1\nplugins: [../nodes.so]\n" << body;
+    r = run_cli({"check", climbing.string()});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(":2:11: error: plugin '../nodes.so': a plugin lies in the graph file's "
+                     "folder or below it") != std::string::npos);
 
     // A library that others could have changed is refused.
     fs::permissions(lib, fs::perms::group_write, fs::perm_options::add);

@@ -129,7 +129,8 @@ processes:
 }
 
 TEST_CASE("processes: a node that crashes its OS process is named with the signal") {
-    Graph g(std::string("chanflow: 1\nplugins: [\"") + CHANFLOW_TEST_PLUGIN + R"Y("]
+    chanflow::test::TestPluginPath plugin_path;
+    Graph g("chanflow: 1\nplugins: [" + plugin_path.name() + R"Y(]
 processes:
   numbers: {node: range, with: {stop: 100000000}, out: {out: a}}
   work:

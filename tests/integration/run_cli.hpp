@@ -193,4 +193,22 @@ inline CliResult run_cli_on_terminal(const std::vector<std::string>& args,
     return r;
 }
 
+#ifdef CHANFLOW_TEST_PLUGIN
+/// While it lives, CHANFLOW_PLUGIN_PATH names the test plugin's folder, so that a graph file
+/// anywhere loads it by its file name: `plugins: [<TestPluginPath::name()>]`.
+struct TestPluginPath {
+    TestPluginPath() {
+        const std::string path = CHANFLOW_TEST_PLUGIN;
+        setenv("CHANFLOW_PLUGIN_PATH", path.substr(0, path.rfind('/')).c_str(), 1);
+    }
+    ~TestPluginPath() { unsetenv("CHANFLOW_PLUGIN_PATH"); }
+    TestPluginPath(const TestPluginPath&) = delete;
+    TestPluginPath& operator=(const TestPluginPath&) = delete;
+    static std::string name() {
+        const std::string path = CHANFLOW_TEST_PLUGIN;
+        return path.substr(path.rfind('/') + 1);
+    }
+};
+#endif
+
 }  // namespace chanflow::test

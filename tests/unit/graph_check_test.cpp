@@ -881,6 +881,19 @@ TEST_CASE("graph: files: name from the stem, plugins relative to the file") {
     }
 }
 
+TEST_CASE("graph: plugin paths: in the file's folder, or by name in CHANFLOW_PLUGIN_PATH") {
+    for (const char* path : {"/usr/lib/x.so", "../x.so", "lib/../../x.so"}) {
+        CAPTURE(path);
+        CHECK(errors(std::string("chanflow: 1\nplugins: [\"") + path + "\"]\n") ==
+              Lines{std::string("2:11: plugin '") + path +
+                    "': a plugin lies in the graph file's folder or below it, or in a folder of "
+                    "CHANFLOW_PLUGIN_PATH (write its file name)"});
+    }
+    CHECK(errors("chanflow: 1\nparams: {p: x.so}\nplugins: [\"${p}\"]\n") ==
+          Lines{"3:11: a plugin path takes no ${...}: a parameter must not choose the code that "
+                "runs"});
+}
+
 TEST_CASE("graph: files: a missing file is one diagnostic naming it") {
     try {
         load_plan("/nonexistent/g.yaml");
