@@ -53,7 +53,6 @@ using detail::ShmSegment;
 
 // A frame is a kind byte and encoded values; a batch larger than a ring goes as a run of
 // kFrameMore frames ended by a kFrameData frame.
-constexpr int kDeadlockCheck = 100;          // ms between the launcher's deadlock checks
 constexpr std::size_t kRingBytes = 2 << 20;  // a 1 MiB tensor's batch fits whole
 
 // Reads the local side of a crossing channel and sends what it reads, in batches of what

@@ -123,7 +123,9 @@ TEST_CASE("cookbook: on the processes backend, with 2 and 3 partitions, the same
 
 #ifdef CHANFLOW_MPIRUN
 TEST_CASE("cookbook: on the MPI backend under mpirun, with 2 and 3 ranks, the same output") {
-    for (const auto& [name, example] : examples()) {
+    for (const auto& entry : examples()) {
+        const std::string& name = entry.first;  // a structured binding cannot be captured (clang)
+        const auto& example = entry.second;
         const std::string want = read_file(kGraphs / "expected" / (name + ".out"));
         for (int ranks : {2, 3}) {
             std::vector<std::string> args{"run", "graphs/" + name + ".yaml", "--backend", "mpi"};

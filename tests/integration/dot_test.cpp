@@ -186,7 +186,7 @@ TEST_CASE("dot: pictures of 20 to 50 processes stay readable") {
             }
         // No channel label sits on a box or on another label.
         for (std::size_t i = 0; i < l.labels.size(); ++i) {
-            const auto [x, y] = l.labels[i];
+            const double x = l.labels[i].first, y = l.labels[i].second;
             for (const auto& b : l.nodes) {
                 INFO("label at " << x << "," << y << " on " << b.name);
                 CHECK_FALSE(b.contains(x, y));

@@ -58,9 +58,10 @@ TEST_CASE("value: floats print as Python's repr") {
         {-1.25e-7, "-1.25e-07"},
         {std::numeric_limits<double>::infinity(), "inf"},
         {-std::numeric_limits<double>::infinity(), "-inf"}};
-    for (auto [f, want] : cases) {
+    for (const auto& c : cases) {
+        const std::string want = c.second;  // a structured binding cannot be captured (clang)
         CAPTURE(want);
-        CHECK(to_printed(Value(f)) == want);
+        CHECK(to_printed(Value(c.first)) == want);
     }
     CHECK(to_printed(Value(std::nan(""))) == "nan");
 }
