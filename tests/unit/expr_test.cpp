@@ -623,8 +623,8 @@ TEST_CASE("expr: values nested too deep, huge sequences and huge exponents fail 
           "repeated sequence too large (one evaluation makes at most 256 MiB with * and +) in "
           "'[x] * 2**25' (x = 1)");
     // ... in all, however often the expression repeats itself.
-    CHECK(error_of("[x * 2**27, x * 2**27, x * 2**27]", "a").rfind(
-              "repeated sequence too large (one evaluation makes at most 256 MiB", 0) == 0);
+    CHECK(error_of("[x * 2**27, x * 2**27, x * 2**27]", "a")
+              .rfind("repeated sequence too large (one evaluation makes at most 256 MiB", 0) == 0);
     CHECK(ev("len(x * 2**27)", "a") == "int 134217728");  // each evaluation starts afresh
     CHECK(ev("len(x * 2**27)", "a") == "int 134217728");
     CHECK(ev("len([x] * 2**20)", 1) == "int 1048576");
