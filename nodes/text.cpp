@@ -1,4 +1,8 @@
 // Text nodes: lines of a file, words of a line (or their counts), lines into a file.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -15,33 +19,67 @@
 namespace chanflow {
 namespace {
 
+// A line longer than this fails the process instead of filling memory (a file without a
+// newline, such as /dev/zero).
+constexpr std::size_t kMaxLine = std::size_t{256} << 20;
+
 Task lines_body(ProcessContext& ctx) {
     const std::string path(ctx.param("path").as_string());
-    std::ifstream file(path, std::ios::binary);
-    if (!file) throw std::runtime_error("cannot open '" + path + "': " + std::strerror(errno));
+    struct File {
+        int fd;
+        ~File() {
+            if (fd >= 0) ::close(fd);
+        }
+    } const file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+    const int fd = file.fd;
+    if (fd < 0) throw std::runtime_error("cannot open '" + path + "': " + std::strerror(errno));
     auto& out = ctx.out();
     // Progress in bytes, where the size is known (not for a pipe).
-    std::error_code size_error;
-    const std::uintmax_t size = std::filesystem::file_size(path, size_error);
-    if (!size_error && size > 0) ctx.progress_total(size, ProgressUnit::Bytes);
-    std::uint64_t read = 0;
-    // Lines go out in batches of up to 64 (one channel lock per batch).
+    struct stat st {};
+    const bool sized = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+    if (sized) ctx.progress_total(static_cast<std::uint64_t>(st.st_size), ProgressUnit::Bytes);
+    // The file is read in blocks and cut at newlines; a line that spans blocks is gathered
+    // in `partial`. Lines go out in batches of up to 64 (one channel lock per batch).
     constexpr std::size_t kBatch = 64;
     std::vector<Value> batch;
     batch.reserve(kBatch);
-    for (std::string line; std::getline(file, line);) {
-        read += line.size() + 1;
-        std::string_view text = line;  // one allocation per line at most: the Value's
-        if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
-        batch.emplace_back(text);
-        if (batch.size() == kBatch) {
-            co_await out.write_all(batch);
-            ctx.progress_done(read);
+    std::vector<char> block(std::size_t{1} << 20);
+    std::string partial;
+    std::uint64_t read_bytes = 0, lines = 0;
+    auto emit = [&](std::string_view line) {
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        batch.emplace_back(line);
+        ++lines;
+    };
+    for (;;) {
+        const ssize_t n = ::read(fd, block.data(), block.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0)
+            throw std::runtime_error("reading '" + path + "' failed: " + std::strerror(errno));
+        if (n == 0) break;
+        read_bytes += static_cast<std::uint64_t>(n);
+        std::string_view rest(block.data(), static_cast<std::size_t>(n));
+        for (std::size_t nl; (nl = rest.find('\n')) != std::string_view::npos;) {
+            if (partial.empty()) {
+                emit(rest.substr(0, nl));
+            } else {
+                partial.append(rest.substr(0, nl));
+                emit(partial);
+                partial.clear();
+            }
+            rest.remove_prefix(nl + 1);
+            if (batch.size() == kBatch) co_await out.write_all(batch);
         }
+        if (partial.size() + rest.size() > kMaxLine)
+            throw std::runtime_error("line " + std::to_string(lines + 1) + " of '" + path +
+                                     "' is longer than " + std::to_string(kMaxLine >> 20) +
+                                     " MiB");
+        partial.append(rest);
+        ctx.progress_done(read_bytes);
     }
-    if (file.bad()) throw std::runtime_error("reading '" + path + "' failed");
+    if (!partial.empty()) emit(partial);  // the last line may lack its newline
     co_await out.write_all(batch);
-    if (!size_error) ctx.progress_done(size);  // the last line may lack its newline
+    if (sized) ctx.progress_done(static_cast<std::uint64_t>(st.st_size));
 }
 
 CHANFLOW_NODE({.name = "text.lines",

@@ -180,18 +180,21 @@ RunResult Runtime::run() {
         std::lock_guard lock(output_mu_);
         return output_error_;
     }();
-    std::lock_guard lock(mu_);
-    if (!failed_ && output_error != 0) {  // at the last flush, when no process was left to fail
-        failed_ = true;
-        failure_ = output_failure(output_error);
-        if (on_failure_) on_failure_(failure_);
+    std::string late_failure;  // at the last flush, when no process was left to fail
+    {
+        std::lock_guard lock(mu_);
+        if (!failed_ && output_error != 0) {
+            failed_ = true;
+            failure_ = late_failure = output_failure(output_error);
+        }
+        if (failed_) {
+            result.status = RunStatus::Failed;
+            result.message = failure_;
+            result.output_closed = output_error == EPIPE;
+        }
+        result.collected = std::move(collected_);
     }
-    if (failed_) {
-        result.status = RunStatus::Failed;
-        result.message = failure_;
-        result.output_closed = output_error == EPIPE;
-    }
-    result.collected = std::move(collected_);
+    if (!late_failure.empty() && on_failure_) on_failure_(late_failure);
     return result;
 }
 

@@ -429,6 +429,38 @@ TEST_CASE("hostile: a partition's death names its signal whatever its processes 
     CHECK(r.err.size() < 500);
 }
 
+TEST_CASE("hostile: text.lines cuts lines across blocks, and a line without end fails at 256 MiB") {
+    Folder dir;
+    const fs::path text = dir.path / "lines.txt";
+    // Lines of every length around the block size, one with a CR, the last without newline.
+    std::string want, content;
+    for (std::size_t n : {0, 1, 1048575, 1048576, 1048577, 3, 2097152, 5}) {
+        const std::string line(n, 'a' + static_cast<char>(n % 26));
+        content += line + (n == 3 ? "\r\n" : "\n");
+        want += std::to_string(n) + "\n";
+    }
+    content += "tail";
+    want += "4\n";
+    std::ofstream(text, std::ios::binary) << content;
+    Graph lengths(
+        "chanflow: 1\nprocesses:\n"
+        "  l: {node: text.lines, with: {path: \"" +
+        text.string() +
+        "\"}, out: {out: c}}\n"
+        "  n: {node: map, with: {expr: \"len(x)\"}, in: {in: c}, out: {out: d}}\n"
+        "  p: {node: print, in: {in: d}}\n");
+    auto r = run_cli({"run", lengths.path.string()});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == want);
+    Graph endless(
+        "chanflow: 1\nprocesses:\n"
+        "  l: {node: text.lines, with: {path: /dev/zero}, out: {out: c}}\n"
+        "  p: {node: print, in: {in: c}}\n");
+    r = run_cli({"run", endless.path.string()});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err == "error: process 'l' failed: line 1 of '/dev/zero' is longer than 256 MiB\n");
+}
+
 // ---- the graph file ----------------------------------------------------------------------
 
 TEST_CASE("hostile: alias bombs and deep nesting are refused at once (exit 2)") {
