@@ -509,6 +509,7 @@ private:
     std::string deadlock_report_;
     std::vector<std::uint64_t> last_wakes_;
     std::optional<std::chrono::steady_clock::time_point> kill_at_;
+    std::optional<std::chrono::steady_clock::time_point> all_ready_at_;
 };
 
 // The segment's name lives only until the launcher holds a descriptor of it: the partitions
@@ -648,8 +649,10 @@ bool Launcher::deadlocked_everywhere() {
 
 // A partition whose ticker stopped counting (stopped with SIGSTOP, in a debugger) is neither
 // dead nor deadlocked: the run waits for it, and says so once, and again when it answers.
+// The clock starts once every partition has loaded the plan and joined (which takes a
+// while for a large graph file).
 void Launcher::check_silence() {
-    if (silence_.count() == 0 || kill_at_) return;
+    if (silence_.count() == 0 || kill_at_ || !all_ready_at_) return;
     const auto now = std::chrono::steady_clock::now();
     for (int k = 0; k < n_; ++k) {
         Partition& p = partitions_[static_cast<std::size_t>(k)];
@@ -660,9 +663,10 @@ void Launcher::check_silence() {
             p.heard = now;
             if (p.silent) notice("partition " + std::to_string(k) + " answers again");
             p.silent = false;
-        } else if (!p.silent && now - p.heard >= silence_) {
+        } else if (!p.silent && now - std::max(p.heard, *all_ready_at_) >= silence_) {
             p.silent = true;
-            const auto s = std::chrono::duration_cast<std::chrono::seconds>(now - p.heard);
+            const auto s = std::chrono::duration_cast<std::chrono::seconds>(
+                now - std::max(p.heard, *all_ready_at_));
             notice("partition " + std::to_string(k) + " has not answered for " +
                    std::to_string(s.count()) + " s: it may be stopped (still waiting); it runs " +
                    processes_of(plan_, placement_, k));
@@ -761,6 +765,7 @@ void Launcher::watch() {
                 char buf[64];
                 const ssize_t r = read(ready_read_.get(), buf, sizeof buf);
                 if (r > 0) ready_count_ += static_cast<int>(r);
+                if (ready_count_ >= n_) all_ready_at_ = std::chrono::steady_clock::now();
                 if (r <= 0 || ready_count_ >= n_) ready_read_.reset();
             } else if (whose[i] == -2) {
                 on_signal();
