@@ -128,19 +128,26 @@ std::vector<std::string> gather(MPI_Comm comm, int size, const std::string& mine
     return out;
 }
 
+// What `collect` processes kept, flat: each process's name, how many values, the values.
+// (Wrapped in a list and a record, a value nested 64 deep would go past the nesting limit.)
 std::string encode_collected(const std::map<std::string, std::vector<Value>>& collected) {
-    Record r;
-    for (const auto& [name, values] : collected) r.emplace_back(name, Value(List(values)));
     Bytes bytes;
-    detail::encode(Value(std::move(r)), bytes);
+    for (const auto& [name, values] : collected) {
+        detail::encode(Value(name), bytes);
+        detail::encode(Value(static_cast<long long>(values.size())), bytes);
+        for (const Value& v : values) detail::encode(v, bytes);
+    }
     return std::string(bytes.begin(), bytes.end());
 }
 
 void merge_collected(const std::string& bytes, std::map<std::string, std::vector<Value>>& into) {
     detail::Decoder d(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
-    const Value all = d.next();
-    for (const auto& [name, values] : all.as_record())
-        for (const Value& v : values.as_list()) into[name].push_back(v);
+    while (!d.done()) {
+        const Value name = d.next();
+        const std::int64_t n = d.next().as_int();
+        auto& values = into[std::string(name.as_string())];
+        for (std::int64_t i = 0; i < n; ++i) values.push_back(d.next());
+    }
 }
 
 struct Comm {
