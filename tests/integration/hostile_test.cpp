@@ -43,15 +43,9 @@ struct Ending {
 // Runs the CLI with its stdout on /dev/full, closed, or a pipe nobody reads (SIGPIPE as the
 // default or ignored, as a parent may leave it); stderr is captured.
 Ending run_with_stdout(Stdout how, const std::vector<std::string>& args) {
-    int err_pipe[2];
-    REQUIRE(pipe(err_pipe) == 0);
     const auto start = Clock::now();
-    const pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        dup2(err_pipe[1], 2);
-        close(err_pipe[0]);
-        close(err_pipe[1]);
+    int out_fd = -1, err_fd = -1;
+    const pid_t pid = chanflow::test::spawn_cli(args, out_fd, err_fd, CHANFLOW_BIN, [how] {
         if (how == Stdout::Full) {
             const int full = open("/dev/full", O_WRONLY);
             dup2(full, 1);
@@ -66,19 +60,13 @@ Ending run_with_stdout(Stdout how, const std::vector<std::string>& args) {
             close(out[1]);
             signal(SIGPIPE, how == Stdout::ClosedPipeIgnored ? SIG_IGN : SIG_DFL);
         }
-        if (chdir(CHANFLOW_SOURCE_DIR) != 0) _exit(127);
-        std::vector<char*> argv{const_cast<char*>(CHANFLOW_BIN)};
-        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-        argv.push_back(nullptr);
-        execv(CHANFLOW_BIN, argv.data());
-        _exit(127);
-    }
-    close(err_pipe[1]);
+    });
+    close(out_fd);
     Ending e;
     char buf[4096];
-    for (ssize_t n; (n = read(err_pipe[0], buf, sizeof buf)) > 0;)
+    for (ssize_t n; (n = read(err_fd, buf, sizeof buf)) > 0;)
         e.err.append(buf, static_cast<std::size_t>(n));
-    close(err_pipe[0]);
+    close(err_fd);
     waitpid(pid, &e.status, 0);
     e.took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
     return e;

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -23,9 +24,11 @@ struct CliResult {
 };
 
 /// Starts `program` with args in the source directory, its stdout and stderr on pipes whose
-/// reading ends it returns in out_fd and err_fd; returns its pid.
+/// reading ends it returns in out_fd and err_fd; returns its pid. `in_child`, if given, runs
+/// in the child just before the program starts (to set up its descriptors or signals).
 inline pid_t spawn_cli(const std::vector<std::string>& args, int& out_fd, int& err_fd,
-                       const char* program = CHANFLOW_BIN) {
+                       const char* program = CHANFLOW_BIN,
+                       const std::function<void()>& in_child = {}) {
     int out_pipe[2], err_pipe[2];
     if (pipe(out_pipe) != 0 || pipe(err_pipe) != 0) throw std::runtime_error("pipe failed");
     const pid_t pid = fork();
@@ -38,6 +41,7 @@ inline pid_t spawn_cli(const std::vector<std::string>& args, int& out_fd, int& e
         close(out_pipe[1]);
         close(err_pipe[1]);
         if (chdir(CHANFLOW_SOURCE_DIR) != 0) _exit(127);
+        if (in_child) in_child();
         std::vector<char*> argv;
         argv.push_back(const_cast<char*>(program));
         for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
