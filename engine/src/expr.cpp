@@ -548,10 +548,9 @@ template <class Seq>
 Seq repeat(const Seq& s, i64 n) {
     Seq out;
     if (n <= 0 || s.empty()) return out;
-    // n is checked against the quotient first: s.size() * n could overflow.
-    if (static_cast<std::size_t>(n) > kMaxSequenceBytes / s.size())
-        check_sequence_size<Seq>(kMaxSequenceBytes + 1, "repeated sequence");
-    const std::size_t total = s.size() * static_cast<std::size_t>(n);
+    std::size_t total = 0;
+    if (__builtin_mul_overflow(s.size(), static_cast<std::size_t>(n), &total))
+        total = std::numeric_limits<std::size_t>::max();  // far past the budget
     check_sequence_size<Seq>(total, "repeated sequence");
     // One copy of s, then what is filled copied after itself: log2(n) copies, not n.
     out.resize(total);

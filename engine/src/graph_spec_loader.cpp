@@ -663,7 +663,7 @@ void Loader::load(const Overrides& overrides) {
     if (doc.problem) {
         std::string message = std::move(doc.problem->message);
         // A plain ${...} ends at `}` inside [ ] and { }: say how to write it.
-        if (doc.problem->line > 0 && message.rfind("YAML syntax error", 0) == 0) {
+        if (doc.problem->syntax && doc.problem->line > 0) {
             std::size_t begin = 0;
             for (int line = 1; line < doc.problem->line && begin != std::string::npos; ++line) {
                 begin = text_.find('\n', begin);

@@ -468,7 +468,6 @@ private:
         pid_t pid = -1;
         Fd pidfd, results;
         bool running = false;
-        int status = 0;
         std::uint64_t beats = 0;  // its count when last seen to change
         std::chrono::steady_clock::time_point heard;
         bool silent = false;  // said so, and not yet heard again
@@ -692,7 +691,6 @@ void Launcher::on_exit(int k) {
     if (waitpid(p.pid, &status, WNOHANG) <= 0) return;
     p.running = false;
     p.pidfd.reset();
-    p.status = status;
     if (seg_->aborted()) return;  // stopping already: its end says nothing new
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGPIPE) {

@@ -54,23 +54,19 @@ void load_plugin(const std::string& path) {
     std::error_code ec;
     const std::filesystem::path real = std::filesystem::canonical(path, ec);
     if (ec) throw std::runtime_error("cannot load plugin '" + path + "': " + ec.message());
-    const int fd = ::open(real.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    struct File {
+        int fd;
+        ~File() {
+            if (fd >= 0) ::close(fd);
+        }
+    } const file{::open(real.c_str(), O_RDONLY | O_CLOEXEC)};
+    struct stat st {};
+    if (file.fd < 0 || fstat(file.fd, &st) != 0)
         throw std::runtime_error("cannot load plugin '" + path + "': " + std::strerror(errno));
-    struct stat file {};
-    try {
-        if (fstat(fd, &file) != 0)
-            throw std::runtime_error("cannot load plugin '" + path + "': " + std::strerror(errno));
-        check_plugin_file(real.string(), file);
-    } catch (...) {
-        ::close(fd);
-        throw;
-    }
+    check_plugin_file(real.string(), st);
     // RTLD_GLOBAL: a plugin's nodes may use symbols of plugins loaded before it.
-    const std::string by_fd = "/proc/self/fd/" + std::to_string(fd);
-    void* handle = dlopen(by_fd.c_str(), RTLD_NOW | RTLD_GLOBAL);
-    ::close(fd);
-    if (handle == nullptr) {
+    const std::string by_fd = "/proc/self/fd/" + std::to_string(file.fd);
+    if (dlopen(by_fd.c_str(), RTLD_NOW | RTLD_GLOBAL) == nullptr) {
         const char* why = dlerror();
         throw std::runtime_error("cannot load plugin '" + path +
                                  "': " + (why ? why : "unknown error"));

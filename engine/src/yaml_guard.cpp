@@ -51,14 +51,14 @@ public:
                                             "' takes what aliases repeat past " +
                                             std::to_string(kMaxAliasExpansion) + " values")};
     }
-    void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t anchor,
                          YAML::EmitterStyle::value) override {
-        open(mark, anchor);
+        open(anchor);
     }
     void OnSequenceEnd() override { close(); }
-    void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t anchor,
                     YAML::EmitterStyle::value) override {
-        open(mark, anchor);
+        open(anchor);
     }
     void OnMapEnd() override { close(); }
 
@@ -72,10 +72,7 @@ private:
         ++nodes_;
         if (anchor != YAML::NullAnchor) sizes_[anchor] = 1;
     }
-    void open(const YAML::Mark& mark, YAML::anchor_t anchor) {
-        if (open_.size() >= static_cast<std::size_t>(kMaxYamlNesting))
-            throw Stop{problem_at(mark, "lists and mappings nested deeper than " +
-                                            std::to_string(kMaxYamlNesting) + " levels")};
+    void open(YAML::anchor_t anchor) {
         open_.push_back({anchor, nodes_});
         ++nodes_;
     }
@@ -99,8 +96,7 @@ private:
     std::size_t added_ = 0;                                  // of those, through aliases
 };
 
-// The first alias that takes the text past kMaxAliasExpansion, or a collection nested past
-// kMaxYamlNesting, if any.
+// The first alias that takes the text past kMaxAliasExpansion, if any.
 std::optional<YamlProblem> check_aliases(std::string_view text) {
     std::istringstream in{std::string(text)};
     YAML::Parser parser(in);
@@ -168,6 +164,7 @@ YamlDocument read_yaml(std::string_view text) {
         doc.problem = problem_at(e.mark, "lists and mappings nested too deeply");
     } catch (const YAML::Exception& e) {
         doc.problem = problem_at(e.mark, "YAML syntax error: " + e.msg);
+        doc.problem->syntax = true;
     }
     return doc;
 }

@@ -18,8 +18,6 @@
 
 namespace chanflow::detail {
 
-/// Collections (sequences and mappings) nest at most this deep where aliases are counted.
-inline constexpr int kMaxYamlNesting = 100;
 /// Aliases may add at most this many nodes (scalars and collections) to a text.
 inline constexpr std::size_t kMaxAliasExpansion = 1'000'000;
 
@@ -28,6 +26,7 @@ struct YamlProblem {
     std::string message;
     int line = 0;
     int column = 0;
+    bool syntax = false;  // the text is not YAML (else: a limit, a second document)
 };
 
 /// The one document of a YAML text, or what is wrong with the text: a syntax error,
