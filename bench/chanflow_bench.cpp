@@ -79,7 +79,7 @@ std::int64_t tbb_queue_transfer(std::int64_t n, std::size_t capacity) {
     q.set_capacity(static_cast<std::ptrdiff_t>(capacity));
     std::int64_t sum = 0;
     std::thread consumer([&] {
-        std::int64_t v;
+        std::int64_t v = 0;
         for (std::int64_t i = 0; i < n; ++i) {
             q.pop(v);
             sum += v;

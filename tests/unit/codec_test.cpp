@@ -137,9 +137,9 @@ TEST_CASE("codec: malformed input is refused with what and where") {
     t = encoded(tensor(DType::F64, {2, 2}));
     t[2] = 1;  // rank 1: the second dim is read as the length
     expect_error(t, "tensor data that does not match its shape");
-    Bytes huge = {11, 3, 2};
-    for (int i = 0; i < 2; ++i) huge.insert(huge.end(), {0, 0, 0, 0, 0, 0, 0, 0x40});
-    huge.insert(huge.end(), 8, 0);
+    // Two dims of 2**62 each (little-endian u64), then 8 bytes of data.
+    const Bytes huge = {11, 3, 2, 0, 0,    0, 0, 0, 0, 0, 0x40, 0, 0, 0,
+                        0,  0, 0, 0, 0x40, 0, 0, 0, 0, 0, 0,    0, 0, 0};
     expect_error(huge, "a tensor shape out of range");
 }
 

@@ -951,9 +951,12 @@ processes:
 }
 
 TEST_CASE("graph: Diagnostic::str and closest_match") {
-    CHECK(Diagnostic{{"g.yaml", 3, 7}, "bad"}.str() == "g.yaml:3:7: error: bad");
-    CHECK(Diagnostic{{"g.yaml", 0, 0}, "bad"}.str() == "g.yaml: error: bad");
-    CHECK(Diagnostic{{}, "bad"}.str() == "error: bad");
+    const Diagnostic placed{SourcePos{"g.yaml", 3, 7}, "bad"};
+    const Diagnostic file_only{SourcePos{"g.yaml", 0, 0}, "bad"};
+    const Diagnostic nowhere{SourcePos{}, "bad"};
+    CHECK(placed.str() == "g.yaml:3:7: error: bad");
+    CHECK(file_only.str() == "g.yaml: error: bad");
+    CHECK(nowhere.str() == "error: bad");
 
     CHECK(closest_match("stpo", {"start", "stop"}) == "stop");
     CHECK(closest_match("txt.lines", {"text.words", "text.lines"}) == "text.lines");
