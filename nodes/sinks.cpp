@@ -1,5 +1,4 @@
 // Sink nodes: consume a stream.
-#include "../engine/src/runtime_impl.hpp"
 #include "chanflow/node.hpp"
 
 namespace chanflow {
@@ -7,7 +6,6 @@ namespace {
 
 Task print_body(ProcessContext& ctx) {
     auto& in = ctx.in();
-    auto& runtime = *ctx.state().runtime;
     // Lines gather while the input port holds messages, and go to the output in one piece
     // (one lock) before a read that may wait.
     std::string lines;
@@ -15,7 +13,7 @@ Task print_body(ProcessContext& ctx) {
         append_printed(lines, *x);
         lines += '\n';
         if (lines.size() >= 4096 || !in.has_held()) {
-            runtime.write_lines(lines);
+            ctx.write_lines(lines);
             lines.clear();
         }
     }

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "../engine/src/load_bytes.hpp"
+#include "chanflow/bytes.hpp"
 
 namespace chanflow::detail {
 
@@ -36,7 +36,7 @@ public:
             }
             if (s.tag != tag) continue;
             const std::string_view k = stored(s);  // the tag holds only 8 bits of the length
-            if (k.size() == key.size() && detail::equal_bytes(k.data(), key.data(), key.size()))
+            if (k.size() == key.size() && equal_bytes(k.data(), key.data(), key.size()))
                 return s.count;
         }
     }
@@ -79,8 +79,8 @@ private:
             h = (h ^ w) * 0xff51afd7ed558ccdULL;
             h ^= h >> 32;
         };
-        for (; n >= 8; p += 8, n -= 8) fold(detail::load_le64(p));
-        if (n) fold(detail::load_le_partial(p, n));
+        for (; n >= 8; p += 8, n -= 8) fold(load_le64(p));
+        if (n) fold(load_le_partial(p, n));
         return h;
     }
     void grow() {

@@ -25,8 +25,6 @@ namespace chanflow::detail {
 
 class Scheduler;
 
-enum Outcome : std::uint8_t { Pending = 0, Done = 1, Ended = 2, PoisonedOutcome = 3 };
-
 /// Shared by every guard of one alternation while it waits.
 struct AltState {
     static constexpr int kFree = -1;

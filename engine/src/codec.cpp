@@ -5,7 +5,7 @@
 #include <limits>
 #include <string>
 
-#include "load_bytes.hpp"
+#include "chanflow/bytes.hpp"
 
 namespace chanflow::detail {
 namespace {

@@ -22,34 +22,6 @@ std::string join_diagnostics(const std::vector<Diagnostic>& diags) {
 
 }  // namespace
 
-const char* channel_kind_name(ChannelKind k) noexcept {
-    switch (k) {
-        case ChannelKind::One2One:
-            return "one2one";
-        case ChannelKind::One2Any:
-            return "one2any";
-        case ChannelKind::Any2One:
-            return "any2one";
-        case ChannelKind::Any2Any:
-            return "any2any";
-    }
-    return "?";
-}
-
-const char* deliver_name(Deliver d) noexcept {
-    switch (d) {
-        case Deliver::Any:
-            return "any";
-        case Deliver::RoundRobin:
-            return "round_robin";
-        case Deliver::Hash:
-            return "hash";
-        case Deliver::Broadcast:
-            return "broadcast";
-    }
-    return "?";
-}
-
 std::string Diagnostic::str() const {
     std::string out = pos.file;
     if (pos.line > 0) {

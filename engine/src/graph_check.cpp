@@ -27,7 +27,6 @@ using detail::did_you_mean;
 
 const std::vector<std::string> kBackends = {"threads", "processes", "mpi"};
 constexpr std::int64_t kMaxReplicas = 1'000'000;
-constexpr std::size_t kDefaultCapacity = 64;
 
 // Optimal string alignment distance: Levenshtein plus adjacent transpositions ("stpo").
 std::size_t edit_distance(std::string_view a, std::string_view b) {

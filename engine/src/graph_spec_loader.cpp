@@ -37,8 +37,14 @@ const std::vector<std::string> kChannelKeys = {"capacity", "kind"};
 const std::vector<std::string> kProcessKeys = {"node",     "with",    "in",   "out",
                                                "replicas", "ordered", "rank", "on"};
 const std::vector<std::string> kBindingKeys = {"channel", "deliver"};
-const std::vector<std::string> kKindNames = {"one2one", "one2any", "any2one", "any2any"};
-const std::vector<std::string> kDeliverNames = {"any", "round_robin", "hash", "broadcast"};
+template <class Table>
+std::vector<std::string> names_of(const Table& table) {
+    std::vector<std::string> names;
+    for (const auto& entry : table) names.emplace_back(entry.second);
+    return names;
+}
+const std::vector<std::string> kKindNames = names_of(kChannelKinds);
+const std::vector<std::string> kDeliverNames = names_of(kDeliverPolicies);
 const std::vector<std::string> kPlacements = {"cpu", "gpu"};
 
 bool contains(const std::vector<std::string>& names, std::string_view name) {
@@ -522,9 +528,7 @@ void Loader::read_channels(const Entry& e) {
             if (field.key == "capacity") {
                 if (auto v = spec_value(field)) ch.capacity = std::move(*v);
             } else if (auto k = word(field, "channel kind", kKindNames)) {
-                const auto index =
-                    std::find(kKindNames.begin(), kKindNames.end(), *k) - kKindNames.begin();
-                ch.kind = std::pair{static_cast<ChannelKind>(index), value_pos(field)};
+                ch.kind = std::pair{*value_in(kChannelKinds, *k), value_pos(field)};
             }
         }
         spec_.channels.push_back(std::move(ch));
@@ -618,9 +622,7 @@ bool Loader::read_binding(const Entry& e, BindingSpec& b) {
             has_channel = true;
             ok = read_channel_names(f.value, value_pos(f), b) && ok;
         } else if (auto d = word(f, "deliver policy", kDeliverNames)) {
-            const auto index =
-                std::find(kDeliverNames.begin(), kDeliverNames.end(), *d) - kDeliverNames.begin();
-            b.deliver = std::pair{static_cast<Deliver>(index), value_pos(f)};
+            b.deliver = std::pair{*value_in(kDeliverPolicies, *d), value_pos(f)};
         } else {
             ok = false;
         }

@@ -2,7 +2,7 @@
 //
 // The replicas read their input round-robin, so input i goes to replica i mod R. Each
 // replica writes every output to a lane of its own instead of the shared channel, and marks
-// on its lanes where the outputs of one input end (InPort::mark_boundaries_on: a read after
+// on its lanes where the outputs of one input end (detail::mark_boundaries_on: a read after
 // the first pushes OrderMark::Boundary, the end of its input OrderMark::End; marks never
 // block). One merge process per output channel reads the lanes in turn, input by input,
 // and writes the real channel, so the merged output keeps the input order whatever the

@@ -18,6 +18,8 @@
 #include <tuple>
 #include <vector>
 
+#include "chanflow/node.hpp"
+
 #ifdef CHANFLOW_HAVE_GRAPHVIZ
 #include <graphviz/cgraph.h>
 #include <graphviz/gvc.h>

@@ -81,6 +81,10 @@ void InPort::mark_boundary() {
     read_before_ = true;
 }
 
+void detail::mark_boundaries_on(InPort& in, std::vector<Channel*> outputs) {
+    in.marks_ = std::move(outputs);
+}
+
 bool InPort::try_read(Value& out) {
     bool got = take_held(out);
     if (!got && !poisoned_->load(std::memory_order_relaxed)) {
@@ -459,10 +463,11 @@ void Alternation::enable(std::size_t index, bool on) {
     guards_.at(index).enabled = on;
 }
 
-namespace {
-Channel* guard_channel(const Alternation::Guard& g) {
+Channel* Alternation::channel_of(const Guard& g) noexcept {
     return g.in ? g.in->channel() : g.out->targets().front();
 }
+
+namespace {
 
 // Locks the channels of an alternation in address order, so that two alternations over
 // the same channels cannot deadlock each other.
@@ -487,7 +492,7 @@ private:
 bool Alternation::try_select(SelectAwaiter& a, ProcessState* p) {
     std::vector<Channel*> chans;
     for (auto& g : guards_)
-        if (g.enabled && !g.retired) chans.push_back(guard_channel(g));
+        if (g.enabled && !g.retired) chans.push_back(channel_of(g));
     LockAll locks(chans);
     const std::size_t n = guards_.size();
     const std::size_t start = (priority_ || n == 0) ? 0 : next_ % n;
@@ -554,7 +559,7 @@ bool Alternation::try_select(SelectAwaiter& a, ProcessState* p) {
         g.waiter.guard = static_cast<std::uint32_t>(i);
         g.waiter.process = p;
         g.waiter.outcome = Outcome::Pending;
-        Channel* ch = guard_channel(g);
+        Channel* ch = channel_of(g);
         p->alt_channels.push_back(ch);
         if (g.in)
             ch->enqueue_reader_locked(g.waiter);
@@ -572,7 +577,7 @@ AltResult Alternation::finish_wait() {
     const std::int64_t chosen = state_->chosen.load(std::memory_order_acquire);
     for (auto& g : guards_) {
         if (!g.waiter.alt) continue;
-        Channel* ch = guard_channel(g);
+        Channel* ch = channel_of(g);
         ch->lock();
         if (g.in)
             ch->unlink_reader_locked(g.waiter);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "chanflow/graph.hpp"
+#include "chanflow/node.hpp"
 #include "chanflow/process.hpp"
 #include "chanflow/progress.hpp"
 #include "scheduler.hpp"

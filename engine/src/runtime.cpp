@@ -491,6 +491,10 @@ void ProcessContext::collect(Value v) {
     state_->runtime->collect(*state_, std::move(v));
 }
 
+void ProcessContext::write_lines(std::string_view lines) {
+    state_->runtime->write_lines(lines);
+}
+
 void ProcessContext::progress_total(std::uint64_t total, ProgressUnit unit) noexcept {
     state_->progress_unit = unit;
     state_->progress_total.store(total, std::memory_order_release);
@@ -548,7 +552,7 @@ void detail::add_plan_processes(Runtime& rt, const Plan& plan,
                 lanes.insert(lanes.end(), w.targets[c].begin(), w.targets[c].end());
             }
         if (pp.ordered && pp.replicas > 1 && !(pp.type && pp.type->one_to_one))
-            for (auto& in : p.in_storage) in->mark_boundaries_on(lanes);
+            for (auto& in : p.in_storage) mark_boundaries_on(*in, lanes);
     }
 }
 
@@ -595,14 +599,6 @@ void collect_stats(const Plan& plan, const detail::Runtime& rt,
 }
 
 }  // namespace
-
-unsigned usable_cores() {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
-        return static_cast<unsigned>(CPU_COUNT(&set));
-    return std::max(1u, std::thread::hardware_concurrency());
-}
 
 RunResult run(const Plan& plan, const RunOptions& options) {
     detail::Runtime rt(options);

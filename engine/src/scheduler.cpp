@@ -1,10 +1,26 @@
 #include "scheduler.hpp"
 
-#include <chrono>
+#include <sched.h>
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "chanflow/runtime.hpp"
 #include "channel.hpp"
 #include "process_state.hpp"
-#include "runtime_impl.hpp"
+
+namespace chanflow {
+
+unsigned usable_cores() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return static_cast<unsigned>(CPU_COUNT(&set));
+    return std::max(1u, std::thread::hardware_concurrency());
+}
+
+}  // namespace chanflow
 
 namespace chanflow::detail {
 

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <new>
 
-#include "load_bytes.hpp"
+#include "chanflow/bytes.hpp"
 
 namespace chanflow {
 
@@ -436,8 +436,8 @@ constexpr void fold(std::uint64_t& h, std::uint64_t w) noexcept {
 
 inline void mix(std::uint64_t& h, const void* data, std::size_t n) noexcept {
     const auto* p = static_cast<const unsigned char*>(data);
-    for (; n >= 8; p += 8, n -= 8) fold(h, detail::load_le64(p));
-    fold(h, detail::load_le_partial(p, n) | (static_cast<std::uint64_t>(n) << 59));
+    for (; n >= 8; p += 8, n -= 8) fold(h, load_le64(p));
+    fold(h, load_le_partial(p, n) | (static_cast<std::uint64_t>(n) << 59));
 }
 
 // The state after a one-byte type tag, as mix(h, &tag, 1) leaves it from the start value.

@@ -22,12 +22,13 @@
 #include <utility>
 #include <vector>
 
+#include "chanflow/channel_types.hpp"
 #include "chanflow/expr.hpp"
-#include "chanflow/node.hpp"
-#include "chanflow/process.hpp"
 #include "chanflow/value.hpp"
 
 namespace chanflow {
+
+struct NodeType;  // chanflow/node.hpp
 
 /// A place in a graph file; line and column are 1-based (0 when unknown).
 struct SourcePos {
@@ -92,10 +93,6 @@ struct ProcessSpec {
     bool gpu = false;
 };
 
-enum class ChannelKind : std::uint8_t { One2One, One2Any, Any2One, Any2Any };
-const char* channel_kind_name(ChannelKind k) noexcept;
-const char* deliver_name(Deliver d) noexcept;
-
 struct ChannelSpec {
     std::string name;
     SourcePos pos;
@@ -129,7 +126,7 @@ struct EndRef {
 struct PlanChannel {
     std::string name;
     ChannelKind kind = ChannelKind::One2One;
-    std::size_t capacity = 64;
+    std::size_t capacity = kDefaultCapacity;
     Deliver deliver = Deliver::Any;
     std::vector<EndRef> writers, readers;  // replicas counted one by one
     bool hidden = false;                   // added by the engine: a lane of an ordered fan-out
@@ -215,7 +212,8 @@ public:
 
     explicit Graph(std::string name = "graph");
     ProcessRef process(std::string name, std::string node_type);
-    /// Declares a channel's capacity (0 = rendezvous); undeclared channels get 64.
+    /// Declares a channel's capacity (0 = rendezvous); undeclared channels get
+    /// kDefaultCapacity (64).
     Graph& channel(std::string name, std::size_t capacity);
     Plan plan() const;
     const GraphSpec& spec() const noexcept { return spec_; }

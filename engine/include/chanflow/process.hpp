@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "chanflow/channel_types.hpp"
 #include "chanflow/progress.hpp"
 #include "chanflow/value.hpp"
 
@@ -35,11 +36,20 @@ namespace chanflow {
 class Expr;
 struct NodeType;
 
+class InPort;
+
 namespace detail {
 class Channel;
 class Scheduler;
 struct ProcessState;
 struct AltState;
+
+/// Replica of an `ordered: true` process: each read on `in` after the first marks, on these
+/// channels (the replica's outputs), that the outputs of the previous input are complete.
+void mark_boundaries_on(InPort& in, std::vector<Channel*> outputs);
+
+/// How a channel operation ended; kept in Waiter::outcome.
+enum Outcome : std::uint8_t { Pending = 0, Done = 1, Ended = 2, PoisonedOutcome = 3 };
 
 /// A blocked operation's record, linked into a channel's wait queue. It lives in the
 /// awaiting coroutine's frame, so blocking allocates nothing.
@@ -52,7 +62,7 @@ struct Waiter {
     Value* slot;           // reader: where the value goes; writer: the value to give
     AltState* alt;         // set when part of an alternation
     std::uint32_t guard;   // the guard's index within the alternation
-    std::uint8_t outcome;  // see Outcome in channel.hpp
+    std::uint8_t outcome;  // an Outcome
     bool linked;           // in a channel's wait queue
     Waiter* prev;
     Waiter* next;
@@ -132,12 +142,12 @@ public:
             waiter.process = nullptr;
             if (!port.marks_.empty()) port.mark_boundary();
             if (!port.take_held(value)) return false;
-            waiter.outcome = kDone;
+            waiter.outcome = detail::Done;
             return true;
         }
         bool await_suspend(std::coroutine_handle<> h);
         std::optional<Value> await_resume() {
-            if (!waiter.process && waiter.outcome == kDone) {
+            if (!waiter.process && waiter.outcome == detail::Done) {
                 ++port.reads_;
                 return std::move(value);
             }
@@ -157,10 +167,6 @@ public:
     std::uint64_t reads() const noexcept { return reads_; }
 
     explicit InPort(detail::Channel* ch) noexcept;
-    detail::Channel* channel() const noexcept { return channel_; }
-    /// Replica of an `ordered: true` process: each read after the first marks, on these
-    /// channels (the replica's outputs), that the outputs of the previous input are complete.
-    void mark_boundaries_on(std::vector<detail::Channel*> outputs) { marks_ = std::move(outputs); }
     /// True when the next read() is served from messages this port already holds: it will
     /// not block. A node that gathers its output for write_all() flushes when this is false.
     bool has_held() const noexcept { return batch_pos_ < batch_.size(); }
@@ -177,6 +183,11 @@ public:
     /// the channel may take a message first. For a batch of what is there: a node that
     /// sends batches onward (a bridge to another partition) reads the first with read().
     bool try_read(Value& out);
+
+private:
+    friend class Alternation;
+    friend void detail::mark_boundaries_on(InPort& in, std::vector<detail::Channel*> outputs);
+    detail::Channel* channel() const noexcept { return channel_; }
     /// Takes a message this port already holds (see batch_); false when it holds none.
     bool take_held(Value& out) {
         if (batch_pos_ == batch_.size()) return false;
@@ -188,9 +199,6 @@ public:
         if (batch_pos_ == batch_.size()) drop_held();
         return true;
     }
-
-private:
-    static constexpr std::uint8_t kDone = 1;  // detail::Outcome::Done
     void mark_boundary();
     void drop_held() noexcept {
         batch_.clear();
@@ -211,8 +219,6 @@ private:
     std::vector<detail::Channel*> marks_;
 };
 
-enum class Deliver : std::uint8_t { Any, RoundRobin, Hash, Broadcast };
-
 /// The writing end of a channel. With `deliver` round_robin, hash or broadcast the
 /// channel is one buffer per reader end, and the writing end routes each message.
 class OutPort {
@@ -230,7 +236,7 @@ public:
         bool await_ready();
         bool await_suspend(std::coroutine_handle<> h);
         void await_resume() {
-            if (waiter.process || waiter.outcome != 1) finish();  // 1: detail::Outcome::Done
+            if (waiter.process || waiter.outcome != detail::Done) finish();
             ++port.writes_;
         }
         void finish();  // after a wait, or an end or poison: may throw
@@ -355,6 +361,7 @@ public:
 
 private:
     friend struct SelectAwaiter;
+    static detail::Channel* channel_of(const Guard& g) noexcept;
     // Completes a ready guard (true) or, given a process, queues on every guard (false).
     bool try_select(SelectAwaiter& a, detail::ProcessState* p);
     AltResult finish_wait();
@@ -411,7 +418,13 @@ public:
     void progress_total(std::uint64_t total, ProgressUnit unit = ProgressUnit::Items) noexcept;
     void progress_done(std::uint64_t done) noexcept;
 
-    detail::ProcessState& state() noexcept { return *state_; }
+    /// Appends whole lines, each ending in '\n', to the run's output (stdout, or where the
+    /// embedding program sends it). Lines from different processes, threads or partitions
+    /// never interleave, and each process's lines keep their order. Throws when the output
+    /// refused an earlier write (a full disk, a closed pipe): the process, and the run,
+    /// fail. Gather many lines into one call; a call takes a lock.
+    void write_lines(std::string_view lines);
+
     explicit ProcessContext(detail::ProcessState* s) noexcept : state_(s) {}
 
 private:

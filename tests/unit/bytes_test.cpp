@@ -4,38 +4,38 @@
 
 #include <string>
 
+#include "chanflow/bytes.hpp"
 #include "chanflow/value.hpp"
-#include "load_bytes.hpp"
 
 using chanflow::Value;
 
-TEST_CASE("load_bytes: load_le_partial reads exactly n bytes, little-endian") {
+TEST_CASE("bytes: load_le_partial reads exactly n bytes, little-endian") {
     const unsigned char bytes[8] = {1, 2, 3, 4, 5, 6, 7, 8};
     for (std::size_t n = 0; n <= 8; ++n) {
         CAPTURE(n);
         std::uint64_t want = 0;
         for (std::size_t k = 0; k < n; ++k) want |= std::uint64_t{bytes[k]} << (8 * k);
-        CHECK(chanflow::detail::load_le_partial(bytes, n) == want);
+        CHECK(chanflow::load_le_partial(bytes, n) == want);
     }
 }
 
-TEST_CASE("load_bytes: equal_bytes sees a difference at any place, at any length") {
+TEST_CASE("bytes: equal_bytes sees a difference at any place, at any length") {
     for (std::size_t n = 0; n <= 40; ++n) {
         std::string a(n, 'a');
         for (std::size_t k = 0; k < n; ++k) a[k] = static_cast<char>('a' + k % 26);
         std::string b = a;
         CAPTURE(n);
-        CHECK(chanflow::detail::equal_bytes(a.data(), b.data(), n));
+        CHECK(chanflow::equal_bytes(a.data(), b.data(), n));
         for (std::size_t k = 0; k < n; ++k) {
             CAPTURE(k);
             b[k] = static_cast<char>(b[k] ^ 0x20);
-            CHECK_FALSE(chanflow::detail::equal_bytes(a.data(), b.data(), n));
+            CHECK_FALSE(chanflow::equal_bytes(a.data(), b.data(), n));
             b[k] = a[k];
         }
     }
 }
 
-TEST_CASE("load_bytes: a string Value keeps every byte, inline or on the heap") {
+TEST_CASE("bytes: a string Value keeps every byte, inline or on the heap") {
     for (std::size_t n = 0; n <= 2 * Value::kInlineString; ++n) {
         std::string s(n, '\0');
         for (std::size_t k = 0; k < n; ++k) s[k] = static_cast<char>(1 + k * 7 % 250);

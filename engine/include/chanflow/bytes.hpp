@@ -1,12 +1,17 @@
-// Loading a few bytes as a little-endian number without a library call: hashing short
-// strings is on the hot path of hash delivery and of counting words.
+// chanflow/bytes.hpp — a few bytes as a little-endian number, and equality of short byte
+// strings, without a library call: for node writers who hash or compare short strings on a
+// hot path (the engine's hash delivery and the word-counting nodes use them).
+//
+//   std::uint64_t h = 0;
+//   for (; n >= 8; p += 8, n -= 8) h = mix(h, chanflow::load_le64(p));
+//   if (n) h = mix(h, chanflow::load_le_partial(p, n));
 #pragma once
 
 #include <bit>
 #include <cstdint>
 #include <cstring>
 
-namespace chanflow::detail {
+namespace chanflow {
 
 inline std::uint64_t load_le64(const unsigned char* p) noexcept {
     std::uint64_t w;
@@ -48,4 +53,4 @@ inline bool equal_bytes(const char* a, const char* b, std::size_t n) noexcept {
     return load_le_partial(x, n) == load_le_partial(y, n);
 }
 
-}  // namespace chanflow::detail
+}  // namespace chanflow
