@@ -8,6 +8,7 @@
 #include <iostream>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,7 +36,7 @@ const char* const kUsage = R"(usage:
   chanflow check FILE [--set NAME=VALUE]... [--no-plugins]
   chanflow dot FILE [--set NAME=VALUE]... [-o OUT.dot|OUT.svg|OUT.png] [--stats-from STATS.json]
                [--backend processes|mpi --procs N] [--no-plugins]
-  chanflow nodes [NODE]
+  chanflow nodes [NODE] [--plugin LIB]... [--graph FILE]
   chanflow --version | --help
 
 commands:
@@ -43,7 +44,8 @@ commands:
   check   load and validate the graph only (exit 0 when valid, 2 when not)
   dot     draw the checked graph with GraphViz: DOT on stdout, or the format of -o's
           extension (.dot, .svg, .png)
-  nodes   list the node types, or describe one with its parameters and ports
+  nodes   list the node types, or describe one with its parameters and ports; with
+          --plugin LIB or --graph FILE (the plugins FILE names), plugins' node types too
 
 options:
   --set NAME=VALUE   override a parameter of the graph (VALUE is a YAML scalar)
@@ -171,13 +173,15 @@ struct Args {
     int procs = 0;       // --procs; 0: one per core
     std::string output;  // dot -o
     bool stats = false;
-    std::string stats_file;  // --stats=FILE
-    std::string stats_from;  // dot --stats-from FILE
-    std::string trace;       // run --trace FILE
-    bool progress = false;   // run --progress
-    bool plugins = true;     // --no-plugins: false
-    int partition = -1;      // internal: run this partition (started by the launcher)
-    std::string shm;         // internal: the run's shared segment
+    std::string stats_file;                // --stats=FILE
+    std::string stats_from;                // dot --stats-from FILE
+    std::string trace;                     // run --trace FILE
+    bool progress = false;                 // run --progress
+    bool plugins = true;                   // --no-plugins: false
+    std::vector<std::string> plugin_libs;  // nodes --plugin
+    std::string plugins_of;                // nodes --graph: the plugins this file names
+    int partition = -1;                    // internal: run this partition (started by the launcher)
+    std::string shm;                       // internal: the run's shared segment
 };
 
 // Parses argv; returns an error message or "".
@@ -240,6 +244,13 @@ std::string parse_args(int argc, char** argv, Args& a) {
             a.progress = true;
         } else if (arg == "--no-plugins") {
             a.plugins = false;
+        } else if (is("--plugin")) {
+            std::string lib;
+            if (auto e = value_of("--plugin", lib); !e.empty()) return e;
+            a.plugin_libs.push_back(lib);
+        } else if (is("--graph")) {
+            if (auto e = value_of("--graph", value); !e.empty()) return e;
+            a.plugins_of = value;
         } else if (is("--stats-from")) {
             if (auto e = value_of("--stats-from", value); !e.empty()) return e;
             a.stats_from = value;
@@ -258,6 +269,8 @@ std::string parse_args(int argc, char** argv, Args& a) {
     if (!a.stats_from.empty() && a.command != "dot") return "--stats-from belongs to 'dot'";
     if (!a.trace.empty() && a.command != "run") return "--trace belongs to 'run'";
     if (a.progress && a.command != "run") return "--progress belongs to 'run'";
+    if ((!a.plugin_libs.empty() || !a.plugins_of.empty()) && a.command != "nodes")
+        return "--plugin and --graph belong to 'nodes' (a graph file names its own plugins)";
     if (!a.plugins && a.command != "check" && a.command != "dot")
         return "--no-plugins belongs to 'check' and 'dot' (a run needs the plugins it names)";
     if ((a.stats || !a.stats_file.empty()) && a.command != "run") return "--stats belongs to 'run'";
@@ -285,14 +298,68 @@ std::string default_text(const chanflow::ParamSpec& p) {
     return s;
 }
 
-int list_nodes(const std::string& name) {
+/// The node types of one library, or of the program itself (empty `from`).
+struct NodeGroup {
+    std::string from;
+    std::vector<const chanflow::NodeType*> types;
+};
+
+/// Loads the plugins `nodes` was asked for, one group each, after the built-in group;
+/// false (with the error shown) when one cannot be loaded.
+bool load_node_groups(const Args& args, std::vector<NodeGroup>& groups) {
     auto& registry = chanflow::NodeRegistry::global();
+    auto known = [&] {
+        std::set<std::string, std::less<>> names;
+        for (const auto* t : registry.all()) names.insert(t->name);
+        return names;
+    };
+    groups.push_back({"", registry.all()});
+    std::vector<std::string> libs = args.plugin_libs;
+    try {
+        if (!args.plugins_of.empty()) {
+            const chanflow::GraphSpec spec = chanflow::load_graph_spec(args.plugins_of);
+            libs.insert(libs.end(), spec.plugins.begin(), spec.plugins.end());
+        }
+        for (const std::string& lib : libs) {
+            const auto before = known();
+            chanflow::load_plugin(lib);
+            NodeGroup g{lib, {}};
+            for (const auto* t : registry.all())
+                if (!before.count(t->name)) g.types.push_back(t);
+            groups.push_back(std::move(g));
+        }
+    } catch (const chanflow::GraphError& e) {
+        for (const auto& d : e.diagnostics()) std::cerr << d.str() << '\n';
+        return false;
+    } catch (const std::exception& e) {
+        std::cerr << "chanflow: error: " << chanflow::printable(e.what()) << '\n';
+        return false;
+    }
+    // The built-in group keeps only what no plugin added.
+    std::set<const chanflow::NodeType*> added;
+    for (std::size_t i = 1; i < groups.size(); ++i)
+        added.insert(groups[i].types.begin(), groups[i].types.end());
+    std::erase_if(groups[0].types, [&](const auto* t) { return added.count(t) > 0; });
+    return true;
+}
+
+int list_nodes(const Args& args) {
+    auto& registry = chanflow::NodeRegistry::global();
+    std::vector<NodeGroup> groups;
+    if (!load_node_groups(args, groups)) return kExitInvalid;
+    const std::string& name = args.node;
     if (name.empty()) {
         std::size_t width = 0;
         for (const auto* t : registry.all()) width = std::max(width, t->name.size());
-        for (const auto* t : registry.all()) {
-            std::string first = t->doc.substr(0, t->doc.find('\n'));
-            std::cout << t->name << std::string(width + 2 - t->name.size(), ' ') << first << '\n';
+        for (const NodeGroup& g : groups) {
+            if (!g.from.empty())
+                std::cout << "\nfrom " << chanflow::printable(g.from) << ":\n"
+                          << (g.types.empty() ? "  (no node types)\n" : "");
+            for (const auto* t : g.types) {
+                std::string first = t->doc.substr(0, t->doc.find('\n'));
+                std::cout << t->name << std::string(width + 2 - t->name.size(), ' ') << first
+                          << '\n';
+            }
         }
         return kExitOk;
     }
@@ -614,7 +681,7 @@ int run_threads(const Args& args, const chanflow::Plan& plan) {
 int command(int argc, char** argv) {
     Args args;
     if (auto err = parse_args(argc, argv, args); !err.empty()) return usage_error(err);
-    if (args.command == "nodes") return list_nodes(args.node);
+    if (args.command == "nodes") return list_nodes(args);
 
     chanflow::Plan plan;
     try {

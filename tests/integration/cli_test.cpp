@@ -129,6 +129,42 @@ processes:
     CHECK(m.err.find("libnot-there.so") != std::string::npos);
 }
 
+TEST_CASE("cli: nodes lists a plugin's node types, given the library or a graph file") {
+    const std::string lib = CHANFLOW_TEST_PLUGIN;
+    const std::string plugin_types =
+        "plugin.crash_at   Passes its input on; calls abort() on the value `at` (from the test "
+        "plugin).\nplugin.triple     Emits 3x (from the test plugin).\n";
+    auto builtin = run_cli({"nodes"});
+    REQUIRE(builtin.exit_code == 0);
+    CHECK(builtin.out.find("plugin.triple") == std::string::npos);
+
+    auto listed = run_cli({"nodes", "--plugin", lib});
+    CHECK(listed.exit_code == 0);
+    CHECK(listed.err == "");
+    // The built-in list as before, then the plugin's own under the library's name.
+    CHECK(listed.out == builtin.out + "\nfrom " + lib + ":\n" + plugin_types);
+
+    auto one = run_cli({"nodes", "plugin.triple", "--plugin", lib});
+    CHECK(one.exit_code == 0);
+    CHECK(one.out.rfind("plugin.triple — Emits 3x (from the test plugin).\n", 0) == 0);
+
+    ScratchDir dir;
+    chanflow::test::TestPluginPath plugin_path;
+    const auto graph = dir.write("g.yaml", "chanflow: 1\nplugins: [" + plugin_path.name() +
+                                               "]\nprocesses:\n  p: {node: print}\n");
+    auto from_graph = run_cli({"nodes", "--graph", graph});
+    CHECK(from_graph.exit_code == 0);
+    CHECK(from_graph.out.find(plugin_path.name() + ":\n" + plugin_types) != std::string::npos);
+
+    auto missing = run_cli({"nodes", "--plugin", (dir.path / "libnone.so").string()});
+    CHECK(missing.exit_code == 2);
+    CHECK(missing.out == "");
+    CHECK(missing.err.find("cannot load plugin") != std::string::npos);
+    auto misplaced = run_cli({"check", graph, "--plugin", lib});
+    CHECK(misplaced.exit_code == 2);
+    CHECK(misplaced.err.find("--plugin and --graph belong to 'nodes'") != std::string::npos);
+}
+
 TEST_CASE("cli: file.write writes what print would, to a file it truncates") {
     ScratchDir dir;
     const std::string out = (dir.path / "out.txt").string();

@@ -1,6 +1,8 @@
 // chanflow/chanflow.hpp — everything an embedding program needs.
 #pragma once
 
+#include "chanflow/bytes.hpp"
+#include "chanflow/channel_types.hpp"
 #include "chanflow/expr.hpp"
 #include "chanflow/graph.hpp"
 #include "chanflow/node.hpp"
