@@ -73,7 +73,7 @@ bool have_python() {
 // ---- word count ----------------------------------------------------------------------------
 
 // The tight single-threaded word count a C++ programmer writes: one pass over the file,
-// words as SPEC's text.words defines them, counted in std::unordered_map, top 10.
+// words as text.words defines them (docs/nodes.md), counted in std::unordered_map, top 10.
 std::vector<std::pair<std::string, long>> cpp_wordcount(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     std::unordered_map<std::string, long> counts;

@@ -1,4 +1,4 @@
-// How text.words and text.count_words cut a string into words (SPEC §5): split on ASCII
+// How text.words and text.count_words cut a string into words (docs/nodes.md): split on ASCII
 // whitespace, strip ASCII punctuation at both ends, drop empty words, optionally lower-case
 // A-Z. One definition, so that the two nodes always agree on what a word is.
 //

@@ -280,7 +280,8 @@ void Channel::retire_reader() {
     {
         std::lock_guard guard(lock_);
         if (readers_alive_ > 0 && --readers_alive_ == 0) {
-            buffer_.clear();  // nobody will ever read these (SPEC §2: every reader chose to stop)
+            buffer_.clear();  // nobody will ever read these (docs/semantics.md: every reader chose
+                              // to stop)
             end_waiters(writers_, Ended, wake_list);
         }
     }

@@ -1,4 +1,4 @@
-// A CSP channel between processes of one address space (SPEC §2).
+// A CSP channel between processes of one address space (docs/semantics.md).
 //
 // One spin lock guards a bounded ring buffer and two intrusive wait queues (blocked
 // readers, blocked writers). capacity 0 is a rendezvous: a writer waits with its value in

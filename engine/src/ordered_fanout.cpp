@@ -1,4 +1,5 @@
-// ordered_fanout.cpp — `ordered: true` on a replicated process (SPEC §1), as plan rewriting.
+// ordered_fanout.cpp — `ordered: true` on a replicated process (docs/graph-format.md), as plan
+// rewriting.
 //
 // The replicas read their input round-robin, so input i goes to replica i mod R. Each
 // replica writes every output to a lane of its own instead of the shared channel, and marks
@@ -11,8 +12,8 @@
 // When the turn's lane shows End, that replica had no further input, so neither had the
 // rest: the merge then drains what the replicas wrote after their input ended (a
 // `reduce`'s result, say) lane by lane, in replica order. A replica that stops early hands its
-// share of the input to the next live replica (SPEC §2 round_robin); from there on the order is
-// kept only lane by lane.
+// share of the input to the next live replica (round_robin, docs/semantics.md); from there on the
+// order is kept only lane by lane.
 //
 // A node that writes exactly one message per input (NodeType::one_to_one: map, key_by)
 // needs no marks: its merge takes one message from each lane in turn.
@@ -75,7 +76,8 @@ Task ordered_merge_one_body(ProcessContext& ctx) {
         batch.push_back(std::move(*v));
     }
     if (!batch.empty()) co_await out.write_all(batch);
-    for (InPort* lane : lanes)  // a replica that stopped early hands its input on (SPEC §2)
+    for (InPort* lane :
+         lanes)  // a replica that stopped early hands its input on (docs/semantics.md)
         while (auto v = co_await lane->read()) co_await out.write(std::move(*v));
 }
 

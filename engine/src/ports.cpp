@@ -129,7 +129,7 @@ OutPort::OutPort(std::string name, std::vector<Channel*> targets, Deliver delive
       target_ended_(targets_.size(), false) {}
 
 namespace {
-// SPEC §1: the key of a non-empty list is its element 0, of a record its field `key`.
+// docs/graph-format.md: the key of a non-empty list is its element 0, of a record its field `key`.
 const Value& hash_key(const Value& v) noexcept {
     if (v.is_list() && !v.as_list().empty()) return v.as_list().front();
     if (const Value* k = v.field("key")) return *k;
@@ -313,7 +313,7 @@ bool OutPort::step_all(WriteAllAwaiter& w, ProcessState* p) {
         for (auto& b : bucket_order_) b.clear();
         return true;
     };
-    // A retired reader's values go to the next live one (SPEC §2); a broadcast skips it.
+    // A retired reader's values go to the next live one (docs/semantics.md); a broadcast skips it.
     auto reroute = [&](std::size_t t) {
         std::size_t next = n;
         for (std::size_t k = 1; k < n && !broadcast; ++k)

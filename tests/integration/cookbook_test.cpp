@@ -139,7 +139,7 @@ TEST_CASE("cookbook: on the MPI backend under mpirun, with 2 and 3 ranks, the sa
 
 namespace {
 
-// The word count of SPEC §5 text.words, written plainly: the reference for wordcount.yaml.
+// The word count of text.words (docs/nodes.md), written plainly: the reference for wordcount.yaml.
 std::string reference_top10(const fs::path& text) {
     std::ifstream in(text);
     std::unordered_map<std::string, long> counts;

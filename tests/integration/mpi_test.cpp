@@ -1,5 +1,5 @@
 // The MPI backend under real mpirun: failures, kills and deadlocks on any rank end the job
-// with one clear message and the exit codes of SPEC §6; statistics and traces gather to
+// with one clear message and the exit codes of docs/cli.md; statistics and traces gather to
 // rank 0; and outside mpirun the backend runs as one rank.
 #ifdef CHANFLOW_MPIRUN
 #include <doctest/doctest.h>

@@ -1,6 +1,6 @@
-// Expression language tests (SPEC §4): Python 3 semantics of every operator and function,
-// the exact run-time and syntax error messages, and the numeric fast paths, which must give
-// the same answers as the generic evaluator (a table generated with Python 3 checks both).
+// Expression language tests (docs/expressions.md): Python 3 semantics of every operator and
+// function, the exact run-time and syntax error messages, and the numeric fast paths, which must
+// give the same answers as the generic evaluator (a table generated with Python 3 checks both).
 #include <doctest/doctest.h>
 
 #include <cctype>

@@ -1,4 +1,5 @@
-// Graph files and checking (SPEC §1, §6): the loader, the checker and the Graph builder.
+// Graph files and checking (docs/graph-format.md, docs/cli.md): the loader, the checker and the
+// Graph builder.
 #include <doctest/doctest.h>
 
 #include <cmath>

@@ -1,4 +1,5 @@
-// Placement (SPEC §1): pins with `rank`, replicas spread round-robin, the rest on partition 0.
+// Placement (docs/graph-format.md): pins with `rank`, replicas spread round-robin, the rest on
+// partition 0.
 #include <doctest/doctest.h>
 
 #include <string>

@@ -66,7 +66,7 @@ TEST_CASE("value: floats print as Python's repr") {
     CHECK(to_printed(Value(std::nan(""))) == "nan");
 }
 
-TEST_CASE("value: printed form of every type (SPEC §3)") {
+TEST_CASE("value: printed form of every type (docs/values.md)") {
     CHECK(to_printed(Value()) == "null");
     CHECK(to_printed(Value(true)) == "true");
     CHECK(to_printed(Value(-42)) == "-42");

@@ -12,7 +12,7 @@
 
 namespace {
 
-// SPEC §5's text.words, one byte at a time.
+// text.words (docs/nodes.md), one byte at a time.
 std::vector<std::string> reference_words(const std::string& s, bool lower) {
     auto space = [](unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
     auto punct = [](unsigned char c) {
@@ -51,7 +51,7 @@ std::vector<std::string> split(const std::string& s, bool lower) {
 
 }  // namespace
 
-TEST_CASE("words: the splitter cuts as SPEC §5 says") {
+TEST_CASE("words: the splitter cuts as docs/nodes.md says") {
     using V = std::vector<std::string>;
     CHECK(split("", true).empty());
     CHECK(split(" \t\r\n\v\f ", true).empty());

@@ -1,4 +1,4 @@
-// chanflow/expr.hpp — the Python-flavoured expression language of SPEC §4.
+// chanflow/expr.hpp — the Python-flavoured expression language of docs/expressions.md.
 //
 // An expression is parsed once into a compiled evaluator and then applied per message:
 //

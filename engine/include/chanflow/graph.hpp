@@ -1,6 +1,6 @@
 // chanflow/graph.hpp — graphs: loaded from YAML or built in code, then checked into a Plan.
 //
-//   // from a file (SPEC §1)
+//   // from a file (docs/graph-format.md)
 //   chanflow::Plan plan = chanflow::load_plan("graphs/commstime.yaml", {{"n", "100"}});
 //
 //   // or in code
@@ -164,7 +164,7 @@ struct Plan {
     std::vector<PlanChannel> channels;
 };
 
-/// Parameter overrides: name -> text parsed as a YAML scalar (SPEC §1 `--set`).
+/// Parameter overrides: name -> text parsed as a YAML scalar (`--set`, docs/cli.md).
 using Overrides = std::vector<std::pair<std::string, std::string>>;
 
 /// What checking a graph may do beyond reading it.

@@ -1,4 +1,4 @@
-// chanflow/picture.hpp — a checked graph drawn with GraphViz (SPEC §6 `chanflow dot`).
+// chanflow/picture.hpp — a checked graph drawn with GraphViz (docs/cli.md, `chanflow dot`).
 //
 //   chanflow::Plan plan = chanflow::load_plan("graphs/wordcount.yaml");
 //   chanflow::draw(plan, "graph.svg");       // .dot, .svg or .png; "-" writes DOT to stdout

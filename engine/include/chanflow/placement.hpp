@@ -1,4 +1,5 @@
-// Placement (SPEC §1): which partition (OS process, MPI rank) runs each process of a plan.
+// Placement (docs/graph-format.md): which partition (OS process, MPI rank) runs each process of a
+// plan.
 #pragma once
 
 #include <cstddef>

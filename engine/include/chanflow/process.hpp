@@ -10,7 +10,7 @@
 //           co_await out.write(x->as_int() * 2);
 //   }                                            // returning retires every port
 //
-// Rules (SPEC §2): when every reader of an output has retired, a write ends the process
+// Rules (docs/semantics.md): when every reader of an output has retired, a write ends the process
 // normally (it unwinds with WriterRetired, which the engine treats as a return). An
 // operation on a poisoned channel throws Poisoned; the engine then poisons every port of
 // the process. Any other exception fails the process and poisons its ports.
@@ -303,7 +303,7 @@ private:
     bool retired_ = false;
 };
 
-/// Waits on several guards at once (SPEC §2): inputs, outputs, a timeout and a skip.
+/// Waits on several guards at once (docs/semantics.md): inputs, outputs, a timeout and a skip.
 /// Choice is fair (round-robin after the guard chosen last) unless priority is asked for.
 ///
 ///   chanflow::Alternation alt;

@@ -7,7 +7,8 @@
 //
 //   chanflow::Value v = chanflow::Value::list({1, 2.5, "three"});
 //   assert(v.as_list()[0].as_int() == 1);
-//   std::string s = chanflow::to_printed(v);   // ["1", ...] as SPEC §3: [1, 2.5, "three"]
+//   std::string s = chanflow::to_printed(v);   // ["1", ...] as docs/values.md shows: [1, 2.5,
+//   "three"]
 #pragma once
 
 #include <atomic>
@@ -276,7 +277,7 @@ private:
 
 static_assert(sizeof(Value) == 16, "Value is meant to stay 16 bytes");
 
-/// The printed form of SPEC §3: strings raw at top level, containers as JSON.
+/// The printed form (docs/values.md): strings raw at top level, containers as JSON.
 std::string to_printed(const Value& v);
 /// Appends the printed form to out (no allocation for scalars beyond out's growth).
 void append_printed(std::string& out, const Value& v);
@@ -285,7 +286,7 @@ void append_json(std::string& out, const Value& v);
 /// A float as Python's repr(float) writes it: 1.0, 0.1, 1e+16, 1e-05, nan, inf.
 void append_float_repr(std::string& out, double f);
 
-/// The fixed hash of SPEC §1 `deliver: hash`: the same on every backend and run.
+/// The fixed hash of `deliver: hash` (docs/graph-format.md): the same on every backend and run.
 std::uint64_t stable_hash(const Value& v) noexcept;
 
 namespace detail {
