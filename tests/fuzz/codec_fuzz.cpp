@@ -1,4 +1,4 @@
-// libFuzzer target for the codec's decoder (engine/src/codec.hpp): any input either decodes
+// libFuzzer target for the codec's decoder (engine/backends/shared/codec.hpp): any input either decodes
 // or is refused with a CodecError; what decodes encodes back to exactly the bytes it came
 // from. Built with clang's -fsanitize=fuzzer,address,undefined; the test suite runs it for
 // a few seconds from the seeds in tests/fuzz/codec_seeds/.

@@ -1,4 +1,4 @@
-// Which bridges a placement needs (engine/src/bridges.cpp): `any` through its home
+// Which bridges a placement needs (engine/backends/shared/bridges.cpp): `any` through its home
 // partition, per-reader lanes for round_robin and hash, and a tree for broadcast.
 #include <doctest/doctest.h>
 

@@ -729,7 +729,7 @@ void MpiHub::report_state_locked() {
 }
 
 // On rank 0: a deadlock is every rank quiet or done (not all done), as many bridge messages
-// taken in as sent, and nothing changed since the last check.
+// taken in as sent, and nothing changed since the last check (QuietTwice).
 void MpiHub::check_deadlock_locked(std::vector<ProcessState*>& wake) {
     const auto now = std::chrono::steady_clock::now();
     if (now < next_check_ || aborted_) return;
@@ -744,8 +744,7 @@ void MpiHub::check_deadlock_locked(std::vector<ProcessState*>& wake) {
         received += s.received;
         snapshot.push_back(s.seq);
     }
-    const bool candidate = idle && any_quiet && sent == received;
-    if (candidate && snapshot == last_check_) {
+    if (quiet_twice_.check(idle && any_quiet && sent == received, std::move(snapshot))) {
         deadlock_report_.clear();
         for (const RankState& s : ranks_) deadlock_report_ += s.report;
         if (!deadlock_report_.empty() && deadlock_report_.back() == '\n')
@@ -755,7 +754,6 @@ void MpiHub::check_deadlock_locked(std::vector<ProcessState*>& wake) {
         abort_locked("", wake);
         return;
     }
-    last_check_ = candidate ? snapshot : std::vector<std::uint64_t>{};
 }
 
 // On rank 0: a rank that is not done and has sent nothing for the silence's length (not

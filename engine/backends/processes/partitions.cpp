@@ -30,6 +30,7 @@
 
 #include "bridges.hpp"
 #include "codec.hpp"
+#include "quiet_twice.hpp"
 #include "ring_waiter.hpp"
 #include "runtime_impl.hpp"
 #include "shm_ring.hpp"
@@ -222,54 +223,6 @@ bool take_results(int fd, const std::string& who, RunStats& stats, std::string& 
 }
 
 }  // namespace
-
-RunStats merge_partition_stats(const Plan& plan, const std::vector<RunStats>& parts) {
-    RunStats out;
-    std::map<std::string, ProcessStats> processes;
-    std::map<std::string, ChannelStats> channels;
-    for (const RunStats& p : parts) {
-        out.wall = std::max(out.wall, p.wall);
-        for (const ProcessStats& ps : p.processes) processes[ps.name] = ps;
-        for (const ChannelStats& cs : p.channels) {
-            auto [it, fresh] = channels.try_emplace(cs.name, cs);
-            if (fresh) continue;
-            it->second.writes += cs.writes;
-            it->second.reads += cs.reads;
-            it->second.peak = std::max(it->second.peak, cs.peak);
-        }
-    }
-    for (const PlanProcess& pp : plan.processes)  // in plan order, as on threads
-        if (auto it = processes.find(pp.name); it != processes.end())
-            out.processes.push_back(it->second);
-    for (const PlanChannel& pc : plan.channels)
-        if (auto it = channels.find(pc.name); it != channels.end())
-            out.channels.push_back(it->second);
-    return out;
-}
-
-std::string merge_partition_traces(const std::vector<std::string>& parts, const std::string& unit) {
-    std::vector<std::string> events;
-    for (std::size_t k = 0; k < parts.size(); ++k) {
-        const std::string pid = "\"pid\": " + std::to_string(k + 1);
-        events.push_back("{\"ph\": \"M\", " + pid +
-                         ", \"name\": \"process_name\", \"args\": {\"name\": \"" + unit + " " +
-                         std::to_string(k) + "\"}}");
-        std::istringstream in(parts[k]);
-        std::string line;
-        std::getline(in, line);  // the frame's first line
-        while (std::getline(in, line) && line != "]}") {
-            if (!line.empty() && line.back() == ',') line.pop_back();
-            if (line.empty()) continue;
-            const auto at = line.find("\"pid\": 1,");
-            if (at != std::string::npos) line.replace(at, 8, pid);
-            events.push_back(std::move(line));
-        }
-    }
-    std::string out = "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n";
-    for (std::size_t i = 0; i < events.size(); ++i)
-        out += events[i] + (i + 1 < events.size() ? ",\n" : "\n");
-    return out + "]}\n";
-}
 
 // ---- one partition's runtime ---------------------------------------------------------------
 
@@ -506,7 +459,7 @@ private:
     int ready_count_ = 0;
     bool deadlocked_ = false, output_closed_ = false;
     std::string deadlock_report_;
-    std::vector<std::uint64_t> last_wakes_;
+    detail::QuietTwice quiet_twice_;
     std::optional<std::chrono::steady_clock::time_point> kill_at_;
     std::optional<std::chrono::steady_clock::time_point> all_ready_at_;
 };
@@ -626,7 +579,7 @@ void Launcher::stop_all(const std::string& why) {
 
 // Deadlocked across partitions: every live partition quiet (nothing runs until a ring
 // changes), no ring holding what its waiting side waits for, and so at two checks in a row
-// with no ring wake-up between them.
+// with no ring wake-up between them (QuietTwice).
 bool Launcher::deadlocked_everywhere() {
     std::vector<std::uint64_t> wakes;
     bool all_quiet = ready_count_ >= n_;
@@ -641,9 +594,7 @@ bool Launcher::deadlocked_everywhere() {
     }
     for (std::size_t i = 0; i < bridges_.size() && all_quiet; ++i)
         all_quiet = !seg_->wake_pending(i);
-    const bool again = all_quiet && wakes == last_wakes_;
-    last_wakes_ = all_quiet ? wakes : std::vector<std::uint64_t>{};
-    return again;
+    return quiet_twice_.check(all_quiet, std::move(wakes));
 }
 
 // A partition whose ticker stopped counting (stopped with SIGSTOP, in a debugger) is neither

@@ -43,6 +43,7 @@
 #include "chanflow/progress.hpp"
 #include "channel.hpp"
 #include "codec.hpp"
+#include "quiet_twice.hpp"
 
 namespace chanflow::detail {
 
@@ -275,7 +276,7 @@ private:
     int reported_state_ = kBusy;  // what this rank last told rank 0
     std::uint64_t reported_sent_ = 0, reported_received_ = 0;
     std::vector<RankState> ranks_;  // on rank 0
-    std::vector<std::uint64_t> last_check_;
+    QuietTwice quiet_twice_;        // on rank 0
     std::string deadlock_report_;
     std::chrono::steady_clock::time_point next_check_;
 
