@@ -613,6 +613,40 @@ TEST_CASE("expr: nesting is bounded") {
     CHECK(ev("2**2**2") == "int 16");
 }
 
+TEST_CASE("expr: the deepest expression of each shape the parser accepts compiles and runs") {
+    // Every walk over the tree (building the evaluator, evaluating, freeing) recurses as deep
+    // as the tree: at the parser's limit each of them must still be safe.
+    struct Shape {
+        std::string open, close;
+        std::string value;  // of the expression at any depth, for x = 1
+    };
+    const Shape shapes[] = {{"(", ")", "int 1"},
+                            {"-(-(", "))", "int 1"},
+                            {"abs(", ")", "int 1"},
+                            {"(x and ", ")", "int 1"},
+                            {"(0 if x == 0 else ", ")", "int 1"},
+                            {"{'k': ", "}['k']", "int 1"},
+                            {"[", "][0]", "int 1"},
+                            {"(x + ", " - x)", "int 1"}};
+    for (const Shape& s : shapes) {
+        CAPTURE(s.open);
+        std::string accepted;
+        for (int depth = 1;; ++depth) {
+            std::string src = "x";
+            for (int i = 0; i < depth; ++i) src = s.open + src + s.close;
+            try {
+                Expr::compile(src);
+            } catch (const ExprSyntaxError& e) {
+                CHECK(std::string(e.what()) == "expression nested too deeply");
+                break;
+            }
+            accepted = std::move(src);
+        }
+        REQUIRE_FALSE(accepted.empty());
+        CHECK(ev(accepted, 1) == s.value);
+    }
+}
+
 TEST_CASE("expr: values nested too deep, huge sequences and huge exponents fail cleanly") {
     // A list nested past Value::kMaxNesting fails where it is made, naming the expression.
     std::string deep = "x";
