@@ -304,8 +304,9 @@ struct NodeGroup {
     std::vector<const chanflow::NodeType*> types;
 };
 
-/// Loads the plugins `nodes` was asked for, one group each, after the built-in group;
-/// false (with the error shown) when one cannot be loaded.
+/// Loads the plugins `nodes` was asked for, one group each (the names it added), after the
+/// group of what the program had before; false (with the error shown) when one cannot be
+/// loaded.
 bool load_node_groups(const Args& args, std::vector<NodeGroup>& groups) {
     auto& registry = chanflow::NodeRegistry::global();
     auto known = [&] {
@@ -335,11 +336,6 @@ bool load_node_groups(const Args& args, std::vector<NodeGroup>& groups) {
         std::cerr << "chanflow: error: " << chanflow::printable(e.what()) << '\n';
         return false;
     }
-    // The built-in group keeps only what no plugin added.
-    std::set<const chanflow::NodeType*> added;
-    for (std::size_t i = 1; i < groups.size(); ++i)
-        added.insert(groups[i].types.begin(), groups[i].types.end());
-    std::erase_if(groups[0].types, [&](const auto* t) { return added.count(t) > 0; });
     return true;
 }
 

@@ -1,5 +1,5 @@
-// graph_spec_loader.cpp — graph files (docs/graph-format.md): YAML text -> GraphSpec, positions
-// kept.
+// graph_spec_loader.cpp — graph files: YAML text -> GraphSpec, positions kept
+// (docs/graph-format.md).
 //
 // yaml-cpp does the parsing; scalar typing is done here by the YAML 1.2 core schema, since
 // yaml-cpp leaves plain scalars untyped (and its own conversions follow YAML 1.1, where

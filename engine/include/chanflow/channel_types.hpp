@@ -37,7 +37,8 @@ inline constexpr std::array<std::pair<Deliver, std::string_view>, 4> kDeliverPol
     {Deliver::Broadcast, "broadcast"},
 }};
 
-/// The name of an enum value in one of the tables above; "?" for none.
+/// The name of an enum value in one of the tables above; "?" for none. (The names are
+/// string literals, so data() is null-terminated.)
 template <class E, std::size_t N>
 constexpr const char* name_in(const std::array<std::pair<E, std::string_view>, N>& table,
                               E value) noexcept {

@@ -1,5 +1,5 @@
-// Placement (docs/graph-format.md): which partition (OS process, MPI rank) runs each process of a
-// plan.
+// Placement: which partition (OS process, MPI rank) runs each process of a plan
+// (docs/graph-format.md).
 #pragma once
 
 #include <cstddef>

@@ -7,8 +7,7 @@
 //
 //   chanflow::Value v = chanflow::Value::list({1, 2.5, "three"});
 //   assert(v.as_list()[0].as_int() == 1);
-//   std::string s = chanflow::to_printed(v);   // ["1", ...] as docs/values.md shows: [1, 2.5,
-//   "three"]
+//   std::string s = chanflow::to_printed(v);   // [1, 2.5, "three"] (docs/values.md)
 #pragma once
 
 #include <atomic>

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "expr/builtins.hpp"
@@ -47,6 +48,20 @@ struct Ast {
     std::string name;             // Field
     const Builtin* fn = nullptr;  // Call
     std::vector<Ast> kids;
+
+    static Ast constant(Value v, std::size_t offset) {
+        Ast a;
+        a.value = std::move(v);
+        a.offset = offset;
+        return a;
+    }
+    static Ast of(Kind kind, std::size_t offset, std::vector<Ast> kids = {}) {
+        Ast a;
+        a.kind = kind;
+        a.offset = offset;
+        a.kids = std::move(kids);
+        return a;
+    }
 
     bool is_constant() const { return kind == Kind::Constant; }
 };

@@ -42,13 +42,6 @@ std::string suggestion(std::string_view name, const Names& candidates) {
     return best.empty() ? "" : " (did you mean '" + std::string(best) + "'?)";
 }
 
-Ast constant(Value v, std::size_t offset) {
-    Ast a;
-    a.value = std::move(v);
-    a.offset = offset;
-    return a;
-}
-
 }  // namespace
 
 bool is_keyword(std::string_view name) {
@@ -57,15 +50,10 @@ bool is_keyword(std::string_view name) {
 }
 
 Ast resolve_name(std::string_view name, std::size_t offset) {
-    if (name == "x") {
-        Ast a;
-        a.kind = Ast::Kind::Message;
-        a.offset = offset;
-        return a;
-    }
-    if (name == "true" || name == "True") return constant(Value(true), offset);
-    if (name == "false" || name == "False") return constant(Value(false), offset);
-    if (name == "null" || name == "None") return constant(Value(), offset);
+    if (name == "x") return Ast::of(Ast::Kind::Message, offset);
+    if (name == "true" || name == "True") return Ast::constant(Value(true), offset);
+    if (name == "false" || name == "False") return Ast::constant(Value(false), offset);
+    if (name == "null" || name == "None") return Ast::constant(Value(), offset);
     if (find_builtin(name))
         throw ExprSyntaxError("function '" + std::string(name) + "' must be called", offset);
     static constexpr std::string_view names[] = {"x",    "true",  "false", "null",

@@ -10,20 +10,6 @@
 namespace chanflow::expr {
 namespace {
 
-Ast node(Ast::Kind kind, std::size_t offset, std::vector<Ast> kids) {
-    Ast a;
-    a.kind = kind;
-    a.offset = offset;
-    a.kids = std::move(kids);
-    return a;
-}
-
-Ast null_constant(std::size_t offset) {
-    Ast a;
-    a.offset = offset;
-    return a;
-}
-
 std::vector<Ast> pair(Ast a, Ast b) {
     std::vector<Ast> v;
     v.reserve(2);
@@ -34,7 +20,7 @@ std::vector<Ast> pair(Ast a, Ast b) {
 
 Ast binary(BinOp op, Ast a, Ast b) {
     const std::size_t at = a.offset;
-    Ast n = node(Ast::Kind::Binary, at, pair(std::move(a), std::move(b)));
+    Ast n = Ast::of(Ast::Kind::Binary, at, pair(std::move(a), std::move(b)));
     n.binary = op;
     return n;
 }
@@ -42,7 +28,7 @@ Ast binary(BinOp op, Ast a, Ast b) {
 Ast unary(UnOp op, std::size_t offset, Ast a) {
     std::vector<Ast> kids;
     kids.push_back(std::move(a));
-    Ast n = node(Ast::Kind::Unary, offset, std::move(kids));
+    Ast n = Ast::of(Ast::Kind::Unary, offset, std::move(kids));
     n.unary = op;
     return n;
 }
@@ -130,7 +116,7 @@ private:
         kids.push_back(std::move(cond));
         kids.push_back(std::move(a));
         kids.push_back(std::move(b));
-        return node(Ast::Kind::Conditional, at, std::move(kids));
+        return Ast::of(Ast::Kind::Conditional, at, std::move(kids));
     }
 
     Ast or_test() {
@@ -139,7 +125,7 @@ private:
         while (accept_kw("or")) {
             links.add();
             const std::size_t at = a.offset;
-            a = node(Ast::Kind::Or, at, pair(std::move(a), and_test()));
+            a = Ast::of(Ast::Kind::Or, at, pair(std::move(a), and_test()));
         }
         return a;
     }
@@ -150,7 +136,7 @@ private:
         while (accept_kw("and")) {
             links.add();
             const std::size_t at = a.offset;
-            a = node(Ast::Kind::And, at, pair(std::move(a), not_test()));
+            a = Ast::of(Ast::Kind::And, at, pair(std::move(a), not_test()));
         }
         return a;
     }
@@ -198,7 +184,7 @@ private:
             links.push_back(link);
             operands.push_back(arith());
         } while (comparison_op(link));
-        Ast n = node(Ast::Kind::Compare, at, std::move(operands));
+        Ast n = Ast::of(Ast::Kind::Compare, at, std::move(operands));
         n.links = std::move(links);
         return n;
     }
@@ -271,7 +257,7 @@ private:
                 const std::size_t at = a.offset;
                 std::vector<Ast> kids;
                 kids.push_back(std::move(a));
-                a = node(Ast::Kind::Field, at, std::move(kids));
+                a = Ast::of(Ast::Kind::Field, at, std::move(kids));
                 a.name = std::string(t.text);
             } else if (accept_op("[")) {
                 a = subscript(std::move(a));
@@ -287,14 +273,14 @@ private:
         std::vector<Ast> kids;
         kids.reserve(3);
         kids.push_back(std::move(base));
-        kids.push_back(is_op(":") ? null_constant(peek().pos) : expression());
+        kids.push_back(is_op(":") ? Ast::constant(Value(), peek().pos) : expression());
         if (!accept_op(":")) {
             expect_op("]");
-            return node(Ast::Kind::Index, at, std::move(kids));
+            return Ast::of(Ast::Kind::Index, at, std::move(kids));
         }
-        kids.push_back(is_op("]") ? null_constant(peek().pos) : expression());
+        kids.push_back(is_op("]") ? Ast::constant(Value(), peek().pos) : expression());
         expect_op("]");
-        return node(Ast::Kind::Slice, at, std::move(kids));
+        return Ast::of(Ast::Kind::Slice, at, std::move(kids));
     }
 
     // The items up to `close`, separated by commas, a trailing comma allowed; `item` parses
@@ -312,18 +298,13 @@ private:
 
     Ast atom() {
         const Token& t = next();
-        Ast a;
-        a.offset = t.pos;
         switch (t.kind) {
             case Tok::Int:
-                a.value = Value(t.i);
-                return a;
+                return Ast::constant(Value(t.i), t.pos);
             case Tok::Float:
-                a.value = Value(t.f);
-                return a;
+                return Ast::constant(Value(t.f), t.pos);
             case Tok::String:
-                a.value = Value(t.str);
-                return a;
+                return Ast::constant(Value(t.str), t.pos);
             case Tok::Name:
                 return name(t);
             case Tok::End:
@@ -337,18 +318,18 @@ private:
             return e;
         }
         if (t.text == "[") {
-            a.kind = Ast::Kind::List;
-            items("]", [&] { a.kids.push_back(expression()); });
-            return a;
+            Ast list = Ast::of(Ast::Kind::List, t.pos);
+            items("]", [&] { list.kids.push_back(expression()); });
+            return list;
         }
         if (t.text == "{") {
-            a.kind = Ast::Kind::Record;
+            Ast record = Ast::of(Ast::Kind::Record, t.pos);
             items("}", [&] {
-                a.kids.push_back(expression());
+                record.kids.push_back(expression());
                 expect_op(":");
-                a.kids.push_back(expression());
+                record.kids.push_back(expression());
             });
-            return a;
+            return record;
         }
         unexpected(t);
     }
@@ -358,7 +339,7 @@ private:
         if (!is_op("(")) return resolve_name(t.text, t.pos);
         const Builtin& fn = resolve_function(t.text, t.pos);
         expect_op("(");
-        Ast call = node(Ast::Kind::Call, t.pos, {});
+        Ast call = Ast::of(Ast::Kind::Call, t.pos);
         call.fn = &fn;
         items(")", [&] { call.kids.push_back(expression()); });
         check_arity(fn, call.kids.size(), t.pos);
