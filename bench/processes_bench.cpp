@@ -4,8 +4,8 @@
 //
 //   build/bin/chanflow_processes_bench [ints|tensors|all] [--rounds R] [--scale S]
 //
-// The partitions are this program again (--partition K SEGMENT GRAPH N): it builds the same
-// graph in code and runs its part, as an embedding program would.
+// The graph is built in code and run across two partitions with one call, as an embedding
+// program would (chanflow::run_processes forks them; start-up is in the time).
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -67,8 +67,6 @@ chanflow::Plan plan_of(const std::string& graph, std::int64_t n) {
     return g.plan();
 }
 
-std::string self_path;
-
 void run_threads(const std::string& graph, std::int64_t n) {
     chanflow::RunOptions o;
     o.workers = 2;
@@ -77,11 +75,9 @@ void run_threads(const std::string& graph, std::int64_t n) {
 
 void run_processes(const std::string& graph, std::int64_t n) {
     const chanflow::Plan plan = plan_of(graph, n);
-    const auto result = chanflow::launch_partitions(
-        plan, chanflow::place(plan, 2), [&](int k, const std::string& segment) {
-            return std::vector<std::string>{self_path, "--partition", std::to_string(k),
-                                            segment,   graph,         std::to_string(n)};
-        });
+    chanflow::RunOptions o;
+    o.workers = 1;
+    const auto result = chanflow::run_processes(plan, chanflow::place(plan, 2), o);
     if (result.status != chanflow::RunStatus::Ok) {
         std::fprintf(stderr, "failed: %s\n", result.message.c_str());
         std::exit(1);
@@ -172,15 +168,6 @@ void bench_tensors(int rounds, double scale) {
 
 int main(int argc, char** argv) {
     register_nodes();
-    self_path = chanflow::bench::self_path(argv[0]);
-    if (argc == 6 && std::strcmp(argv[1], "--partition") == 0) {
-        const int k = std::atoi(argv[2]);
-        const chanflow::Plan plan = plan_of(argv[4], std::atoll(argv[5]));
-        chanflow::RunOptions o;
-        o.workers = 1;
-        const auto r = chanflow::run_partition(plan, chanflow::place(plan, 2), k, argv[3], o);
-        return r.exit_code();
-    }
     const auto args = chanflow::bench::parse_args(argc, argv);
     std::printf("chanflow %s, processes backend\n", chanflow::version());
     if (args.which == "all" || args.which == "ints") bench_ints(args.rounds, args.scale);

@@ -180,8 +180,6 @@ struct Args {
     bool plugins = true;                   // --no-plugins: false
     std::vector<std::string> plugin_libs;  // nodes --plugin
     std::string plugins_of;                // nodes --graph: the plugins this file names
-    int partition = -1;                    // internal: run this partition (started by the launcher)
-    std::string shm;                       // internal: the run's shared segment
 };
 
 // Parses argv; returns an error message or "".
@@ -234,12 +232,6 @@ std::string parse_args(int argc, char** argv, Args& a) {
         } else if (is("--trace")) {
             if (auto e = value_of("--trace", value); !e.empty()) return e;
             a.trace = value;
-        } else if (is("--partition")) {  // internal, from the processes backend's launcher
-            if (auto e = value_of("--partition", value); !e.empty()) return e;
-            a.partition = std::atoi(value.c_str());
-        } else if (is("--shm")) {
-            if (auto e = value_of("--shm", value); !e.empty()) return e;
-            a.shm = value;
         } else if (arg == "--progress") {
             a.progress = true;
         } else if (arg == "--no-plugins") {
@@ -495,46 +487,12 @@ int report_run(const Args& args, const chanflow::RunResult& result, RunOutputs& 
     return code;
 }
 
-// `run --backend processes --partition K`: one partition, started by the launcher, which
-// reports the run (the first failure, whichever partition; the statistics and trace).
-int run_one_partition(const Args& args, const chanflow::Plan& plan,
-                      const chanflow::Placement& placement) {
+// `run --backend processes`: the partitions are forked from this process, which watches
+// them and reports the run.
+int run_processes(const Args& args, const chanflow::Plan& plan,
+                  const chanflow::Placement& placement, RunOutputs& outputs) {
     chanflow::RunOptions options;
     options.workers = args.workers;
-    try {
-        const auto r = chanflow::run_partition(plan, placement, args.partition, args.shm, options);
-        std::fflush(stdout);
-        // A deadlock only this partition can describe.
-        if (r.status == chanflow::RunStatus::Deadlock)
-            std::cerr << chanflow::printable(r.message) << '\n';
-        return r.exit_code();
-    } catch (const std::exception& e) {
-        std::cerr << "chanflow: error: partition " << args.partition << ": "
-                  << chanflow::printable(e.what()) << '\n';
-        return kExitInvalid;
-    }
-}
-
-// `run --backend processes`: this process launches and watches the partitions, each this
-// same program run again with --partition K (which runs that partition only).
-int run_processes(const Args& args, const chanflow::Plan& plan,
-                  const chanflow::Placement& placement, const char* argv0, RunOutputs& outputs) {
-    const unsigned cores = chanflow::usable_cores();
-    const unsigned workers =
-        args.workers > 0 ? args.workers
-                         : std::max(1u, cores / static_cast<unsigned>(placement.partitions));
-    char self[4096];
-    const ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    const std::string program = len > 0 ? std::string(self, static_cast<std::size_t>(len)) : argv0;
-    auto command = [&](int k, const std::string& shm) {
-        std::vector<std::string> a{program, "run", args.file};
-        for (const auto& [name, value] : args.overrides) a.push_back("--set=" + name + "=" + value);
-        a.insert(a.end(), {"--backend=processes", "--procs=" + std::to_string(placement.partitions),
-                           "--workers=" + std::to_string(workers),
-                           "--partition=" + std::to_string(k), "--shm=" + shm});
-        return a;
-    };
-    chanflow::RunOptions options;
     options.trace = !args.trace.empty();
     if (args.progress && isatty(STDERR_FILENO)) {
         options.on_progress = draw_progress;
@@ -542,7 +500,7 @@ int run_processes(const Args& args, const chanflow::Plan& plan,
     }
     chanflow::RunResult result;
     try {
-        result = chanflow::launch_partitions(plan, placement, command, options);
+        result = chanflow::run_processes(plan, placement, options);
     } catch (const std::exception& e) {
         std::cerr << "chanflow: error: " << chanflow::printable(e.what()) << '\n';
         return static_cast<int>(chanflow::RunStatus::Failed);
@@ -726,10 +684,9 @@ int command(int argc, char** argv) {
 #endif
     }
     if (backend == "processes") {
-        if (args.partition >= 0) return run_one_partition(args, plan, *placement);
         RunOutputs outputs;
         if (auto e = outputs.open(args); !e.empty()) return usage_error(e);
-        return run_processes(args, plan, *placement, argv[0], outputs);
+        return run_processes(args, plan, *placement, outputs);
     }
     return run_threads(args, plan);
 }

@@ -107,7 +107,7 @@ std::size_t processes_with(const std::string& needle) {
         for (char& c : cmdline)
             if (c == '\0') c = ' ';
         if (cmdline.find(needle) != std::string::npos &&
-            cmdline.find("--partition=") != std::string::npos)
+            chanflow::test::partition_number(std::stoi(name)) >= 0)
             ++n;
     }
     return n;
@@ -280,7 +280,7 @@ processes:
             if (name.find_first_not_of("0123456789") != std::string::npos) continue;
             const std::string cmdline = read_file(entry.path() / "cmdline");
             if (cmdline.find(g.path.string()) != std::string::npos &&
-                cmdline.find("--partition=1") != std::string::npos)
+                chanflow::test::partition_number(std::stoi(name)) == 1)
                 victim = std::stoi(name);
         }
         if (victim < 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));

@@ -27,7 +27,7 @@ using Graph = chanflow::test::GraphFile;
 
 namespace {
 
-// Processes whose command line holds `needle` (the launcher's partitions name its segment).
+// Processes whose command line holds `needle` (a run's launcher and its partitions).
 std::vector<pid_t> processes_with(const std::string& needle) {
     std::vector<pid_t> out;
     for (const auto& entry : fs::directory_iterator("/proc")) {
@@ -43,14 +43,11 @@ std::vector<pid_t> processes_with(const std::string& needle) {
 }
 
 // The partitions of a run: processes whose command line names its graph file (each test's
-// own) and a partition.
+// own) and that are named as partitions.
 std::vector<pid_t> partitions_of(const std::string& graph) {
     std::vector<pid_t> out;
-    for (pid_t p : processes_with(graph)) {
-        std::ifstream f("/proc/" + std::to_string(p) + "/cmdline");
-        std::string cmdline((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-        if (cmdline.find("--partition=") != std::string::npos) out.push_back(p);
-    }
+    for (pid_t p : processes_with(graph))
+        if (chanflow::test::partition_number(p) >= 0) out.push_back(p);
     return out;
 }
 
@@ -156,11 +153,8 @@ TEST_CASE("processes: a partition killed from outside ends the run at once") {
     const auto partitions = run.partitions(2);
     std::this_thread::sleep_for(std::chrono::milliseconds(200));  // mid-run
     pid_t victim = -1;
-    for (pid_t p : partitions) {
-        std::ifstream f("/proc/" + std::to_string(p) + "/cmdline");
-        std::string cmdline((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-        if (cmdline.find("--partition=1") != std::string::npos) victim = p;
-    }
+    for (pid_t p : partitions)
+        if (chanflow::test::partition_number(p) == 1) victim = p;
     REQUIRE(victim > 0);
     const auto start = Clock::now();
     kill(victim, SIGKILL);

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <fstream>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -115,6 +116,17 @@ inline bool read_until(int fd, std::string& into, const std::string& needle,
 
 #ifdef CHANFLOW_MPIRUN
 /// mpirun's arguments to start CHANFLOW_BIN with `args` on `ranks` ranks of this machine.
+/// K when `pid` is partition K of a processes-backend run (the launcher names its forked
+/// partitions "chanflow pK"), else -1.
+inline int partition_number(pid_t pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/comm");
+    std::string comm;
+    std::getline(f, comm);
+    const std::string prefix = "chanflow p";
+    if (comm.rfind(prefix, 0) != 0 || comm.size() == prefix.size()) return -1;
+    return std::stoi(comm.substr(prefix.size()));
+}
+
 inline std::vector<std::string> mpirun_args(int ranks, const std::vector<std::string>& args) {
     std::vector<std::string> a{"--oversubscribe", "-np", std::to_string(ranks)};
     if (geteuid() == 0) a.push_back("--allow-run-as-root");

@@ -18,6 +18,7 @@
 #include "chanflow/partitions.hpp"
 #include "codec.hpp"
 #include "mpi_hub.hpp"
+#include "partition_results.hpp"
 #include "runtime_impl.hpp"
 
 namespace chanflow {
@@ -126,28 +127,6 @@ std::vector<std::string> gather(MPI_Comm comm, int size, const std::string& mine
         out.push_back(
             all.substr(static_cast<std::size_t>(displs[r]), static_cast<std::size_t>(counts[r])));
     return out;
-}
-
-// What `collect` processes kept, flat: each process's name, how many values, the values.
-// (Wrapped in a list and a record, a value nested 64 deep would go past the nesting limit.)
-std::string encode_collected(const std::map<std::string, std::vector<Value>>& collected) {
-    Bytes bytes;
-    for (const auto& [name, values] : collected) {
-        detail::encode(Value(name), bytes);
-        detail::encode(Value(static_cast<long long>(values.size())), bytes);
-        for (const Value& v : values) detail::encode(v, bytes);
-    }
-    return std::string(bytes.begin(), bytes.end());
-}
-
-void merge_collected(const std::string& bytes, std::map<std::string, std::vector<Value>>& into) {
-    detail::Decoder d(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
-    while (!d.done()) {
-        const Value name = d.next();
-        const std::int64_t n = d.next().as_int();
-        auto& values = into[std::string(name.as_string())];
-        for (std::int64_t i = 0; i < n; ++i) values.push_back(d.next());
-    }
 }
 
 struct Comm {
@@ -308,7 +287,7 @@ RunResult run_mpi(const MpiSession& session, const Plan& plan, const Placement& 
     const std::vector<std::string> stats = gather(comm.comm, size, to_json(result.stats));
     const std::vector<std::string> traces = gather(comm.comm, size, o.trace ? result.trace : "");
     const std::vector<std::string> collected =
-        gather(comm.comm, size, encode_collected(result.collected));
+        gather(comm.comm, size, detail::encode_collected(result.collected));
 
     RunResult out;
     out.status = any[0] ? RunStatus::Failed : any[1] ? RunStatus::Deadlock : RunStatus::Ok;
@@ -328,7 +307,7 @@ RunResult run_mpi(const MpiSession& session, const Plan& plan, const Placement& 
                                                 "rank " + std::to_string(r)));
     out.stats = merge_partition_stats(plan, parts);
     if (o.trace) out.trace = merge_partition_traces(traces, "rank");
-    for (const std::string& c : collected) merge_collected(c, out.collected);
+    for (const std::string& c : collected) detail::merge_collected(c, out.collected);
     return out;
 }
 

@@ -96,11 +96,41 @@ static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 
 // ---- the segment ---------------------------------------------------------------------------
 
-ShmSegment ShmSegment::create(const std::string& name, std::size_t rings, std::size_t ring_bytes) {
+namespace {
+// The bytes of a segment of `rings` rings of `ring_bytes` (rounded up to a power of two).
+std::size_t ring_capacity(std::size_t ring_bytes) {
     std::size_t bytes = 4096;
     while (bytes < ring_bytes) bytes *= 2;
+    return bytes;
+}
+}  // namespace
+
+std::size_t ShmSegment::size_for(std::size_t rings, std::size_t ring_bytes) {
+    const std::size_t stride =
+        round_up(sizeof(ShmRing::Control), kLine) + ring_capacity(ring_bytes);
+    return header_bytes() + rings * stride;
+}
+
+// Lays out a new, zero-filled mapping: every counter and flag starts at 0.
+ShmSegment ShmSegment::lay_out(void* base, std::size_t size, std::size_t rings,
+                               std::size_t ring_bytes) {
+    const std::size_t bytes = ring_capacity(ring_bytes);
     const std::size_t stride = round_up(sizeof(ShmRing::Control), kLine) + bytes;
-    const std::size_t size = header_bytes() + rings * stride;
+    auto* h = new (base) Header{};
+    h->magic = kMagic;
+    h->size = size;
+    h->rings = rings;
+    h->ring_bytes = bytes;
+    auto* p = static_cast<unsigned char*>(base) + header_bytes();
+    for (std::size_t i = 0; i < rings; ++i, p += stride) {
+        auto* c = new (p) ShmRing::Control{};
+        c->capacity = bytes;
+    }
+    return ShmSegment(base, size);
+}
+
+ShmSegment ShmSegment::create(const std::string& name, std::size_t rings, std::size_t ring_bytes) {
+    const std::size_t size = size_for(rings, ring_bytes);
     const int fd = shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
     if (fd < 0) throw sys_error("cannot create shared memory", name);
     if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
@@ -116,18 +146,15 @@ ShmSegment ShmSegment::create(const std::string& name, std::size_t rings, std::s
         shm_unlink(name.c_str());
         throw sys_error("cannot map shared memory", name);
     }
-    // ftruncate zero-fills: every counter and flag starts at 0.
-    auto* h = new (base) Header{};
-    h->magic = kMagic;
-    h->size = size;
-    h->rings = rings;
-    h->ring_bytes = bytes;
-    auto* p = static_cast<unsigned char*>(base) + header_bytes();
-    for (std::size_t i = 0; i < rings; ++i, p += stride) {
-        auto* c = new (p) ShmRing::Control{};
-        c->capacity = bytes;
-    }
-    return ShmSegment(base, size);
+    return lay_out(base, size, rings, ring_bytes);  // ftruncate zero-fills
+}
+
+ShmSegment ShmSegment::anonymous(std::size_t rings, std::size_t ring_bytes) {
+    const std::size_t size = size_for(rings, ring_bytes);
+    void* base = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED)
+        throw std::runtime_error(std::string("cannot map shared memory: ") + std::strerror(errno));
+    return lay_out(base, size, rings, ring_bytes);  // anonymous memory starts zeroed
 }
 
 ShmSegment ShmSegment::open(const std::string& name) {

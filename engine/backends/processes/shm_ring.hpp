@@ -31,6 +31,8 @@ public:
     /// Creates and maps a new segment named `name` ("/chanflow.<pid>.<n>") with `rings`
     /// rings of `ring_bytes` each (rounded up to a power of two).
     static ShmSegment create(const std::string& name, std::size_t rings, std::size_t ring_bytes);
+    /// Maps a new segment with no name: shared with the processes this one forks after.
+    static ShmSegment anonymous(std::size_t rings, std::size_t ring_bytes);
     /// Maps an existing segment (a partition joining the run).
     static ShmSegment open(const std::string& name);
     /// Maps the segment behind an inherited descriptor, then closes it.
@@ -85,6 +87,9 @@ private:
     struct Header;
     static std::size_t header_bytes() noexcept;
     static ShmSegment map(int fd, const std::string& what);
+    static std::size_t size_for(std::size_t rings, std::size_t ring_bytes);
+    static ShmSegment lay_out(void* base, std::size_t size, std::size_t rings,
+                              std::size_t ring_bytes);
     ShmSegment(void* base, std::size_t size) noexcept : base_(base), size_(size) {}
     Header& header() const noexcept { return *static_cast<Header*>(base_); }
     void* base_ = nullptr;

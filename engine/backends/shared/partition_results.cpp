@@ -1,5 +1,7 @@
-// What the processes and MPI backends share at the end of a run: the statistics and traces
-// of each partition (or rank) merged into the run's.
+// What the processes and MPI backends share at the end of a run: the statistics, traces
+// and collected values of each partition (or rank), merged into the run's.
+#include "partition_results.hpp"
+
 #include <algorithm>
 #include <map>
 #include <sstream>
@@ -7,6 +9,7 @@
 #include <vector>
 
 #include "chanflow/partitions.hpp"
+#include "codec.hpp"
 
 namespace chanflow {
 
@@ -58,4 +61,27 @@ std::string merge_partition_traces(const std::vector<std::string>& parts, const 
     return out + "]}\n";
 }
 
+namespace detail {
+
+std::string encode_collected(const std::map<std::string, std::vector<Value>>& collected) {
+    Bytes bytes;
+    for (const auto& [name, values] : collected) {
+        detail::encode(Value(name), bytes);
+        detail::encode(Value(static_cast<long long>(values.size())), bytes);
+        for (const Value& v : values) detail::encode(v, bytes);
+    }
+    return std::string(bytes.begin(), bytes.end());
+}
+
+void merge_collected(const std::string& bytes, std::map<std::string, std::vector<Value>>& into) {
+    detail::Decoder d(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+    while (!d.done()) {
+        const Value name = d.next();
+        const std::int64_t n = d.next().as_int();
+        auto& values = into[std::string(name.as_string())];
+        for (std::int64_t i = 0; i < n; ++i) values.push_back(d.next());
+    }
+}
+
+}  // namespace detail
 }  // namespace chanflow
