@@ -2,7 +2,11 @@
 // runs a graph built in code across forked partitions and returns what a threads run would.
 #include <doctest/doctest.h>
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <string>
 
 #include "chanflow/chanflow.hpp"
 
@@ -70,4 +74,24 @@ TEST_CASE("processes (embedded): a failure and a deadlock in a partition are rep
     CHECK(d.status == RunStatus::Deadlock);
     CHECK(d.message.find("'a' waits to read 'ba'") != std::string::npos);
     CHECK(d.message.find("'b' waits to read 'ab'") != std::string::npos);
+}
+
+TEST_CASE("processes (embedded): print reaches the program's output file in every partition") {
+    // A file the program opened close-on-exec: the partitions still write to it.
+    const int fd = memfd_create("chanflow-test-output", MFD_CLOEXEC);
+    REQUIRE(fd >= 0);
+    std::FILE* out = fdopen(fd, "w+");
+    REQUIRE(out != nullptr);
+    Graph g("printing");
+    g.process("numbers", "range").with("stop", 5).rank(0).out("out", "n");
+    g.process("double", "map").with("expr", "x * 2").rank(1).in("in", "n").out("out", "d");
+    g.process("print", "print").rank(1).in("in", "d");
+    const Plan plan = g.plan();
+    const RunResult r = run_processes(plan, place(plan, 2), {.workers = 1, .output = out});
+    CHECK(r.status == RunStatus::Ok);
+    std::rewind(out);
+    std::string text;
+    for (int c; (c = std::fgetc(out)) != EOF;) text += static_cast<char>(c);
+    std::fclose(out);
+    CHECK(text == "0\n2\n4\n6\n8\n");
 }

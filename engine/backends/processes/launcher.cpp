@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <iterator>
 #include <optional>
 #include <stdexcept>
@@ -92,9 +93,9 @@ std::string processes_of(const Plan& plan, const Placement& pl, int k) {
     return s.empty() ? "no processes" : s;
 }
 
-// Closes every descriptor marked close-on-exec but `a` and `b`: a forked partition holds
-// what the program would hold after an exec.
-void close_cloexec_fds_except(int a, int b) {
+// Closes every descriptor marked close-on-exec but those to keep: a forked partition holds
+// what the program would hold after an exec, and what it is given.
+void close_cloexec_fds_except(std::initializer_list<int> keep) {
     std::vector<int> fds;
     if (DIR* dir = opendir("/proc/self/fd")) {
         while (const dirent* e = readdir(dir)) {
@@ -107,7 +108,8 @@ void close_cloexec_fds_except(int a, int b) {
     }
     for (int fd : fds) {
         const int flags = fcntl(fd, F_GETFD);
-        if (fd != a && fd != b && flags >= 0 && (flags & FD_CLOEXEC)) close(fd);
+        const bool kept = std::find(keep.begin(), keep.end(), fd) != keep.end();
+        if (!kept && flags >= 0 && (flags & FD_CLOEXEC)) close(fd);
     }
 }
 
@@ -258,8 +260,9 @@ void Launcher::spawn() {
 }
 
 // In the forked partition: what a freshly started program would have (the signals as the
-// launcher found them, no descriptor marked close-on-exec but its own two), then its part
-// of the run. It dies with the launcher, and never returns into the caller's code.
+// launcher found them, no descriptor marked close-on-exec but the ready pipe, its results
+// file and the run's output), then its part of the run. It dies with the launcher, and never
+// returns into the caller's code.
 void Launcher::run_child(int k, pid_t launcher) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != launcher) _exit(1);  // the launcher is gone already
@@ -267,7 +270,7 @@ void Launcher::run_child(int k, pid_t launcher) {
     sigprocmask(SIG_SETMASK, &signals_.old_mask(), nullptr);
     const int ready = ready_write_.get();
     const int results = partitions_[static_cast<std::size_t>(k)].results.get();
-    close_cloexec_fds_except(ready, results);
+    close_cloexec_fds_except({ready, results, options_.output ? fileno(options_.output) : -1});
     const std::string name = "chanflow p" + std::to_string(k);
     prctl(PR_SET_NAME, name.c_str());
     int code = static_cast<int>(RunStatus::Failed);
