@@ -7,6 +7,8 @@
 #include <cstring>
 #include <new>
 
+#include <oneapi/tbb/scalable_allocator.h>
+
 #include "chanflow/bytes.hpp"
 
 namespace chanflow {
@@ -41,9 +43,36 @@ std::size_t Tensor::size() const noexcept {
     return n;
 }
 
+// Under AddressSanitizer or ThreadSanitizer payloads come from the ordinary heap, which they
+// watch (oneTBB's allocator is not instrumented).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CHANFLOW_PLAIN_HEAP 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define CHANFLOW_PLAIN_HEAP 1
+#endif
+#endif
+
+void* detail::HeapBase::operator new(std::size_t size) {
+#ifdef CHANFLOW_PLAIN_HEAP
+    return ::operator new(size);
+#else
+    if (void* p = scalable_malloc(size)) return p;
+    throw std::bad_alloc();
+#endif
+}
+
+void detail::HeapBase::operator delete(void* p) noexcept {
+#ifdef CHANFLOW_PLAIN_HEAP
+    ::operator delete(p);
+#else
+    scalable_free(p);
+#endif
+}
+
 void Value::set_heap_string(std::string_view s) {
-    void* memory = ::operator new(sizeof(detail::HeapString) + s.size());
-    auto* h = new (memory) detail::HeapString;
+    void* memory = detail::HeapBase::operator new(sizeof(detail::HeapString) + s.size());
+    auto* h = ::new (memory) detail::HeapString;
     h->size = s.size();
     std::memcpy(const_cast<char*>(h->data()), s.data(), s.size());
     u_.s = {Type::String, 0, {0}};
@@ -94,7 +123,7 @@ void Value::release() noexcept {
     switch (u_.s.type) {
         case Type::String:
             static_cast<detail::HeapString*>(u_.s.p)->~HeapString();
-            ::operator delete(u_.s.p);
+            detail::HeapBase::operator delete(u_.s.p);
             break;
         case Type::Bytes:
             delete static_cast<detail::Heap<std::vector<unsigned char>>*>(u_.s.p);

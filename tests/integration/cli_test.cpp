@@ -31,7 +31,7 @@ TEST_CASE("cli: --version and --help go to stdout and exit 0") {
     auto v = run_cli({"--version"});
     CHECK(v.exit_code == 0);
     CHECK(v.out.rfind("chanflow ", 0) == 0);
-    CHECK(v.out.find("\nbuilt with: yaml-cpp") != std::string::npos);
+    CHECK(v.out.find("\nbuilt with: oneTBB, yaml-cpp") != std::string::npos);
     CHECK(v.err.empty());
     auto h = run_cli({"--help"});
     CHECK(h.exit_code == 0);

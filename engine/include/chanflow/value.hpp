@@ -94,6 +94,12 @@ namespace detail {
 struct HeapBase {
     std::atomic<std::uint32_t> refs{1};
     std::uint8_t nesting = 0;  // a list or record: 1 + the deepest nesting of its elements
+
+    // A payload is often made on one worker and freed on another (a line read by one
+    // process, split by the next): payloads come from oneTBB's scalable allocator, whose
+    // per-thread pools take such frees back without contention.
+    static void* operator new(std::size_t size);
+    static void operator delete(void* p) noexcept;
 };
 /// A string payload: one allocation holds the header and then the bytes.
 struct HeapString : HeapBase {
