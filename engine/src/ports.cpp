@@ -630,7 +630,7 @@ AltResult Alternation::SelectAwaiter::await_resume() {
 void SleepAwaiter::await_suspend(std::coroutine_handle<>) {
     ProcessState* p = Scheduler::current();
     p->begin_wait(WaitKind::Sleep);
-    p->runtime->scheduler().add_timer(duration, p, nullptr, 0);
+    p->runtime->scheduler().add_timer(duration_, p, nullptr, 0);
 }
 
 void SleepAwaiter::await_resume() const noexcept {

@@ -88,10 +88,8 @@ private:
 class InPort {
 public:
     // The common case, a message from the port's batch, is inline: no call into the library.
-    struct ReadAwaiter {
-        InPort& port;
-        Value value;
-        detail::Waiter waiter;  // set up by await_ready / await_suspend
+    class ReadAwaiter {
+    public:
         explicit ReadAwaiter(InPort& p) noexcept : port(p) {}
         bool await_ready() {
             waiter.process = nullptr;
@@ -108,7 +106,12 @@ public:
             }
             return finish();
         }
+
+    private:
         std::optional<Value> finish();  // after a channel operation: end, poison, wait state
+        InPort& port;
+        Value value;
+        detail::Waiter waiter;  // set up by await_ready / await_suspend
     };
     /// Reads one message; std::nullopt once every writer has retired and the buffer is
     /// drained. Throws Poisoned on a poisoned channel.
@@ -178,23 +181,27 @@ private:
 /// channel is one buffer per reader end, and the writing end routes each message.
 class OutPort {
 public:
-    struct WriteAwaiter {
-        OutPort& port;
-        Value value;
-        detail::Waiter waiter;  // set up by await_ready / await_suspend
+    class WriteAwaiter {
+    public:
         WriteAwaiter(OutPort& p, Value v) noexcept : port(p), value(std::move(v)) {}
-        std::size_t target = 0;     // index into the port's targets being written
-        std::size_t remaining = 0;  // targets still to visit
-        Value copy;                 // broadcast: the copy offered to the current target
-        bool started = false;
-        bool delivered = false;  // broadcast: some reader took it
         bool await_ready();
         bool await_suspend(std::coroutine_handle<> h);
         void await_resume() {
             if (waiter.process || waiter.outcome != detail::Done) finish();
             ++port.writes_;
         }
+
+    private:
+        friend class OutPort;
         void finish();  // after a wait, or an end or poison: may throw
+        OutPort& port;
+        Value value;
+        detail::Waiter waiter;      // set up by await_ready / await_suspend
+        std::size_t target = 0;     // index into the port's targets being written
+        std::size_t remaining = 0;  // targets still to visit
+        Value copy;                 // broadcast: the copy offered to the current target
+        bool started = false;
+        bool delivered = false;  // broadcast: some reader took it
     };
     /// Writes one message; blocks while the buffer is full (or, for a rendezvous, until a
     /// reader takes it).
@@ -206,26 +213,33 @@ public:
     /// with room go on while another reader's buffer is full, and the write waits on the
     /// earliest value not yet taken, as single writes would. Completes when all are written
     /// (WriterRetired when no reader is left); `values` is left empty.
-    struct WriteAllAwaiter {
+    class WriteAllAwaiter {
+    public:
+        WriteAllAwaiter(OutPort& p, std::vector<Value>& v) noexcept : port(p), values(v) {}
+        bool await_ready();
+        bool await_suspend(std::coroutine_handle<> h);
+        void await_resume();
+
+    protected:
+        friend class OutPort;
         OutPort& port;
         std::vector<Value>& values;
         detail::Waiter waiter;
         std::size_t target = 0;  // the target being written
         std::size_t count = 0;   // how many values the batch had
-        bool await_ready();
-        bool await_suspend(std::coroutine_handle<> h);
-        void await_resume();
     };
     WriteAllAwaiter write_all(std::vector<Value>& values) noexcept {
-        return WriteAllAwaiter{*this, values, {}, 0, 0};
+        return WriteAllAwaiter(*this, values);
     }
     /// Like write_all(), but says whether the values went: false, instead of WriterRetired,
     /// when no reader is left (for a bridge, which then tells the other side).
-    struct TryWriteAllAwaiter : WriteAllAwaiter {
+    class TryWriteAllAwaiter : public WriteAllAwaiter {
+    public:
+        using WriteAllAwaiter::WriteAllAwaiter;
         bool await_resume();
     };
     TryWriteAllAwaiter try_write_all(std::vector<Value>& values) noexcept {
-        return TryWriteAllAwaiter{{*this, values, {}, 0, 0}};
+        return TryWriteAllAwaiter(*this, values);
     }
     void retire();
     void poison();
@@ -304,6 +318,8 @@ public:
     };
     SelectAwaiter select() noexcept { return SelectAwaiter{*this, {}, false}; }
 
+private:
+    friend struct SelectAwaiter;
     struct Guard {
         InPort* in = nullptr;
         OutPort* out = nullptr;
@@ -313,9 +329,6 @@ public:
         detail::Waiter waiter{};
         Value received;
     };
-
-private:
-    friend struct SelectAwaiter;
     static detail::Channel* channel_of(const Guard& g) noexcept;
     // Completes a ready guard (true) or, given a process, queues on every guard (false).
     bool try_select(SelectAwaiter& a, detail::ProcessState* p);
@@ -330,15 +343,18 @@ private:
 };
 
 /// Suspends the process for a while (the timer counts as pending for deadlock detection).
-struct SleepAwaiter {
-    std::chrono::nanoseconds duration;
-    detail::Waiter waiter{};
-    bool await_ready() const noexcept { return duration.count() <= 0; }
+class SleepAwaiter {
+public:
+    explicit SleepAwaiter(std::chrono::nanoseconds d) noexcept : duration_(d) {}
+    bool await_ready() const noexcept { return duration_.count() <= 0; }
     void await_suspend(std::coroutine_handle<> h);
     void await_resume() const noexcept;
+
+private:
+    std::chrono::nanoseconds duration_;
 };
 inline SleepAwaiter sleep_for(std::chrono::nanoseconds d) noexcept {
-    return SleepAwaiter{d, {}};
+    return SleepAwaiter(d);
 }
 
 /// What a running process sees of itself: its name, parameters and ports.
