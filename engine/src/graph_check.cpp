@@ -389,6 +389,11 @@ void Checker::check_process(const ProcessSpec& p) {
     proto.rank = p.rank;
     proto.rank_pos = p.rank_pos;
     proto.gpu = p.gpu;
+    if (p.gpu)  // rather than a CPU run that looks like a GPU one
+        error(p.gpu_pos,
+              "process '" + p.name +
+                  "' asks for 'on: gpu', but this chanflow has no GPU backend; leave 'on' out "
+                  "(or write 'on: cpu') to run it on the CPU");
     if (type) check_params(p, *type, proto);
     proto.inputs = bind(p, type, p.inputs, PortDir::In);
     proto.outputs = bind(p, type, p.outputs, PortDir::Out);

@@ -593,6 +593,7 @@ void Loader::read_process(const Entry& e) {
                 error(v->pos, "rank must be an int >= 0, got " + describe(v->value));
         } else if (auto where = word(f, "placement", kPlacements)) {
             p.gpu = *where == "gpu";
+            p.gpu_pos = value_pos(f);
         }
     }
     if (!has_node) error(e.key_pos, "missing key 'node' in process '" + e.key + "'");

@@ -738,12 +738,19 @@ processes:
 TEST_CASE("graph: process options") {
     const Plan p = plan_of(R"Y(chanflow: 1
 processes:
-  a: {node: t.source, with: {stop: 1}, out: {out: c}, rank: 1, on: gpu}
+  a: {node: t.source, with: {stop: 1}, out: {out: c}, rank: 1, on: cpu}
   b: {node: t.sink, ordered: true, in: {in: c}}
 )Y");
     CHECK(process(p, "a").rank == 1);
-    CHECK(process(p, "a").gpu);
+    CHECK(!process(p, "a").gpu);
     CHECK(process(p, "b").ordered);
+    // No GPU backend: asking for one is an error, not a CPU run that looks like a GPU one.
+    CHECK(errors(R"Y(chanflow: 1
+processes:
+  a: {node: t.source, with: {stop: 1}, out: {out: c}, on: gpu}
+  b: {node: t.sink, in: {in: c}}
+)Y") == Lines{"3:59: process 'a' asks for 'on: gpu', but this chanflow has no GPU backend; "
+              "leave 'on' out (or write 'on: cpu') to run it on the CPU"});
     CHECK(!process(p, "a").ordered);
     CHECK(errors(R"Y(chanflow: 1
 processes:

@@ -90,7 +90,8 @@ struct ProcessSpec {
     bool ordered = false;
     std::optional<int> rank;
     SourcePos rank_pos;  // of rank's value
-    bool gpu = false;
+    bool gpu = false;    // on: gpu
+    SourcePos gpu_pos;   // of on's value
 };
 
 struct ChannelSpec {
