@@ -641,7 +641,11 @@ TEST_CASE("alt: an output guard writes the offered value, retired readers end it
             CHECK(got == range(0, 10));
             CHECK(ended);
             CHECK(written >= 10);
-            CHECK(written <= 10 + static_cast<int>(cap));
+            // Beyond the 10 read: what the channel buffers, and what the reader took from it
+            // but never read when it retired (a single reader takes the buffer whole, so up to
+            // twice the capacity can be on the way; docs/semantics.md).
+            const int on_the_way = cap == 0 ? 0 : 2 * static_cast<int>(cap) - 1;
+            CHECK(written <= 10 + on_the_way);
         }
 }
 
