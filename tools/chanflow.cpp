@@ -32,8 +32,9 @@ constexpr int kExitInvalid = 2;
 
 const char* const kUsage = R"(usage:
   chanflow run FILE [--set NAME=VALUE]... [--backend threads|processes|mpi] [--procs N]
-               [--workers N] [--stats[=FILE]] [--trace OUT.json] [--progress]
-  chanflow check FILE [--set NAME=VALUE]... [--no-plugins]
+               [--workers N] [--gpu require|prefer] [--stats[=FILE]] [--trace OUT.json]
+               [--progress]
+  chanflow check FILE [--set NAME=VALUE]... [--gpu require|prefer] [--no-plugins]
   chanflow dot FILE [--set NAME=VALUE]... [-o OUT.dot|OUT.svg|OUT.png] [--stats-from STATS.json]
                [--backend processes|mpi --procs N] [--no-plugins]
   chanflow nodes [NODE] [--plugin LIB]... [--graph FILE]
@@ -61,6 +62,9 @@ options:
                      cores shared among the partitions)
   --procs N          partitions for the processes backend (default: one per core); with
                      mpi the ranks (if given, it must match); dot draws each as a cluster
+  --gpu MODE         what processes placed on a GPU (on: gpu) do where none can be used:
+                     require (the default) refuses to run the graph (exit 2), prefer runs
+                     them on the CPU with one notice; wins over the file's gpu:
   --stats            after the run, a table on stderr: per process messages in and out,
                      busy, blocked and ready time; per channel writes, reads, peak buffer
   --stats=FILE       the same as JSON in FILE
@@ -178,6 +182,7 @@ struct Args {
     std::string trace;                     // run --trace FILE
     bool progress = false;                 // run --progress
     bool plugins = true;                   // --no-plugins: false
+    std::optional<chanflow::GpuMode> gpu;  // --gpu
     std::vector<std::string> plugin_libs;  // nodes --plugin
     std::string plugins_of;                // nodes --graph: the plugins this file names
 };
@@ -234,6 +239,10 @@ std::string parse_args(int argc, char** argv, Args& a) {
             a.trace = value;
         } else if (arg == "--progress") {
             a.progress = true;
+        } else if (is("--gpu")) {
+            if (auto e = value_of("--gpu", value); !e.empty()) return e;
+            a.gpu = chanflow::gpu_mode_named(value);
+            if (!a.gpu) return "--gpu takes require or prefer, got '" + value + "'";
         } else if (arg == "--no-plugins") {
             a.plugins = false;
         } else if (is("--plugin")) {
@@ -261,6 +270,8 @@ std::string parse_args(int argc, char** argv, Args& a) {
     if (!a.stats_from.empty() && a.command != "dot") return "--stats-from belongs to 'dot'";
     if (!a.trace.empty() && a.command != "run") return "--trace belongs to 'run'";
     if (a.progress && a.command != "run") return "--progress belongs to 'run'";
+    if (a.gpu && a.command != "run" && a.command != "check")
+        return "--gpu belongs to 'run' and 'check'";
     if ((!a.plugin_libs.empty() || !a.plugins_of.empty()) && a.command != "nodes")
         return "--plugin and --graph belong to 'nodes' (a graph file names its own plugins)";
     if (!a.plugins && a.command != "check" && a.command != "dot")
@@ -508,9 +519,23 @@ int run_processes(const Args& args, const chanflow::Plan& plan,
     return report_run(args, result, outputs);
 }
 
+// Where no GPU can be used, `on: gpu` processes are refused or move to the CPU, before
+// anything runs (docs/gpu.md). What to say on stderr goes to `say`; false when the graph
+// must not run.
+bool settle_gpu(chanflow::Plan& plan, std::string& say) {
+    try {
+        const std::string notice = chanflow::settle_gpu_placement(plan);
+        if (!notice.empty()) say = "notice: " + chanflow::printable(notice) + '\n';
+        return true;
+    } catch (const chanflow::GraphError& e) {
+        for (const auto& d : e.diagnostics()) say += d.str() + '\n';
+        return false;
+    }
+}
+
 #if CHANFLOW_HAVE_MPI
 // `run --backend mpi`, on every rank mpirun started (or alone, as one rank): rank 0 reports.
-int run_on_mpi(const Args& args, const chanflow::Plan& plan, int& argc, char**& argv) {
+int run_on_mpi(const Args& args, chanflow::Plan plan, int& argc, char**& argv) {
     std::optional<chanflow::MpiSession> mpi;
     try {
         mpi.emplace(argc, argv);
@@ -530,6 +555,13 @@ int run_on_mpi(const Args& args, const chanflow::Plan& plan, int& argc, char**& 
     const std::string unwritable = reporter ? outputs.open(args) : std::string();
     if (!mpi->every_rank(unwritable.empty()))
         return reporter ? usage_error(unwritable) : kExitInvalid;
+    // Each rank settles for the GPUs of its own host. Rank 0 speaks for every rank that
+    // decided as it did; a rank that decided otherwise speaks for itself.
+    std::string said;
+    const bool settled = settle_gpu(plan, said);
+    const bool as_rank0 = mpi->every_rank(reporter ? said.empty() : true) == said.empty();
+    if (reporter || !as_rank0) std::cerr << said;
+    if (!mpi->every_rank(settled)) return kExitInvalid;
     chanflow::Placement placement;
     try {
         placement = chanflow::place(plan, mpi->size());
@@ -641,6 +673,7 @@ int command(int argc, char** argv) {
     try {
         chanflow::CheckOptions check;
         check.plugins = args.plugins;
+        check.gpu = args.gpu;
         plan = chanflow::load_plan(args.file, args.overrides, check);
     } catch (const chanflow::GraphError& e) {
         for (const auto& d : e.diagnostics()) std::cerr << d.str() << '\n';
@@ -678,11 +711,15 @@ int command(int argc, char** argv) {
     if (args.command == "check") return check_command(args, plan);
     if (backend == "mpi") {
 #if CHANFLOW_HAVE_MPI
-        return run_on_mpi(args, plan, argc, argv);
+        return run_on_mpi(args, std::move(plan), argc, argv);
 #else
         return usage_error("this chanflow was built without MPI: backend 'mpi' cannot run");
 #endif
     }
+    std::string said;
+    const bool settled = settle_gpu(plan, said);
+    std::cerr << said;
+    if (!settled) return kExitInvalid;
     if (backend == "processes") {
         RunOutputs outputs;
         if (auto e = outputs.open(args); !e.empty()) return usage_error(e);
@@ -714,6 +751,8 @@ int main(int argc, char** argv) {
         if (!std::strcmp(argv[i], "--version")) {
             std::cout << "chanflow " << chanflow::version() << '\n'
                       << "built with: " << chanflow::build_features() << '\n';
+            const std::string gpu = chanflow::gpu_unusable_reason();
+            std::cout << "gpu: " << (gpu.empty() ? "usable" : "none usable: " + gpu) << '\n';
             return finish_stdout(kExitOk);
         }
     }

@@ -172,4 +172,10 @@ Graph::ProcessRef& Graph::ProcessRef::rank(int k) {
     return *this;
 }
 
+Graph::ProcessRef& Graph::ProcessRef::gpu(GpuMode mode) {
+    spec().gpu = true;
+    spec().gpu_mode = mode;
+    return *this;
+}
+
 }  // namespace chanflow

@@ -17,6 +17,7 @@
 #include "chanflow/expr.hpp"
 #include "chanflow/graph.hpp"
 #include "chanflow/node.hpp"
+#include "gpu_module.hpp"
 #include "graph_internal.hpp"
 
 namespace chanflow {
@@ -135,6 +136,8 @@ private:
     void check_process(const ProcessSpec& p);
     int replicas_of(const ProcessSpec& p);
     void check_params(const ProcessSpec& p, const NodeType& type, PlanProcess& out);
+    void place_on_gpu(const ProcessSpec& p, const NodeType* type, PlanProcess& out);
+    void check_gpu_kernels(const ProcessSpec& p, const PlanProcess& proto);
     std::optional<Expr> compile(const ProcessSpec& p, const std::string& name, const Value& v,
                                 const SpecValue* written);
     std::vector<PlanPort> bind(const ProcessSpec& p, const NodeType* type,
@@ -360,7 +363,46 @@ std::vector<PlanPort> Checker::bind(const ProcessSpec& p, const NodeType* type,
     return ports;
 }
 
+// `on: gpu` and `gpu: require|prefer` (docs/gpu.md).
+void Checker::place_on_gpu(const ProcessSpec& p, const NodeType* type, PlanProcess& out) {
+    out.gpu = p.gpu;
+    out.gpu_pos = p.gpu_pos;
+    out.gpu_mode = context_.options.gpu ? *context_.options.gpu
+                   : p.gpu_mode         ? *p.gpu_mode
+                   : spec_.gpu_mode     ? *spec_.gpu_mode
+                                        : GpuMode::Require;
+    if (!p.gpu) {
+        if (p.gpu_mode)
+            error(p.gpu_mode_pos,
+                  "'gpu' says what a process placed on a GPU does where none can be used, but "
+                  "process '" +
+                      p.name + "' has no 'on: gpu'",
+                  &p);
+        return;
+    }
+    const auto& types = gpu_node_types();
+    if (type && std::find(types.begin(), types.end(), type->name) == types.end()) {
+        std::string names;
+        for (const auto& t : types) names += (names.empty() ? "" : ", ") + t;
+        error(p.gpu_pos,
+              "node type '" + type->name + "' has no GPU version (these have one: " + names + ")",
+              &p);
+        return;
+    }
+    std::string why;
+    if (!detail::gpu_module(&why) && out.gpu_mode == GpuMode::Require)
+        error(p.gpu_pos,
+              "process '" + p.name + "' needs a GPU: " + why +
+                  " (with 'gpu: prefer' it runs on the CPU)",
+              &p);
+}
+
+void Checker::check_gpu_kernels(const ProcessSpec& p, const PlanProcess& proto) {
+    if (detail::GpuModule* module = detail::gpu_module()) module->check(p, proto, diags_);
+}
+
 void Checker::check_process(const ProcessSpec& p) {
+    const std::size_t errors_before = diags_.size();
     if (!detail::is_valid_name(p.name))
         error(p.pos, "invalid process name '" + p.name + "' (" + detail::kNameRule + ")");
     else if (!process_names_.insert(p.name).second)
@@ -388,15 +430,11 @@ void Checker::check_process(const ProcessSpec& p) {
     proto.ordered = p.ordered;
     proto.rank = p.rank;
     proto.rank_pos = p.rank_pos;
-    proto.gpu = p.gpu;
-    if (p.gpu)  // rather than a CPU run that looks like a GPU one
-        error(p.gpu_pos,
-              "process '" + p.name +
-                  "' asks for 'on: gpu', but this chanflow has no GPU backend; leave 'on' out "
-                  "(or write 'on: cpu') to run it on the CPU");
+    place_on_gpu(p, type, proto);
     if (type) check_params(p, *type, proto);
     proto.inputs = bind(p, type, p.inputs, PortDir::In);
     proto.outputs = bind(p, type, p.outputs, PortDir::Out);
+    if (proto.gpu && type && diags_.size() == errors_before) check_gpu_kernels(p, proto);
 
     // Every replica is a process of its own and one more end on each of its channels.
     for (int r = 0; r < replicas; ++r) {

@@ -31,12 +31,13 @@
 namespace chanflow {
 namespace {
 
-const std::vector<std::string> kTopKeys = {"chanflow", "name",     "description", "params",
-                                           "defaults", "channels", "processes",   "plugins"};
+const std::vector<std::string> kTopKeys = {"chanflow",  "name",     "description",
+                                           "params",    "defaults", "channels",
+                                           "processes", "plugins",  "gpu"};
 const std::vector<std::string> kDefaultsKeys = {"capacity", "backend"};
 const std::vector<std::string> kChannelKeys = {"capacity", "kind"};
-const std::vector<std::string> kProcessKeys = {"node",     "with",    "in",   "out",
-                                               "replicas", "ordered", "rank", "on"};
+const std::vector<std::string> kProcessKeys = {"node",    "with", "in", "out", "replicas",
+                                               "ordered", "rank", "on", "gpu"};
 const std::vector<std::string> kBindingKeys = {"channel", "deliver"};
 template <class Table>
 std::vector<std::string> names_of(const Table& table) {
@@ -47,6 +48,7 @@ std::vector<std::string> names_of(const Table& table) {
 const std::vector<std::string> kKindNames = names_of(kChannelKinds);
 const std::vector<std::string> kDeliverNames = names_of(kDeliverPolicies);
 const std::vector<std::string> kPlacements = {"cpu", "gpu"};
+const std::vector<std::string> kGpuModes = {"require", "prefer"};
 
 bool contains(const std::vector<std::string>& names, std::string_view name) {
     return std::find(names.begin(), names.end(), name) != names.end();
@@ -591,9 +593,16 @@ void Loader::read_process(const Entry& e) {
                 p.rank_pos = v->pos;
             } else if (v)
                 error(v->pos, "rank must be an int >= 0, got " + describe(v->value));
-        } else if (auto where = word(f, "placement", kPlacements)) {
-            p.gpu = *where == "gpu";
-            p.gpu_pos = value_pos(f);
+        } else if (f.key == "on") {
+            if (auto where = word(f, "placement", kPlacements)) {
+                p.gpu = *where == "gpu";
+                p.gpu_pos = value_pos(f);
+            }
+        } else if (f.key == "gpu") {
+            if (auto mode = word(f, "gpu mode", kGpuModes)) {
+                p.gpu_mode = gpu_mode_named(*mode);
+                p.gpu_mode_pos = value_pos(f);
+            }
         }
     }
     if (!has_node) error(e.key_pos, "missing key 'node' in process '" + e.key + "'");
@@ -711,6 +720,11 @@ void Loader::load(const Overrides& overrides) {
             read_defaults(e);
         } else if (e.key == "plugins") {
             read_plugins(e);
+        } else if (e.key == "gpu") {
+            if (auto mode = word(e, "gpu mode", kGpuModes)) {
+                spec_.gpu_mode = gpu_mode_named(*mode);
+                spec_.gpu_mode_pos = value_pos(e);
+            }
         } else if (e.key == "channels") {
             read_channels(e);
         } else if (e.key == "processes") {

@@ -14,6 +14,7 @@
 
 #include "chanflow/expr.hpp"
 #include "chanflow/runtime.hpp"
+#include "gpu_module.hpp"
 #include "runtime_impl.hpp"
 
 namespace chanflow {
@@ -123,7 +124,7 @@ RunResult Runtime::run() {
     std::vector<ProcessState*> initial;
     initial.reserve(processes_.size());
     for (auto& p : processes_) {
-        const NodeBody& body = p->type ? p->type->body : p->body;
+        const NodeBody& body = p->body ? p->body : p->type->body;
         if (!body) throw std::logic_error("process '" + p->name + "' has no body");
         Task task = body(p->context);
         p->handle = task.release();
@@ -530,7 +531,7 @@ void detail::add_plan_processes(Runtime& rt, const Plan& plan,
     for (std::size_t i = 0; i < plan.processes.size(); ++i) {
         if (!here(i)) continue;
         const PlanProcess& pp = plan.processes[i];
-        auto& p = rt.add_process(pp.name, pp.group, pp.type);
+        auto& p = rt.add_process(pp.name, pp.group, pp.type, pp.gpu ? gpu_body(pp) : NodeBody());
         p.plan = &pp;
         p.replica = pp.replica;
         p.replicas = pp.replicas;

@@ -744,13 +744,20 @@ processes:
     CHECK(process(p, "a").rank == 1);
     CHECK(!process(p, "a").gpu);
     CHECK(process(p, "b").ordered);
-    // No GPU backend: asking for one is an error, not a CPU run that looks like a GPU one.
+    // A node type without a GPU version cannot go there; `gpu:` belongs to `on: gpu`.
     CHECK(errors(R"Y(chanflow: 1
 processes:
   a: {node: t.source, with: {stop: 1}, out: {out: c}, on: gpu}
-  b: {node: t.sink, in: {in: c}}
-)Y") == Lines{"3:59: process 'a' asks for 'on: gpu', but this chanflow has no GPU backend; "
-              "leave 'on' out (or write 'on: cpu') to run it on the CPU"});
+  b: {node: t.sink, gpu: prefer, in: {in: c}}
+)Y") == Lines{"3:59: node type 't.source' has no GPU version (these have one: filter, map, "
+              "reduce)",
+              "4:26: 'gpu' says what a process placed on a GPU does where none can be used, "
+              "but process 'b' has no 'on: gpu'"});
+    CHECK(errors("chanflow: 1\ngpu: maybe\nprocesses:\n"
+                 "  a: {node: t.source, with: {stop: 1}, out: {out: c}, gpu: always}\n"
+                 "  b: {node: t.sink, in: {in: c}}\n") ==
+          Lines{"2:6: unknown gpu mode 'maybe' (expected require or prefer)",
+                "4:60: unknown gpu mode 'always' (expected require or prefer)"});
     CHECK(!process(p, "a").ordered);
     CHECK(errors(R"Y(chanflow: 1
 processes:

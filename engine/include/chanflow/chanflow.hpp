@@ -4,6 +4,7 @@
 #include "chanflow/bytes.hpp"
 #include "chanflow/channel_types.hpp"
 #include "chanflow/expr.hpp"
+#include "chanflow/gpu.hpp"
 #include "chanflow/graph.hpp"
 #include "chanflow/node.hpp"
 #include "chanflow/partitions.hpp"

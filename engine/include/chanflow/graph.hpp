@@ -24,6 +24,7 @@
 
 #include "chanflow/channel_types.hpp"
 #include "chanflow/expr.hpp"
+#include "chanflow/gpu.hpp"
 #include "chanflow/value.hpp"
 
 namespace chanflow {
@@ -89,9 +90,11 @@ struct ProcessSpec {
     std::vector<BindingSpec> inputs, outputs;
     bool ordered = false;
     std::optional<int> rank;
-    SourcePos rank_pos;  // of rank's value
-    bool gpu = false;    // on: gpu
-    SourcePos gpu_pos;   // of on's value
+    SourcePos rank_pos;               // of rank's value
+    bool gpu = false;                 // on: gpu
+    SourcePos gpu_pos;                // of on's value
+    std::optional<GpuMode> gpu_mode;  // gpu: require|prefer
+    SourcePos gpu_mode_pos;           // of gpu's value
 };
 
 struct ChannelSpec {
@@ -110,6 +113,8 @@ struct GraphSpec {
     std::optional<SpecValue> default_capacity;
     std::string backend = "threads";
     SourcePos backend_pos;
+    std::optional<GpuMode> gpu_mode;  // gpu: require|prefer at the top level
+    SourcePos gpu_mode_pos;
     std::vector<std::string> plugins;   // resolved paths
     std::vector<SourcePos> plugin_pos;  // where each plugin was named (parallel to plugins)
     std::vector<ChannelSpec> channels;
@@ -151,7 +156,9 @@ struct PlanProcess {
     bool ordered = false;
     std::optional<int> rank;
     SourcePos rank_pos;
-    bool gpu = false;
+    bool gpu = false;  // on: gpu (until settle_gpu_placement moves it to the CPU)
+    GpuMode gpu_mode = GpuMode::Require;
+    SourcePos gpu_pos;    // of on's value
     bool hidden = false;  // added by the engine: the merge of an ordered fan-out
 };
 
@@ -174,6 +181,9 @@ struct CheckOptions {
     /// plugins is code; docs/security.md). false: none is loaded, and a node type that only
     /// a plugin would define is reported as unknown, saying so.
     bool plugins = true;
+    /// What every `on: gpu` process does where no GPU can be used (`--gpu`); wins over the
+    /// graph file's `gpu:`. Unset: as the file says, else require.
+    std::optional<GpuMode> gpu;
 };
 
 /// Reads a graph file into a GraphSpec (YAML syntax, unknown keys, `${param}`, `--set`).
@@ -202,6 +212,8 @@ public:
         ProcessRef& ordered(bool on = true);
         /// Pins the process (every replica) to partition k of the processes and MPI backends.
         ProcessRef& rank(int k);
+        /// Places the process (every replica) on a GPU (docs/gpu.md).
+        ProcessRef& gpu(GpuMode mode = GpuMode::Require);
 
     private:
         friend class Graph;

@@ -1,0 +1,110 @@
+// Processes placed on a GPU, on a machine where none can be used: `require` refuses before
+// anything runs, `prefer` runs on the CPU with one notice and prints what the CPU prints.
+// (With a usable GPU these cases do not arise; the `gpu` tests cover that machine.)
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "run_cli.hpp"
+#include "text_util.hpp"
+
+using chanflow::test::run_cli;
+
+namespace {
+
+// Why no GPU can be used here ("" when one can), as `chanflow --version` says.
+std::string unusable_reason() {
+    const std::string out = run_cli({"--version"}).out;
+    const std::string tag = "\ngpu: none usable: ";
+    const auto at = out.find(tag);
+    if (at == std::string::npos) return {};
+    return out.substr(at + tag.size(), out.find('\n', at + tag.size()) - at - tag.size());
+}
+
+const std::string kRequire = "tests/graphs/gpu/require.yaml";
+const std::string kPrefer = "tests/graphs/gpu/prefer.yaml";
+
+}  // namespace
+
+TEST_CASE("gpu: --version says whether a GPU can be used, and why not") {
+    const auto v = run_cli({"--version"});
+    CHECK(v.exit_code == 0);
+    const bool usable = v.out.find("\ngpu: usable\n") != std::string::npos;
+    CHECK((usable || !unusable_reason().empty()));
+#if !CHANFLOW_TEST_GPU_MODULE
+    CHECK(unusable_reason() == "this chanflow was built without CUDA");
+#endif
+}
+
+TEST_CASE("gpu: without a usable GPU, require refuses the graph before anything runs") {
+    const std::string reason = unusable_reason();
+    if (reason.empty()) return;  // a GPU machine: nothing to refuse
+    const std::string refused = ": error: process 'square' needs a GPU: " + reason +
+                                " (with 'gpu: prefer' it runs on the CPU)\n";
+    for (const char* backend : {"threads", "processes"}) {
+        CAPTURE(backend);
+        const auto r = run_cli({"run", kRequire, "--backend", backend});
+        CHECK(r.exit_code == 2);
+        CHECK(r.out.empty());
+        CHECK(r.err == kRequire + ":6:50" + refused + kRequire +
+                           ":7:55: error: process 'odd' "
+                           "needs a GPU: " +
+                           reason + " (with 'gpu: prefer' it runs on the CPU)\n");
+    }
+    // --gpu require wins over the file's prefer.
+    const auto r = run_cli({"run", kPrefer, "--gpu", "require"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err == kPrefer + ":7:50" + refused + kPrefer +
+                       ":8:46: error: process 'total' "
+                       "needs a GPU: " +
+                       reason + " (with 'gpu: prefer' it runs on the CPU)\n");
+    // check compiles kernels and needs no GPU; without the GPU module it cannot.
+    const auto c = run_cli({"check", kRequire});
+#if CHANFLOW_TEST_GPU_MODULE
+    CHECK(c.exit_code == 0);
+    CHECK(c.out == kRequire + ": ok (4 processes, 3 channels)\n");
+#else
+    CHECK(c.exit_code == 2);
+    CHECK(c.err.find(":6:50: error: process 'square' needs a GPU: this chanflow was built "
+                     "without CUDA") != std::string::npos);
+    CHECK(run_cli({"check", kRequire, "--gpu", "prefer"}).exit_code == 0);
+#endif
+}
+
+TEST_CASE("gpu: without a usable GPU, prefer runs on the CPU with one notice") {
+    const std::string reason = unusable_reason();
+    if (reason.empty()) return;
+    const std::string expected =
+        chanflow::test::read_file(CHANFLOW_SOURCE_DIR "/tests/graphs/gpu/require.out");
+    for (const char* backend : {"threads", "processes"}) {
+        CAPTURE(backend);
+        const auto r = run_cli({"run", kRequire, "--gpu", "prefer", "--backend", backend});
+        CHECK(r.exit_code == 0);
+        CHECK(r.out == expected);
+        CHECK(r.err == "notice: no GPU can be used (" + reason +
+                           "): 'odd', 'square' run on "
+                           "the CPU\n");
+    }
+    // The file's `gpu: prefer` on its own: a process's `gpu: require` wins over it.
+    const auto r = run_cli({"run", kPrefer});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("process 'total' needs a GPU") != std::string::npos);
+    CHECK(r.err.find("'square'") == std::string::npos);
+    const auto p = run_cli({"run", kPrefer, "--gpu", "prefer"});
+    CHECK(p.exit_code == 0);
+    CHECK(p.out == chanflow::test::read_file(CHANFLOW_SOURCE_DIR "/tests/graphs/gpu/prefer.out"));
+    CHECK(p.err == "notice: no GPU can be used (" + reason +
+                       "): 'square', 'total' run on "
+                       "the CPU\n");
+}
+
+TEST_CASE("gpu: --gpu takes require or prefer, on run and check only") {
+    auto r = run_cli({"run", kRequire, "--gpu", "maybe"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err ==
+          "chanflow: error: --gpu takes require or prefer, got 'maybe'\n"
+          "(see 'chanflow --help')\n");
+    r = run_cli({"dot", kRequire, "--gpu", "prefer"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--gpu belongs to 'run' and 'check'") != std::string::npos);
+}
