@@ -236,12 +236,7 @@ std::optional<Expr> Checker::compile(const ProcessSpec& p, const std::string& na
     try {
         return Expr::compile(source);
     } catch (const ExprSyntaxError& e) {
-        // Point at the offending character: the value's column, past an opening quote, plus
-        // the offset (when the expression is written on one line).
-        SourcePos pos = written ? written->pos : p.pos;
-        const std::size_t offset = std::min(e.offset(), source.size());
-        if (written && pos.line > 0 && source.find('\n') >= offset)
-            pos.column += (written->quoted ? 1 : 0) + static_cast<int>(offset);
+        const SourcePos pos = written ? detail::position_in(*written, e.offset()) : p.pos;
         error(pos, std::string("syntax error in expression: ") + e.what(), &p);
     } catch (const std::exception& e) {
         error(written ? written->pos : p.pos,

@@ -5,6 +5,7 @@
 // why the stages are also available here in a collecting form.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -37,6 +38,19 @@ inline std::string describe(const Value& v) {
     if (v.is_string()) return "'" + std::string(v.as_string()) + "'";
     if (v.is_null() || v.is_bool() || v.is_int() || v.is_float()) return to_printed(v);
     return type_name(v.type());
+}
+
+/// Where character `offset` of an expression written as `written` stands in the file: the
+/// value's column, past an opening quote, plus the offset (when the expression is written
+/// on one line; else the value's position).
+inline SourcePos position_in(const SpecValue& written, std::size_t offset) {
+    SourcePos pos = written.pos;
+    if (!written.value.is_string()) return pos;
+    const std::string_view source = written.value.as_string();
+    offset = std::min(offset, source.size());
+    if (pos.line > 0 && source.find('\n') >= offset)
+        pos.column += (written.quoted ? 1 : 0) + static_cast<int>(offset);
+    return pos;
 }
 
 struct LoadResult {

@@ -108,3 +108,21 @@ TEST_CASE("gpu: --gpu takes require or prefer, on run and check only") {
     CHECK(r.exit_code == 2);
     CHECK(r.err.find("--gpu belongs to 'run' and 'check'") != std::string::npos);
 }
+
+#if CHANFLOW_TEST_GPU_MODULE
+TEST_CASE("gpu: check generates and compiles every kernel, and names what has no GPU form") {
+    const std::string graph = "tests/graphs/gpu/no_gpu_form.yaml";
+    const auto r = run_cli({"check", graph});
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    // x ** x has a GPU form for float messages: accepted.
+    CHECK(r.err == graph +
+                       ":4:41: error: process 'm1' cannot run on a GPU: len(...) has "
+                       "no GPU form\n" +
+                       graph +
+                       ":6:35: error: process 'f' cannot run on a GPU: fields have no "
+                       "GPU form (the GPU sees numbers)\n");
+    // The same graph with `gpu: prefer` checks alike: check looks at the kernels either way.
+    CHECK(run_cli({"check", graph, "--gpu", "prefer"}).err == r.err);
+}
+#endif
