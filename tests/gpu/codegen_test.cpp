@@ -29,6 +29,17 @@ using chanflow::Value;
 
 namespace {
 
+// The source tree, and the host compiler for the shim: as built, unless the environment
+// says otherwise (tools/gpu-check.sh runs these tests away from the tree they were built in).
+std::string source_dir() {
+    const char* dir = std::getenv("CHANFLOW_SOURCE_DIR");
+    return dir && *dir ? dir : CHANFLOW_SOURCE_DIR;
+}
+std::string host_compiler() {
+    const char* cxx = std::getenv("CXX");
+    return cxx && *cxx ? cxx : CHANFLOW_CXX;
+}
+
 std::string read(const fs::path& p) {
     std::ifstream f(p, std::ios::binary);
     std::stringstream ss;
@@ -38,7 +49,7 @@ std::string read(const fs::path& p) {
 
 // The generated text against tests/gpu/golden/NAME.cu; CHANFLOW_UPDATE_GOLDEN=1 rewrites it.
 void check_golden(const std::string& name, const std::string& text) {
-    const fs::path file = fs::path(CHANFLOW_SOURCE_DIR) / "tests/gpu/golden" / (name + ".cu");
+    const fs::path file = fs::path(source_dir()) / "tests/gpu/golden" / (name + ".cu");
     if (std::getenv("CHANFLOW_UPDATE_GOLDEN")) std::ofstream(file, std::ios::binary) << text;
     INFO("golden file " << file.string());
     CHECK(read(file) == text);
@@ -80,9 +91,9 @@ public:
         char tmpl[] = "/tmp/chanflow-shim-XXXXXX";
         dir_ = mkdtemp(tmpl);
         const fs::path src = dir_ / "kernel.cpp", lib = dir_ / "kernel.so";
-        std::ofstream(src) << "#include \"" << CHANFLOW_SOURCE_DIR << "/tests/gpu/host_shim.hpp\"\n"
+        std::ofstream(src) << "#include \"" << source_dir() << "/tests/gpu/host_shim.hpp\"\n"
                            << kPrelude << k.source;
-        const std::string cmd = std::string(CHANFLOW_CXX) + " -std=c++17 -O1 -shared -fPIC -o " +
+        const std::string cmd = host_compiler() + " -std=c++17 -O1 -shared -fPIC -o " +
                                 lib.string() + " " + src.string() + " 2>&1";
         REQUIRE(std::system(cmd.c_str()) == 0);
         handle_ = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
