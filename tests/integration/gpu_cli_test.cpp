@@ -3,6 +3,11 @@
 // (With a usable GPU these cases do not arise; the `gpu` tests cover that machine.)
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
 #include <string>
 
 #include "run_cli.hpp"
@@ -124,5 +129,35 @@ TEST_CASE("gpu: check generates and compiles every kernel, and names what has no
                        "GPU form (the GPU sees numbers)\n");
     // The same graph with `gpu: prefer` checks alike: check looks at the kernels either way.
     CHECK(run_cli({"check", graph, "--gpu", "prefer"}).err == r.err);
+}
+#endif
+
+#if CHANFLOW_TEST_GPU_MODULE
+TEST_CASE("gpu: check keeps the kernels it compiled, and a second check loads them") {
+    char tmpl[] = "/tmp/chanflow-kernel-cache-XXXXXX";
+    const std::string dir = mkdtemp(tmpl);
+    const std::string cache = dir + "/kernels";
+    const char* before = std::getenv("CHANFLOW_KERNEL_CACHE");
+    const std::string saved = before ? before : "";
+    setenv("CHANFLOW_KERNEL_CACHE", cache.c_str(), 1);
+    // Each entry's inode: a compile would store a new file in its place.
+    const auto entries = [&] {
+        std::map<std::string, ino_t> found;
+        for (const auto& e : std::filesystem::directory_iterator(cache)) {
+            struct stat st {};
+            if (stat(e.path().c_str(), &st) == 0) found[e.path().filename().string()] = st.st_ino;
+        }
+        return found;
+    };
+    CHECK(run_cli({"check", kPrefer}).exit_code == 0);
+    const auto first = entries();
+    CHECK(first.size() == 2);  // square's kernels and total's: one program each
+    CHECK(run_cli({"check", kPrefer}).exit_code == 0);
+    CHECK(entries() == first);
+    if (saved.empty())
+        unsetenv("CHANFLOW_KERNEL_CACHE");
+    else
+        setenv("CHANFLOW_KERNEL_CACHE", saved.c_str(), 1);
+    std::filesystem::remove_all(dir);
 }
 #endif

@@ -6,6 +6,7 @@
 #include "device_probe.hpp"
 #include "gpu_module.hpp"
 #include "graph_internal.hpp"
+#include "kernel_cache.hpp"
 #include "nvrtc_compiler.hpp"
 #include "process_kernels.hpp"
 
@@ -41,7 +42,8 @@ public:
                              "process '" + spec.name + "' cannot run on a GPU: " + v.unsupported});
             return;
         }
-        const Compiled c = compile_cuda(kernels.source(), spec.name + ".cu", kDefaultArch);
+        const Compiled c =
+            compile_cached(cache(), kernels.source(), spec.name + ".cu", kDefaultArch);
         if (!c.ok)
             diags.push_back({at, "process '" + spec.name +
                                      "': the CUDA C generated for it does not compile (please "
@@ -54,6 +56,13 @@ public:
     }
 
 private:
+    const KernelCache& cache() {
+        std::call_once(cache_opened_, [this] { cache_ = KernelCache::from_environment(); });
+        return cache_;
+    }
+
+    std::once_flag cache_opened_;
+    KernelCache cache_;
     std::once_flag probed_;
     DeviceProbe probe_;
 };
