@@ -1,9 +1,13 @@
 // Grouping and ordering nodes: key_by, batch, unbatch, count_by_key, sort, zip.
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "chanflow/expr.hpp"
 #include "chanflow/node.hpp"
@@ -39,37 +43,180 @@ CHANFLOW_NODE({.name = "key_by",
                .body = key_by_body,
                .one_to_one = true});
 
+std::size_t element_size(DType t) {
+    return t == DType::I32 || t == DType::F32 ? 4 : 8;
+}
+
+std::optional<DType> dtype_named(std::string_view name) {
+    if (name == "i32") return DType::I32;
+    if (name == "i64") return DType::I64;
+    if (name == "f32") return DType::F32;
+    if (name == "f64") return DType::F64;
+    return std::nullopt;
+}
+
+const char* dtype_name(DType t) {
+    switch (t) {
+        case DType::I32:
+            return "i32";
+        case DType::I64:
+            return "i64";
+        case DType::F32:
+            return "f32";
+        case DType::F64:
+            return "f64";
+    }
+    return "?";
+}
+
+// x appended to a tensor's bytes as a `t`: ints into int dtypes (that they fit), ints and
+// floats into float dtypes (rounded to float32 for f32), bools as 0 and 1.
+void append_element(TensorBytes& data, DType t, const Value& x) {
+    const bool number = x.is_int() || x.is_float() || x.is_bool();
+    const bool integral = x.is_int() || x.is_bool();
+    if (!number || ((t == DType::I32 || t == DType::I64) && !integral))
+        throw std::invalid_argument(std::string("batch: dtype ") + dtype_name(t) + " takes " +
+                                    (t == DType::I32 || t == DType::I64 ? "ints" : "numbers") +
+                                    ", got " + type_name(x.type()) + " " + to_printed(x));
+    const std::int64_t i = x.is_bool() ? x.as_bool() : x.is_int() ? x.as_int() : 0;
+    unsigned char bytes[8];
+    switch (t) {
+        case DType::I32: {
+            if (i < INT32_MIN || i > INT32_MAX)
+                throw std::invalid_argument("batch: " + to_printed(x) + " does not fit i32");
+            const auto v = static_cast<std::int32_t>(i);
+            std::memcpy(bytes, &v, 4);
+            break;
+        }
+        case DType::I64:
+            std::memcpy(bytes, &i, 8);
+            break;
+        case DType::F32: {
+            const auto v = static_cast<float>(x.is_float() ? x.as_float() : static_cast<double>(i));
+            std::memcpy(bytes, &v, 4);
+            break;
+        }
+        case DType::F64: {
+            const double v = x.is_float() ? x.as_float() : static_cast<double>(i);
+            std::memcpy(bytes, &v, 8);
+            break;
+        }
+    }
+    data.insert(data.end(), bytes, bytes + element_size(t));
+}
+
+Value tensor_of(DType t, TensorBytes data) {
+    Tensor tensor;
+    tensor.dtype = t;
+    tensor.shape = {static_cast<std::int64_t>(data.size() / element_size(t))};
+    tensor.data = std::move(data);
+    return Value(std::move(tensor));
+}
+
+// Element i of a 1-D tensor as a number: i32 and i64 as ints, f32 and f64 as floats.
+Value element_of(const Tensor& t, std::size_t i) {
+    const unsigned char* p = t.data.data() + i * element_size(t.dtype);
+    switch (t.dtype) {
+        case DType::I32: {
+            std::int32_t v;
+            std::memcpy(&v, p, 4);
+            return Value(static_cast<std::int64_t>(v));
+        }
+        case DType::I64: {
+            std::int64_t v;
+            std::memcpy(&v, p, 8);
+            return Value(v);
+        }
+        case DType::F32: {
+            float v;
+            std::memcpy(&v, p, 4);
+            return Value(static_cast<double>(v));
+        }
+        case DType::F64: {
+            double v;
+            std::memcpy(&v, p, 8);
+            return Value(v);
+        }
+    }
+    return Value();
+}
+
+// Row i of a tensor of 2 or more dimensions: a tensor of the remaining ones.
+Value row_of(const Tensor& t, std::size_t i) {
+    Tensor row;
+    row.dtype = t.dtype;
+    row.shape.assign(t.shape.begin() + 1, t.shape.end());
+    const std::size_t bytes = row.size() * element_size(t.dtype);
+    row.data.resize(bytes);
+    if (bytes) std::memcpy(row.data.data(), t.data.data() + i * bytes, bytes);
+    return Value(std::move(row));
+}
+
 Task batch_body(ProcessContext& ctx) {
     const std::int64_t size = ctx.param("size").as_int();
+    const Value& dtype_param = ctx.param("dtype");
+    std::optional<DType> dtype;
+    if (!dtype_param.is_null()) {
+        dtype = dtype_named(dtype_param.as_string());
+        if (!dtype)
+            throw std::invalid_argument("batch: unknown dtype '" +
+                                        std::string(dtype_param.as_string()) +
+                                        "' (expected i32, i64, f32 or f64)");
+    }
     auto& in = ctx.in();
     auto& out = ctx.out();
     List group;
+    TensorBytes bytes;
+    std::int64_t held = 0;
     while (auto x = co_await in.read()) {
-        group.push_back(std::move(*x));
-        if (static_cast<std::int64_t>(group.size()) == size) {
-            co_await out.write(Value(std::move(group)));
-            group = List();
+        if (dtype)
+            append_element(bytes, *dtype, *x);
+        else
+            group.push_back(std::move(*x));
+        if (++held == size) {
+            Value full = dtype ? tensor_of(*dtype, std::exchange(bytes, TensorBytes()))
+                               : Value(std::exchange(group, List()));
+            co_await out.write(std::move(full));
+            held = 0;
         }
     }
-    if (!group.empty()) co_await out.write(Value(std::move(group)));
+    if (held == 0) co_return;
+    Value last = dtype ? tensor_of(*dtype, std::move(bytes)) : Value(std::move(group));
+    co_await out.write(std::move(last));
 }
 
 CHANFLOW_NODE({.name = "batch",
-               .doc = "Groups inputs into lists of size (the last may be shorter).",
-               .params = {param("size", ParamType::Int, "messages per list").within(1)},
-               .ports = {in_port("in"), out_port("out", "lists")},
+               .doc = "Groups inputs into lists of size (the last may be shorter); with dtype, "
+                      "into 1-D tensors of that element type.",
+               .params = {param("size", ParamType::Int, "messages per list").within(1),
+                          param("dtype", ParamType::String,
+                                "i32, i64, f32 or f64: emit tensors of this element type",
+                                Value())},
+               .ports = {in_port("in"), out_port("out", "lists, or tensors")},
                .body = batch_body});
 
 Task unbatch_body(ProcessContext& ctx) {
     auto& in = ctx.in();
     auto& out = ctx.out();
-    while (auto x = co_await in.read())
-        for (const Value& e : x->as_list()) co_await out.write(e);
+    while (auto x = co_await in.read()) {
+        if (!x->is_tensor()) {
+            for (const Value& e : x->as_list()) co_await out.write(e);
+            continue;
+        }
+        const Tensor& t = x->as_tensor();
+        if (t.shape.size() <= 1) {
+            for (std::size_t i = 0; i < t.size(); ++i) co_await out.write(element_of(t, i));
+        } else {
+            for (std::int64_t i = 0; i < t.shape[0]; ++i)
+                co_await out.write(row_of(t, static_cast<std::size_t>(i)));
+        }
+    }
 }
 
 CHANFLOW_NODE({.name = "unbatch",
-               .doc = "Emits each element of each input list.",
-               .ports = {in_port("in", "lists"), out_port("out")},
+               .doc = "Emits each element of each input list, or of each tensor (the rows of "
+                      "one of 2 or more dimensions).",
+               .ports = {in_port("in", "lists or tensors"), out_port("out")},
                .body = unbatch_body});
 
 struct ValueHash {
