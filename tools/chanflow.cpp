@@ -379,6 +379,9 @@ int list_nodes(const Args& args) {
                   << (p.range_text().empty() ? chanflow::param_type_name(p.type) : p.range_text())
                   << ", " << default_text(p) << ")" << (p.doc.empty() ? "" : ": " + p.doc) << '\n';
     std::cout << "\nports:\n";
+    if (t->open_ports)
+        std::cout << "  named by the graph: any name under in: is an input, any under out: an "
+                     "output, one channel each\n";
     for (const auto& p : t->ports)
         std::cout << "  " << p.name << " (" << (p.dir == chanflow::PortDir::In ? "in" : "out")
                   << (p.multi ? ", a list of channels" : "") << (p.required ? "" : ", optional")

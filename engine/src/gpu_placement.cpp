@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "chanflow/gpu.hpp"
+#include "chanflow/node.hpp"
 #include "gpu_module.hpp"
 
 #ifndef CHANFLOW_GPU_MODULE_FILE
@@ -30,9 +31,21 @@ std::optional<GpuMode> gpu_mode_named(std::string_view word) noexcept {
 }
 
 const std::vector<std::string>& gpu_node_types() {
-    static const std::vector<std::string> types = {"filter", "map", "reduce"};
+    static const std::vector<std::string> types = {"filter", "gpu.kernel", "map", "reduce"};
     return types;
 }
+
+const std::vector<std::string>& gpu_only_node_types() {
+    static const std::vector<std::string> types = {"gpu.kernel"};
+    return types;
+}
+
+namespace {
+bool runs_only_on_gpu(const PlanProcess& p) {
+    const auto& only = gpu_only_node_types();
+    return p.type && std::find(only.begin(), only.end(), p.type->name) != only.end();
+}
+}  // namespace
 
 namespace detail {
 namespace {
@@ -103,12 +116,14 @@ std::string settle_gpu_placement(Plan& plan) {
     std::set<std::string> seen, moved;
     for (PlanProcess& p : plan.processes) {
         if (!p.gpu) continue;
-        if (p.gpu_mode == GpuMode::Prefer) {
+        const bool only = runs_only_on_gpu(p);
+        if (p.gpu_mode == GpuMode::Prefer && !only) {
             p.gpu = false;
             moved.insert(p.group);
         } else if (seen.insert(p.group).second) {
             refused.push_back({p.gpu_pos, "process '" + p.group + "' needs a GPU: " + reason +
-                                              " (with 'gpu: prefer' it runs on the CPU)"});
+                                              (only ? " (" + p.type->name + " has no CPU version)"
+                                                    : " (with 'gpu: prefer' it runs on the CPU)")});
         }
     }
     if (!refused.empty()) throw GraphError(std::move(refused));

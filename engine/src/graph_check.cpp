@@ -311,6 +311,11 @@ std::vector<PlanPort> Checker::bind(const ProcessSpec& p, const NodeType* type,
     std::unordered_set<std::string> bound;
     for (const auto& b : bindings) {
         const PortSpec* port = type ? type->find_port(b.port) : nullptr;
+        PortSpec named;  // a port of a node whose ports the graph names
+        if (type && type->open_ports) {
+            named = PortSpec{b.port, dir, false, true, {}};
+            port = &named;
+        }
         if (type && (!port || port->dir != dir)) {
             std::string hint = did_you_mean(b.port, same_dir);
             if (hint.empty() && port)
@@ -366,6 +371,13 @@ void Checker::place_on_gpu(const ProcessSpec& p, const NodeType* type, PlanProce
                    : p.gpu_mode         ? *p.gpu_mode
                    : spec_.gpu_mode     ? *spec_.gpu_mode
                                         : GpuMode::Require;
+    const auto& only = gpu_only_node_types();
+    const bool gpu_only = type && std::find(only.begin(), only.end(), type->name) != only.end();
+    if (!p.gpu && gpu_only)
+        error(p.node_pos.line > 0 ? p.node_pos : p.pos,
+              "node type '" + type->name + "' runs only on a GPU: add 'on: gpu' to process '" +
+                  p.name + "'",
+              &p);
     if (!p.gpu) {
         if (p.gpu_mode)
             error(p.gpu_mode_pos,
@@ -385,10 +397,11 @@ void Checker::place_on_gpu(const ProcessSpec& p, const NodeType* type, PlanProce
         return;
     }
     std::string why;
-    if (!detail::gpu_module(&why) && out.gpu_mode == GpuMode::Require)
+    if (!detail::gpu_module(&why) && (out.gpu_mode == GpuMode::Require || gpu_only))
         error(p.gpu_pos,
               "process '" + p.name + "' needs a GPU: " + why +
-                  " (with 'gpu: prefer' it runs on the CPU)",
+                  (gpu_only ? " (" + type->name + " has no CPU version)"
+                            : " (with 'gpu: prefer' it runs on the CPU)"),
               &p);
 }
 

@@ -161,3 +161,33 @@ TEST_CASE("gpu: check keeps the kernels it compiled, and a second check loads th
     std::filesystem::remove_all(dir);
 }
 #endif
+
+#if CHANFLOW_TEST_GPU_MODULE
+TEST_CASE("gpu: a kernel from the graph file is checked against its ports and params") {
+    const std::string ok = "tests/graphs/gpu/kernel_saxpy.yaml";
+    const auto c = run_cli({"check", ok});
+    CHECK(c.exit_code == 0);
+    CHECK(c.out == ok + ": ok (4 processes, 3 channels)\n");
+    // NVRTC's message at the graph file's line; arguments against ports and params; no CPU
+    // version to fall back on.
+    const std::string bad = "tests/graphs/gpu/kernel_errors.yaml";
+    const auto r = run_cli({"check", bad});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err == bad +
+                       ":13:9: error: CUDA C of process 'broken': identifier \"offset\" is "
+                       "undefined\n" +
+                       bad +
+                       ":24:72: error: argument 'k' of kernel 'scale' has type int, but param "
+                       "'k' is 2.5\n" +
+                       bad +
+                       ":27:20: error: node type 'gpu.kernel' runs only on a GPU: add 'on: "
+                       "gpu' to process 'cpu_only'\n");
+    const std::string reason = unusable_reason();
+    if (reason.empty()) return;
+    const auto p = run_cli({"run", ok, "--gpu", "prefer"});
+    CHECK(p.exit_code == 2);
+    CHECK(p.out.empty());
+    CHECK(p.err == ok + ":9:9: error: process 'saxpy' needs a GPU: " + reason +
+                       " (gpu.kernel has no CPU version)\n");
+}
+#endif

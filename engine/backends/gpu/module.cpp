@@ -3,12 +3,10 @@
 #include <stdexcept>
 #include <string>
 
+#include "check_kernels.hpp"
 #include "device_probe.hpp"
 #include "gpu_module.hpp"
-#include "graph_internal.hpp"
 #include "kernel_cache.hpp"
-#include "nvrtc_compiler.hpp"
-#include "process_kernels.hpp"
 
 namespace chanflow::gpu {
 namespace {
@@ -26,29 +24,10 @@ public:
         return probe_.reason;
     }
 
-    // Generates the process's kernels and compiles them, as a run would before it starts.
+    // Generates or reads the process's kernels and compiles them, as a load does.
     void check(const ProcessSpec& spec, const PlanProcess& p,
                std::vector<Diagnostic>& diags) override {
-        const ProcessKernels kernels = kernels_for(p);
-        if (kernels.variants.empty()) return;
-        const SpecValue* written = nullptr;
-        for (const auto& [name, value] : spec.with)
-            if (name == kernels.param) written = &value;
-        const SourcePos at = written ? written->pos : spec.pos;
-        if (!kernels.any()) {
-            // None for ints nor floats: say why for ints, where it stands.
-            const KernelVariant& v = kernels.variants.front();
-            diags.push_back({written ? detail::position_in(*written, v.offset) : at,
-                             "process '" + spec.name + "' cannot run on a GPU: " + v.unsupported});
-            return;
-        }
-        const Compiled c =
-            compile_cached(cache(), kernels.source(), spec.name + ".cu", kDefaultArch);
-        if (!c.ok)
-            diags.push_back({at, "process '" + spec.name +
-                                     "': the CUDA C generated for it does not compile (please "
-                                     "report this): " +
-                                     c.log});
+        check_process_kernels(spec, p, cache(), diags);
     }
 
     NodeBody body(const PlanProcess& p) override {

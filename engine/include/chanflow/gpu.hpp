@@ -32,6 +32,10 @@ std::optional<GpuMode> gpu_mode_named(std::string_view word) noexcept;
 /// The node types that have a GPU version: `on: gpu` is accepted on these alone.
 const std::vector<std::string>& gpu_node_types();
 
+/// The node types that run only on a GPU (gpu.kernel): they need `on: gpu`, and where no
+/// GPU can be used `prefer` cannot move them to the CPU.
+const std::vector<std::string>& gpu_only_node_types();
+
 /// Why this program cannot run kernels, in words ("this chanflow was built without CUDA",
 /// "no NVIDIA driver is installed", ...); "" when it can. Probed once, on first use.
 std::string gpu_unusable_reason();

@@ -111,6 +111,9 @@ struct NodeType {
     /// Writes exactly one message per input, in order, and nothing else (map-like): an
     /// ordered fan-out of it needs no boundary marks between inputs.
     bool one_to_one = false;
+    /// Its ports are named by the graph: any name under `in:` is an input and any under
+    /// `out:` an output, each of one channel (`ports` then lists none).
+    bool open_ports = false;
 
     const ParamSpec* find_param(std::string_view n) const noexcept;
     const PortSpec* find_port(std::string_view n) const noexcept;
