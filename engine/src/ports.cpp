@@ -633,6 +633,33 @@ void SleepAwaiter::await_suspend(std::coroutine_handle<>) {
     p->runtime->scheduler().add_timer(duration_, p, nullptr, 0);
 }
 
+// The waiter is published before the state says a process waits (release); complete()
+// takes the state (acquire) and so sees it. Whoever moves the state second acts: a wait that
+// finds it done does not suspend, a complete() that finds a process waiting wakes it.
+bool CompletionAwaiter::await_suspend(std::coroutine_handle<>) {
+    ProcessState* p = Scheduler::current();
+    p->begin_wait(WaitKind::Completion);
+    Scheduler& sched = p->runtime->scheduler();
+    sched.own_wait_begin();
+    c_.waiter_ = p;
+    int idle = Completion::kIdle;
+    if (c_.state_.compare_exchange_strong(idle, Completion::kWaiting, std::memory_order_acq_rel))
+        return true;
+    sched.own_wait_end(nullptr);  // completed meanwhile: go on
+    p->cancel_wait();
+    return false;
+}
+
+void CompletionAwaiter::await_resume() const noexcept {
+    if (ProcessState* p = Scheduler::current()) p->wait = WaitKind::None;
+}
+
+void Completion::complete() noexcept {
+    if (state_.exchange(kDone, std::memory_order_acq_rel) != kWaiting) return;
+    ProcessState* p = waiter_;
+    p->runtime->scheduler().own_wait_end(p);
+}
+
 void SleepAwaiter::await_resume() const noexcept {
     if (ProcessState* p = Scheduler::current()) p->wait = WaitKind::None;
 }

@@ -21,7 +21,7 @@ class Channel;
 class Runtime;
 
 /// What a blocked process waits on, for the deadlock report.
-enum class WaitKind : std::uint8_t { None, Read, Write, Alt, Sleep };
+enum class WaitKind : std::uint8_t { None, Read, Write, Alt, Sleep, Completion };
 
 /// The clock of the run statistics, in microseconds of steady_clock: a value that a ticker
 /// thread refreshes every 1 to 4 ms while a run is on (Runtime::run, StatsTicker). Reading it is

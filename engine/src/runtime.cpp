@@ -389,7 +389,8 @@ std::string Runtime::describe_wait(const ProcessState& p, bool with_peers) const
             s += (i ? ", " : "") + quote(p.alt_channels[i]->name());
         return s;
     }
-    if (p.wait == WaitKind::Sleep || !p.wait_channel) return s + " waits";
+    if (p.wait == WaitKind::Sleep || p.wait == WaitKind::Completion || !p.wait_channel)
+        return s + " waits";
     const Channel* ch = p.wait_channel;
     const bool reading = p.wait == WaitKind::Read;
     s += reading ? " waits to read " : " waits to write ";

@@ -63,6 +63,7 @@ Scheduler::~Scheduler() {
 }
 
 void Scheduler::shutdown() {
+    while (waking_.load(std::memory_order_acquire) > 0) std::this_thread::yield();
     {
         std::lock_guard lock(mu_);
         stopping_ = true;
@@ -411,6 +412,25 @@ void Scheduler::external_wait_end() {
         std::lock_guard lock(mu_);
         check_stuck_locked();
     }
+}
+
+void Scheduler::own_wait_begin() {
+    std::lock_guard lock(mu_);
+    ++timers_pending_;
+}
+
+// As a timer fires: the process is runnable before the wait stops counting. The caller may
+// be a thread of its own (a GPU callback): once the process runs, the run may end and this
+// scheduler go, so shutdown() waits until no such call is under way.
+void Scheduler::own_wait_end(ProcessState* wake) {
+    waking_.fetch_add(1, std::memory_order_acq_rel);
+    if (wake) schedule(wake);
+    {
+        std::lock_guard lock(mu_);
+        --timers_pending_;
+        check_stuck_locked();
+    }
+    waking_.fetch_sub(1, std::memory_order_release);
 }
 
 // ---- timers -------------------------------------------------------------------------------

@@ -122,6 +122,12 @@ public:
     /// Cancels a timer; when it returns, the timer's callback is not running and never will.
     void cancel_timer(std::uint64_t id);
 
+    /// A wait that ends on its own, as a timer does (a Completion): while one is pending,
+    /// nothing is a deadlock. Begin before the process suspends; end by scheduling it (or,
+    /// when it did not suspend after all, without).
+    void own_wait_begin();
+    void own_wait_end(ProcessState* wake);
+
     /// Something outside the scheduler (a shared-memory ring) will wake a process: while
     /// such waits are pending, processes blocked on channels are no deadlock. Begin before
     /// the process suspends; end after it was scheduled again.
@@ -205,6 +211,7 @@ private:
     std::uint64_t next_timer_id_ = 1;
     std::int64_t timers_pending_ = 0;  // guarded by mu_: counts for deadlock detection
     std::atomic<std::int64_t> external_pending_{0};  // likewise (read under mu_)
+    std::atomic<int> waking_{0};  // own_wait_end calls under way (shutdown waits for them)
     std::function<void()> quiet_hook_;
     std::function<bool()> poll_hook_;
     std::function<void()> parking_hook_;

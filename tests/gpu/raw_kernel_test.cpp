@@ -54,6 +54,10 @@ TEST_CASE("raw kernels: what cannot be read or matched says so, where it stands"
                       "kernel 'k' must be declared extern \"C\"");
     CHECK_THROWS_WITH(kernel_arguments("extern \"C\" __device__ void k(float* x) {}", "k"),
                       "no kernel 'extern \"C\" __global__ void k(...)' in the source");
+    CHECK_THROWS_WITH(
+        kernel_arguments("  # include \"/etc/passwd\"\nextern \"C\" __global__ void k() {}", "k"),
+        "a kernel's source may not #include files");
+    CHECK_NOTHROW(kernel_arguments("// #include <x>\nextern \"C\" __global__ void k() {}", "k"));
     CHECK_THROWS_WITH(kernel_arguments("extern \"C\" __global__ void k(float** x) {}", "k"),
                       "cannot read this kernel argument: a type, at most one '*' and a name "
                       "are expected");

@@ -136,6 +136,14 @@ std::size_t entry_offset(const std::string& source, const std::string& entry) {
 
 std::vector<KernelArg> kernel_arguments(const std::string& source, const std::string& entry) {
     const std::string clean = blank_comments(source);
+    // A graph file does not reach into this machine's files through the compiler.
+    for (std::size_t at = 0; at < clean.size(); at = clean.find('\n', at) + 1) {
+        const std::size_t hash = skip_space(clean, at);
+        if (hash < clean.size() && clean[hash] == '#' &&
+            clean.compare(skip_space(clean, hash + 1), 7, "include") == 0)
+            throw KernelSourceError("a kernel's source may not #include files", hash);
+        if (clean.find('\n', at) == std::string::npos) break;
+    }
     const std::size_t paren = open_paren(clean, entry);
     if (paren == std::string::npos)
         throw KernelSourceError(

@@ -36,7 +36,8 @@ struct KernelArg {
 };
 
 /// The arguments of `extern "C" __global__ void ENTRY(...)` in `source` (comments ignored);
-/// throws KernelSourceError when there is no such kernel or an argument cannot be read.
+/// throws KernelSourceError when there is no such kernel, an argument cannot be read, or the
+/// source would #include a file.
 std::vector<KernelArg> kernel_arguments(const std::string& source, const std::string& entry);
 
 /// How a process's ports and params meet its kernel's arguments.

@@ -357,6 +357,49 @@ inline SleepAwaiter sleep_for(std::chrono::nanoseconds d) noexcept {
     return SleepAwaiter(d);
 }
 
+/// Something outside the engine that a process waits for, finished from any thread: work
+/// queued on a GPU stream, a child process, an I/O request. A process waiting on one is no
+/// part of a deadlock: the wait counts as pending, as a timer does.
+///
+///   chanflow::Completion done;
+///   std::thread([&] { work(); done.complete(); }).detach();
+///   co_await chanflow::wait_for(done);  // suspends; the thread's complete() wakes it
+///
+/// One process waits on it at a time; complete() before the wait lets the wait pass at
+/// once. reset() makes it ready for another round, once the last wait has returned.
+class Completion {
+public:
+    Completion() = default;
+    Completion(const Completion&) = delete;
+    Completion& operator=(const Completion&) = delete;
+
+    /// Marks it done and wakes the process that waits on it; from any thread.
+    void complete() noexcept;
+    bool done() const noexcept { return state_.load(std::memory_order_acquire) == kDone; }
+    void reset() noexcept { state_.store(kIdle, std::memory_order_release); }
+
+private:
+    friend class CompletionAwaiter;
+    static constexpr int kIdle = 0, kWaiting = 1, kDone = 2;
+    std::atomic<int> state_{kIdle};
+    detail::ProcessState* waiter_ = nullptr;
+};
+
+class CompletionAwaiter {
+public:
+    explicit CompletionAwaiter(Completion& c) noexcept : c_(c) {}
+    bool await_ready() const noexcept { return c_.done(); }
+    bool await_suspend(std::coroutine_handle<> h);
+    void await_resume() const noexcept;
+
+private:
+    Completion& c_;
+};
+/// Suspends the process until `c` is complete.
+inline CompletionAwaiter wait_for(Completion& c) noexcept {
+    return CompletionAwaiter(c);
+}
+
 /// What a running process sees of itself: its name, parameters and ports.
 class ProcessContext {
 public:
