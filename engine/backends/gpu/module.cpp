@@ -1,25 +1,31 @@
 // module.cpp — the GPU module's face to the engine (engine/src/gpu_module.hpp).
+#include <cstdlib>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 
 #include "check_kernels.hpp"
+#include "device.hpp"
 #include "device_probe.hpp"
 #include "gpu_module.hpp"
+#include "gpu_process.hpp"
 #include "kernel_cache.hpp"
 
 namespace chanflow::gpu {
 namespace {
 
+// Which of this host's GPUs this process uses: its node-local rank under mpirun, else the
+// first (the device is this index modulo the devices there are).
+int device_index() {
+    const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+    return local ? std::atoi(local) : 0;
+}
+
 class Module final : public detail::GpuModule {
 public:
     std::string unusable_reason() override {
         std::call_once(probed_, [this] {
-            probe_ = probe_devices();
-            // Found a GPU: kernels are compiled and checked, but this build does not launch
-            // them yet (docs/gpu.md, "What runs where").
-            if (probe_.reason.empty())
-                probe_.reason = "this chanflow compiles kernels but does not launch them yet";
+            if (!host_device_asked()) probe_ = probe_devices();
         });
         return probe_.reason;
     }
@@ -31,7 +37,11 @@ public:
     }
 
     NodeBody body(const PlanProcess& p) override {
-        throw std::logic_error("process '" + p.name + "': no GPU body");
+        if (p.type && p.type->name == "gpu.kernel")
+            throw std::runtime_error("gpu.kernel '" + p.name +
+                                     "': this chanflow compiles raw kernels but does not "
+                                     "launch them yet");
+        return gpu_process_body(p, cache(), device_index());
     }
 
 private:

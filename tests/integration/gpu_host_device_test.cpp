@@ -1,0 +1,77 @@
+// The whole GPU path (kernels generated, compiled, loaded; messages batched, launched,
+// waited for and unbatched; failures re-evaluated on the CPU) on the host device, which runs
+// the same generated kernels on the CPU: every GPU graph prints what the CPU prints.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "run_cli.hpp"
+#include "text_util.hpp"
+
+namespace fs = std::filesystem;
+using chanflow::test::read_file;
+using chanflow::test::run_cli;
+
+#if CHANFLOW_TEST_GPU_MODULE
+namespace {
+
+// Sets an environment variable for the CLI runs of one test.
+struct ScopedEnv {
+    std::string name;
+    ScopedEnv(const char* n, const char* value) : name(n) { setenv(n, value, 1); }
+    ~ScopedEnv() { unsetenv(name.c_str()); }
+};
+
+struct Case {
+    std::string graph;
+    int exit_code;
+    std::string err;
+};
+
+const std::vector<Case> kCases = {
+    {"require", 0, ""},
+    {"prefer", 0, ""},
+    {"pipeline", 0, ""},
+    {"mixed_types", 1,
+     "error: process 'm' failed: unsupported operand types for //: int and str in '100 // x' "
+     "(x = \"s\")\n"},
+    {"fails_mid_batch", 1, "error: process 'm' failed: division by zero in '12 // x' (x = 0)\n"},
+};
+
+}  // namespace
+
+TEST_CASE("gpu host device: the GPU graphs print what the CPU prints, failures included") {
+    for (const Case& c : kCases) {
+        const std::string graph = "tests/graphs/gpu/" + c.graph + ".yaml";
+        const std::string want =
+            read_file(fs::path(CHANFLOW_SOURCE_DIR) / ("tests/graphs/gpu/" + c.graph + ".out"));
+        CAPTURE(graph);
+        // The CPU's answer (no GPU here: prefer runs there) ...
+        const auto cpu = run_cli({"run", graph, "--gpu", "prefer"});
+        CHECK(cpu.out == want);
+        CHECK(cpu.exit_code == c.exit_code);
+        // ... is the host device's, on the threads and processes backends.
+        ScopedEnv host("CHANFLOW_GPU_DEVICE", "host");
+        for (const char* backend : {"threads", "processes"}) {
+            CAPTURE(backend);
+            std::vector<std::string> args = {"run", graph, "--backend", backend};
+            if (std::string(backend) == "processes") args.insert(args.end(), {"--procs", "2"});
+            const auto gpu = run_cli(args);
+            CHECK(gpu.out == want);
+            CHECK(gpu.exit_code == c.exit_code);
+            CHECK(gpu.err == c.err);
+        }
+    }
+}
+
+TEST_CASE("gpu host device: --version says a GPU can be used, and a raw kernel says it waits") {
+    ScopedEnv host("CHANFLOW_GPU_DEVICE", "host");
+    CHECK(run_cli({"--version"}).out.find("\ngpu: usable\n") != std::string::npos);
+    const auto r = run_cli({"run", "tests/graphs/gpu/kernel_saxpy.yaml"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("compiles raw kernels but does not launch them yet") != std::string::npos);
+}
+#endif
