@@ -35,6 +35,7 @@ const std::vector<Case> kCases = {
     {"require", 0, ""},
     {"prefer", 0, ""},
     {"pipeline", 0, ""},
+    {"ordered_filter", 0, ""},
     {"mixed_types", 1,
      "error: process 'm' failed: unsupported operand types for //: int and str in '100 // x' "
      "(x = \"s\")\n"},
@@ -67,11 +68,17 @@ TEST_CASE("gpu host device: the GPU graphs print what the CPU prints, failures i
     }
 }
 
-TEST_CASE("gpu host device: --version says a GPU can be used, and a raw kernel says it waits") {
+TEST_CASE("gpu host device: --version says a GPU can be used, and a raw kernel runs") {
     ScopedEnv host("CHANFLOW_GPU_DEVICE", "host");
     CHECK(run_cli({"--version"}).out.find("\ngpu: usable\n") != std::string::npos);
-    const auto r = run_cli({"run", "tests/graphs/gpu/kernel_saxpy.yaml"});
-    CHECK(r.exit_code == 1);
-    CHECK(r.err.find("compiles raw kernels but does not launch them yet") != std::string::npos);
+    for (const char* backend : {"threads", "processes"}) {
+        CAPTURE(backend);
+        const auto r = run_cli({"run", "tests/graphs/gpu/kernel_saxpy.yaml", "--backend", backend});
+        CHECK(r.exit_code == 0);
+        CHECK(r.err.empty());
+        CHECK(r.out ==
+              read_file(fs::path(CHANFLOW_SOURCE_DIR) / "tests/graphs/gpu/kernel_saxpy.out"));
+    }
 }
+
 #endif

@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "codegen.hpp"
 #include "device.hpp"
@@ -199,6 +200,48 @@ public:
                 }
                 check(cudaLaunchHostFunc(stream_, land, &done), "host function");
             } catch (const std::exception& e) {
+                *error = e.what();
+                done.complete();
+            }
+        });
+    }
+
+    void run(const RawJob& job, std::string* error, Completion& done) override {
+        queue_.post([this, job, error, &done] {
+            std::vector<void*> device(job.args.size(), nullptr);
+            try {
+                std::vector<void*> args(job.args.size());
+                for (std::size_t i = 0; i < job.args.size(); ++i) {
+                    const RawArg& a = job.args[i];
+                    if (a.kind == RawArg::Kind::Scalar) {
+                        args[i] = const_cast<unsigned char*>(a.scalar);
+                        continue;
+                    }
+                    check(cudaMallocAsync(&device[i], std::max<std::size_t>(a.bytes, 1), stream_),
+                          "device memory");
+                    if (a.kind == RawArg::Kind::Input)
+                        check(cudaMemcpyAsync(device[i], a.buffer->data(), a.bytes,
+                                              cudaMemcpyHostToDevice, stream_),
+                              "copy to the GPU");
+                    args[i] = &device[i];
+                }
+                const long long grid = std::max<long long>((job.n + job.block - 1) / job.block, 1);
+                check(cudaLaunchKernel(
+                          static_cast<const CudaProgram*>(job.program)->kernel(job.entry),
+                          dim3(static_cast<unsigned>(grid)), dim3(job.block), args.data(), 0,
+                          stream_),
+                      "kernel launch");
+                for (std::size_t i = 0; i < job.args.size(); ++i)
+                    if (job.args[i].kind == RawArg::Kind::Output)
+                        check(cudaMemcpyAsync(job.args[i].buffer->data(), device[i],
+                                              job.args[i].bytes, cudaMemcpyDeviceToHost, stream_),
+                              "copy from the GPU");
+                for (void* d : device)
+                    if (d) cudaFreeAsync(d, stream_);
+                check(cudaLaunchHostFunc(stream_, land, &done), "host function");
+            } catch (const std::exception& e) {
+                for (void* d : device)
+                    if (d) cudaFreeAsync(d, stream_);
                 *error = e.what();
                 done.complete();
             }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "chanflow/process.hpp"
 
@@ -58,6 +59,23 @@ struct ReduceJob {
     unsigned long long* first_failure = nullptr;
 };
 
+/// One launch of a raw kernel (gpu.kernel) over n elements with `block` threads a block.
+/// Its arguments, in the kernel's order: an input's or an output's elements (copied in, or
+/// out after the launch), or a scalar (a param, or n) given by its bytes.
+struct RawArg {
+    enum class Kind : std::uint8_t { Input, Output, Scalar } kind = Kind::Scalar;
+    HostBuffer* buffer = nullptr;  // Input, Output
+    std::size_t bytes = 0;         // Input, Output: the buffer's bytes in use
+    unsigned char scalar[8] = {};  // Scalar: the value's bytes (4 or 8 of them)
+};
+struct RawJob {
+    const Program* program = nullptr;
+    std::string entry;
+    std::vector<RawArg> args;
+    long long n = 0;
+    unsigned block = 256;
+};
+
 class Device {
 public:
     virtual ~Device() = default;
@@ -72,6 +90,7 @@ public:
     /// the device itself are thrown here or reported through `*error` before `done`.
     virtual void run(const ElementwiseJob& job, std::string* error, Completion& done) = 0;
     virtual void run(const ReduceJob& job, std::string* error, Completion& done) = 0;
+    virtual void run(const RawJob& job, std::string* error, Completion& done) = 0;
 };
 
 /// The device this process runs kernels on: CHANFLOW_GPU_DEVICE=host, else CUDA device

@@ -20,6 +20,7 @@
 #include "chanflow/node.hpp"
 #include "device.hpp"
 #include "process_kernels.hpp"
+#include "raw_kernel.hpp"
 
 namespace chanflow::gpu {
 namespace {
@@ -115,7 +116,10 @@ Task map_or_filter(ProcessContext& ctx, std::shared_ptr<const Loaded> k, bool fi
         put(*in_buf, n++, *x);
         x.reset();
         bool more = true;
-        while (n < kBatch && in.has_more()) {
+        // A replica of an ordered fan-out marks where each input's outputs end: it takes
+        // one message a launch, so that its outputs follow its inputs one by one.
+        const long long limit = in.marks_boundaries() ? 1 : kBatch;
+        while (n < limit && in.has_more()) {
             x = co_await in.read();
             ElemType u;
             if (!x) {
@@ -266,11 +270,158 @@ Task reduce(ProcessContext& ctx, std::shared_ptr<const Loaded> k) {
     if (result) co_await ctx.out().write(std::move(*result));
 }
 
+// gpu.kernel: its kernel, its arguments, and the params' values as the kernel takes them.
+struct RawLoaded {
+    Device* device = nullptr;
+    std::unique_ptr<Program> program;
+    std::string entry;
+    std::vector<KernelArg> args;
+    std::vector<RawArg> scalars;  // parallel to args: the bytes of params (n is set per launch)
+    unsigned block = 256;
+};
+
+std::size_t dtype_size(DType t) {
+    return t == DType::I32 || t == DType::F32 ? 4 : 8;
+}
+
+const char* dtype_word(DType t) {
+    switch (t) {
+        case DType::I32:
+            return "i32";
+        case DType::I64:
+            return "i64";
+        case DType::F32:
+            return "f32";
+        case DType::F64:
+            return "f64";
+    }
+    return "?";
+}
+
+// A param's value in the bytes of its argument's type (checked to fit when the graph loaded).
+RawArg scalar_arg(const KernelArg& a, const Value& v) {
+    RawArg r;
+    switch (*a.dtype()) {
+        case DType::I32: {
+            const auto x = static_cast<std::int32_t>(v.as_int());
+            std::memcpy(r.scalar, &x, 4);
+            break;
+        }
+        case DType::I64: {
+            const std::int64_t x = v.as_int();
+            std::memcpy(r.scalar, &x, 8);
+            break;
+        }
+        case DType::F32: {
+            const auto x = static_cast<float>(v.as_number());
+            std::memcpy(r.scalar, &x, 4);
+            break;
+        }
+        case DType::F64: {
+            const double x = v.as_number();
+            std::memcpy(r.scalar, &x, 8);
+            break;
+        }
+    }
+    return r;
+}
+
+// One launch for each set of input tensors, one from each input; ends when an input ends.
+Task raw_kernel(ProcessContext& ctx, std::shared_ptr<const RawLoaded> k) {
+    Device& dev = *k->device;
+    std::vector<std::unique_ptr<HostBuffer>> buffers(k->args.size());
+    std::vector<Value> outputs;
+    while (true) {
+        RawJob job;
+        job.program = k->program.get();
+        job.entry = k->entry;
+        job.block = k->block;
+        job.args = k->scalars;
+        long long n = -1;
+        for (std::size_t i = 0; i < k->args.size(); ++i) {
+            const KernelArg& a = k->args[i];
+            if (!(a.pointer && a.is_const)) continue;
+            auto x = co_await ctx.in(a.name).read();
+            if (!x) co_return;
+            if (!x->is_tensor() || x->as_tensor().dtype != *a.dtype())
+                throw std::invalid_argument(
+                    "gpu.kernel: input '" + a.name + "' takes " + dtype_word(*a.dtype()) +
+                    " tensors, got " +
+                    (x->is_tensor() ? std::string(dtype_word(x->as_tensor().dtype)) + " tensor"
+                                    : std::string(type_name(x->type()))));
+            const Tensor& t = x->as_tensor();
+            const auto count = static_cast<long long>(t.size());
+            if (n < 0) n = count;
+            if (count != n)
+                throw std::invalid_argument("gpu.kernel: input '" + a.name + "' has " +
+                                            std::to_string(count) + " elements, the first " +
+                                            std::to_string(n));
+            if (!buffers[i] || buffers[i]->size() < t.data.size())
+                buffers[i] = dev.host_buffer(t.data.size());
+            if (!t.data.empty()) std::memcpy(buffers[i]->data(), t.data.data(), t.data.size());
+            job.args[i].kind = RawArg::Kind::Input;
+            job.args[i].buffer = buffers[i].get();
+            job.args[i].bytes = t.data.size();
+        }
+        job.n = n;
+        for (std::size_t i = 0; i < k->args.size(); ++i) {
+            const KernelArg& a = k->args[i];
+            if (a.pointer && !a.is_const) {
+                const std::size_t bytes = static_cast<std::size_t>(n) * dtype_size(*a.dtype());
+                if (!buffers[i] || buffers[i]->size() < bytes) buffers[i] = dev.host_buffer(bytes);
+                job.args[i].kind = RawArg::Kind::Output;
+                job.args[i].buffer = buffers[i].get();
+                job.args[i].bytes = bytes;
+            } else if (!a.pointer && a.name == "n") {
+                std::memcpy(job.args[i].scalar, &n, 8);
+            }
+        }
+        Completion done;
+        std::string error;
+        dev.run(job, &error, done);
+        co_await wait_for(done);
+        if (!error.empty()) throw std::runtime_error("on " + dev.name() + ": " + error);
+        for (std::size_t i = 0; i < k->args.size(); ++i) {
+            const KernelArg& a = k->args[i];
+            if (!a.pointer || a.is_const) continue;
+            Tensor t;
+            t.dtype = *a.dtype();
+            t.shape = {n};
+            t.data.resize(job.args[i].bytes);
+            if (!t.data.empty()) std::memcpy(t.data.data(), buffers[i]->data(), t.data.size());
+            co_await ctx.out(a.name).write(Value(std::move(t)));
+        }
+    }
+}
+
+NodeBody raw_kernel_body(const PlanProcess& p, const KernelCache& cache, int device_index) {
+    auto k = std::make_shared<RawLoaded>();
+    k->device = &device_for(device_index);
+    k->entry = std::string(p.params.at("entry").as_string());
+    k->block = static_cast<unsigned>(p.params.at("block").as_int());
+    const std::string source(p.params.at("source").as_string());
+    k->args = kernel_arguments(source, k->entry);
+    const Value& params = p.params.at("params");
+    for (const KernelArg& a : k->args) {
+        RawArg r;
+        if (!a.pointer && params.is_record())
+            for (const auto& [name, value] : params.as_record())
+                if (name == a.name) r = scalar_arg(a, value);
+        k->scalars.push_back(r);
+    }
+    const Compiled c = compile_cached(cache, source, p.group + ".cu", k->device->arch());
+    if (!c.ok)
+        throw std::runtime_error("the kernel of '" + p.group + "' does not compile: " + c.log);
+    k->program = k->device->load(c.cubin, source + host_trampoline(k->args, k->entry));
+    return [k](ProcessContext& ctx) { return raw_kernel(ctx, k); };
+}
+
 }  // namespace
 
 NodeBody gpu_process_body(const PlanProcess& p, const KernelCache& cache, int device_index) {
-    const ProcessKernels kernels = kernels_for(p);
     const std::string node = p.type ? p.type->name : "";
+    if (node == "gpu.kernel") return raw_kernel_body(p, cache, device_index);
+    const ProcessKernels kernels = kernels_for(p);
     if (kernels.variants.empty()) return p.type->body;  // a count: no kernel to run
     auto k = std::make_shared<Loaded>();
     k->device = &device_for(device_index);

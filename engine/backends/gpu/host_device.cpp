@@ -4,13 +4,16 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "device.hpp"
 #include "submit_queue.hpp"
@@ -26,6 +29,10 @@ static cf_dim3 threadIdx, blockIdx, blockDim{1, 1, 1}, gridDim{1, 1, 1};
 #define __shared__ static
 #define __syncthreads() ((void)0)
 #define __restrict__
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
 )";
 
 class HostBufferImpl final : public HostBuffer {
@@ -65,17 +72,26 @@ public:
     int arch() const override { return 90; }
 
     std::unique_ptr<Program> load(const std::string&, const std::string& source) override {
-        char tmpl[] = "/tmp/chanflow-host-kernels-XXXXXX";
-        if (!mkdtemp(tmpl)) throw std::runtime_error("cannot make a folder for host kernels");
+        const char* tmp = std::getenv("TMPDIR");
+        std::string tmpl =
+            std::string(tmp && *tmp ? tmp : "/tmp") + "/chanflow-host-kernels-XXXXXX";
+        if (!mkdtemp(tmpl.data()))
+            throw std::runtime_error("cannot make a folder for host kernels");
         const std::filesystem::path dir = tmpl;
         const auto src = dir / "kernels.cpp", lib = dir / "kernels.so";
         std::ofstream(src) << kHostShim << source;
         const char* cxx = std::getenv("CXX");
         const std::string cmd = std::string(cxx && *cxx ? cxx : "c++") +
                                 " -std=c++17 -O1 -w -shared -fPIC -o " + lib.string() + " " +
-                                src.string() + " >/dev/null 2>&1";
-        if (std::system(cmd.c_str()) != 0)
-            throw std::runtime_error("the host compiler could not build the kernels");
+                                src.string() + " >" + (dir / "log").string() + " 2>&1";
+        if (std::system(cmd.c_str()) != 0) {
+            std::ifstream in(dir / "log");
+            std::string log((std::istreambuf_iterator<char>(in)), {});
+            std::error_code ec;
+            std::filesystem::remove_all(dir, ec);
+            throw std::runtime_error("the host compiler could not build the kernels: " +
+                                     log.substr(0, 2000));
+        }
         void* handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
         if (!handle) throw std::runtime_error("cannot load the host kernels");
         return std::make_unique<HostProgram>(handle, dir);
@@ -111,6 +127,34 @@ public:
                 unsigned char has = 0;
                 f(job.in->data(), job.n, job.result, &has, job.first_failure);
                 *job.has_result = has != 0;
+            } catch (const std::exception& e) {
+                *error = e.what();
+            }
+            done.complete();
+        });
+    }
+
+    // The program of a raw kernel holds cf_raw_launch (raw_kernel.hpp, host_trampoline),
+    // which calls the kernel once for every thread of the grid.
+    void run(const RawJob& job, std::string* error, Completion& done) override {
+        queue_.post([job, error, &done] {
+            try {
+                using Fn = void (*)(void**, unsigned, unsigned);
+                auto f = reinterpret_cast<Fn>(
+                    static_cast<const HostProgram*>(job.program)->entry("cf_raw_launch"));
+                std::vector<void*> pointers(job.args.size());
+                std::vector<void*> args(job.args.size());
+                for (std::size_t i = 0; i < job.args.size(); ++i) {
+                    const RawArg& a = job.args[i];
+                    if (a.kind == RawArg::Kind::Scalar) {
+                        args[i] = const_cast<unsigned char*>(a.scalar);
+                    } else {
+                        pointers[i] = a.buffer->data();
+                        args[i] = &pointers[i];
+                    }
+                }
+                const long long grid = std::max<long long>((job.n + job.block - 1) / job.block, 1);
+                f(args.data(), static_cast<unsigned>(grid), job.block);
             } catch (const std::exception& e) {
                 *error = e.what();
             }

@@ -37,10 +37,6 @@ public:
     }
 
     NodeBody body(const PlanProcess& p) override {
-        if (p.type && p.type->name == "gpu.kernel")
-            throw std::runtime_error("gpu.kernel '" + p.name +
-                                     "': this chanflow compiles raw kernels but does not "
-                                     "launch them yet");
         return gpu_process_body(p, cache(), device_index());
     }
 

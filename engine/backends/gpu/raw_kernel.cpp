@@ -169,6 +169,25 @@ std::vector<KernelArg> kernel_arguments(const std::string& source, const std::st
     return args;
 }
 
+std::string host_trampoline(const std::vector<KernelArg>& args, const std::string& entry) {
+    std::string call;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const KernelArg& a = args[i];
+        const std::string type = (a.is_const ? "const " : "") + a.type + (a.pointer ? "*" : "");
+        call += (i ? ", " : "") + std::string("*(") + type + "*)args[" + std::to_string(i) + "]";
+    }
+    return "\nextern \"C\" void cf_raw_launch(void** args, unsigned grid, unsigned block) {\n"
+           "    (void)args;\n"
+           "    gridDim.x = grid;\n    blockDim.x = block;\n"
+           "    for (unsigned b = 0; b < grid; ++b)\n"
+           "        for (unsigned t = 0; t < block; ++t) {\n"
+           "            blockIdx.x = b;\n            threadIdx.x = t;\n"
+           "            " +
+           entry + "(" + call +
+           ");\n"
+           "        }\n}\n";
+}
+
 void match_arguments(const std::vector<KernelArg>& args, const KernelBinding& binding,
                      const std::string& entry, std::size_t entry_offset) {
     const auto has = [](const std::vector<std::string>& v, const std::string& n) {

@@ -52,6 +52,11 @@ struct KernelBinding {
 void match_arguments(const std::vector<KernelArg>& args, const KernelBinding& binding,
                      const std::string& entry, std::size_t entry_offset);
 
+/// For the host device: `extern "C" void cf_raw_launch(void** args, unsigned grid,
+/// unsigned block)`, which calls ENTRY with args (each points to its value, as for
+/// cudaLaunchKernel) once for every thread of the grid.
+std::string host_trampoline(const std::vector<KernelArg>& args, const std::string& entry);
+
 /// Where `entry` is declared in `source` (for errors that concern the whole kernel).
 std::size_t entry_offset(const std::string& source, const std::string& entry);
 
