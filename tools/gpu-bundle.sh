@@ -10,13 +10,13 @@ cd "$(dirname "$0")/.."
 build=build-gpu-bundle
 bundle=gpu-bundle
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCHANFLOW_CUDA=ON \
-      -DCHANFLOW_BENCH=OFF -DCMAKE_DISABLE_FIND_PACKAGE_MPI=ON \
+      -DCMAKE_DISABLE_FIND_PACKAGE_MPI=ON \
       -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON >/dev/null
-cmake --build "$build" --target chanflow_cli chanflow_gpu_tests
+cmake --build "$build" --target chanflow_cli chanflow_gpu_tests chanflow_gpu_bench
 
 rm -rf "$bundle"
 mkdir -p "$bundle/bin" "$bundle/lib" "$bundle/tests/graphs" "$bundle/tests/gpu"
-cp "$build"/bin/chanflow "$build"/bin/chanflow_gpu_tests "$bundle/bin/"
+cp "$build"/bin/chanflow "$build"/bin/chanflow_gpu_tests "$build"/bin/chanflow_gpu_bench "$bundle/bin/"
 cp -P "$build"/lib/libchanflow.so* "$build"/lib/libchanflow_gpu.so* "$bundle/lib/"
 # What the programs load that a bare machine may not have; never the C library or CUDA's.
 for f in "$bundle"/bin/* "$bundle"/lib/libchanflow_gpu.so.*.*.*; do

@@ -23,4 +23,8 @@ bash tests/gpu/run_on_gpu.sh bin/chanflow "$PWD" || {
     [ $rc -eq 77 ] && skipped=1 || status=1
 }
 [ $skipped -eq 1 ] && echo "== skipped: the GPU graphs (no usable GPU, as --version says)"
+# The same graphs on the host device: the GPU path without the GPU, for comparison.
+CHANFLOW_GPU_DEVICE=host bash tests/gpu/run_on_gpu.sh bin/chanflow "$PWD" || status=1
+# Raw CUDA baselines and GPU processes, side by side on this card.
+step bin/chanflow_gpu_bench 20000000
 exit $status
