@@ -51,7 +51,7 @@ TEST_CASE("kernel cache: the key holds all that decides the cubin, and names its
     CHECK((st.st_mode & 0777) == 0700);
 }
 
-TEST_CASE("kernel cache: compiled once, then loaded; a damaged entry is compiled anew") {
+TEST_CASE("kernel cache: compiled once, then loaded, and a damaged entry is compiled anew") {
     TempDir dir;
     const KernelCache cache(dir.path);
     bool cached = true;
@@ -110,7 +110,7 @@ TEST_CASE("kernel cache: two writers of one entry leave a whole one") {
     CHECK((*got == a || *got == b));
 }
 
-TEST_CASE("kernel cache: a folder others could write is not used; off is off") {
+TEST_CASE("kernel cache: a folder others could write is not used, and off is off") {
     TempDir dir;
     REQUIRE(chmod(dir.path.c_str(), 0777) == 0);
     const KernelCache open_to_all(dir.path);

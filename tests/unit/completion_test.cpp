@@ -71,7 +71,7 @@ TEST_CASE("completion: a process waiting on work elsewhere is no deadlock, and i
     }
 }
 
-TEST_CASE("completion: complete() before the wait lets it pass; reset() starts a new round") {
+TEST_CASE("completion: complete() before the wait lets it pass, and reset() starts a new round") {
     Completion c;
     CHECK(!c.done());
     c.complete();
