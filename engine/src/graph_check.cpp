@@ -378,6 +378,12 @@ void Checker::place_on_gpu(const ProcessSpec& p, const NodeType* type, PlanProce
               "node type '" + type->name + "' runs only on a GPU: add 'on: gpu' to process '" +
                   p.name + "'",
               &p);
+    out.device = p.device;
+    if (!p.gpu && p.device)
+        error(p.device_pos,
+              "'device' picks the GPU of a process placed on one, but process '" + p.name +
+                  "' has no 'on: gpu'",
+              &p);
     if (!p.gpu) {
         if (p.gpu_mode)
             error(p.gpu_mode_pos,

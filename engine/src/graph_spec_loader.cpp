@@ -37,7 +37,7 @@ const std::vector<std::string> kTopKeys = {"chanflow",  "name",     "description
 const std::vector<std::string> kDefaultsKeys = {"capacity", "backend"};
 const std::vector<std::string> kChannelKeys = {"capacity", "kind"};
 const std::vector<std::string> kProcessKeys = {"node",    "with", "in", "out", "replicas",
-                                               "ordered", "rank", "on", "gpu"};
+                                               "ordered", "rank", "on", "gpu", "device"};
 const std::vector<std::string> kBindingKeys = {"channel", "deliver"};
 template <class Table>
 std::vector<std::string> names_of(const Table& table) {
@@ -598,6 +598,13 @@ void Loader::read_process(const Entry& e) {
                 p.gpu = *where == "gpu";
                 p.gpu_pos = value_pos(f);
             }
+        } else if (f.key == "device") {
+            auto v = spec_value(f);
+            if (v && v->value.is_int() && v->value.as_int() >= 0 && v->value.as_int() <= 1023) {
+                p.device = static_cast<int>(v->value.as_int());
+                p.device_pos = v->pos;
+            } else if (v)
+                error(v->pos, "device must be an int from 0 to 1023, got " + describe(v->value));
         } else if (f.key == "gpu") {
             if (auto mode = word(f, "gpu mode", kGpuModes)) {
                 p.gpu_mode = gpu_mode_named(*mode);

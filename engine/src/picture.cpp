@@ -37,6 +37,7 @@ struct Box {
     double busy = -1;   // share of the run its replicas were busy, 0..1; -1 without statistics
     std::string group;  // the process as written
     int partition = 0;
+    bool gpu = false;  // placed on a GPU
 };
 
 struct End {
@@ -155,6 +156,11 @@ Picture picture_of(const Plan& plan, const Placement* placement) {
             b.stacked = true;
         }
         if (p.ordered && p.replicas > 1) b.label += ", ordered";
+        if (p.gpu) {
+            b.label += "\\non GPU";
+            if (p.device) b.label += " " + std::to_string(*p.device);
+            b.gpu = true;
+        }
         pic.boxes.push_back(std::move(b));
     }
     for (std::size_t i = 0; i < plan.processes.size(); ++i) {
@@ -288,6 +294,10 @@ GraphPtr build(const Plan& plan, const RunStats* stats, const Placement* placeme
             set(n, "style", "filled");
         }
         if (b.busy >= 0) set(n, "fillcolor", busy_colour(b.busy));
+        if (b.gpu) {  // a GPU's green frame, whatever fills the box
+            set(n, "color", "#76b900");
+            set(n, "penwidth", "2.5");
+        }
         nodes[b.id] = n;
     }
     std::size_t edge_count = 0;

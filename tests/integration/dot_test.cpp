@@ -349,3 +349,16 @@ TEST_CASE("dot: command-line errors") {
     CHECK(bad_graph.exit_code == 2);
     CHECK(bad_graph.out.empty());
 }
+
+TEST_CASE("dot: a process placed on a GPU says so, in a green frame") {
+    if (!built_with_graphviz()) return;
+    // Drawn as placed in the file, whether or not a GPU can be used here.
+    const auto r = run_cli({"dot", "tests/graphs/gpu/pipeline.yaml", "--no-plugins"});
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.find("label=\"m\\nmap\\non GPU 0\"") != std::string::npos);
+    CHECK(r.out.find("label=\"f\\nfilter\\non GPU\"") != std::string::npos);
+    CHECK(r.out.find("label=\"p\\nprint\"") != std::string::npos);
+    CHECK(r.out.find("#76b900") != std::string::npos);
+    const auto cpu = run_cli({"dot", "graphs/pipe_squares.yaml"});
+    CHECK(cpu.out.find("#76b900") == std::string::npos);
+}

@@ -753,6 +753,17 @@ processes:
               "map, reduce)",
               "4:26: 'gpu' says what a process placed on a GPU does where none can be used, "
               "but process 'b' has no 'on: gpu'"});
+    CHECK(errors(R"Y(chanflow: 1
+processes:
+  a: {node: t.source, with: {stop: 1}, out: {out: c}, device: 1}
+  b: {node: t.sink, in: {in: c}}
+)Y") == Lines{"3:63: 'device' picks the GPU of a process placed on one, but process 'a' has "
+              "no 'on: gpu'"});
+    CHECK(errors(R"Y(chanflow: 1
+processes:
+  a: {node: t.source, with: {stop: 1}, out: {out: c}}
+  b: {node: t.sink, device: -1, in: {in: c}}
+)Y") == Lines{"4:29: device must be an int from 0 to 1023, got -1"});
     CHECK(errors("chanflow: 1\ngpu: maybe\nprocesses:\n"
                  "  a: {node: t.source, with: {stop: 1}, out: {out: c}, gpu: always}\n"
                  "  b: {node: t.sink, in: {in: c}}\n") ==

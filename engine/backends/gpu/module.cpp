@@ -37,7 +37,7 @@ public:
     }
 
     NodeBody body(const PlanProcess& p) override {
-        return gpu_process_body(p, cache(), device_index());
+        return gpu_process_body(p, cache(), p.device ? *p.device : device_index());
     }
 
 private:

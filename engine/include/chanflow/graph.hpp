@@ -95,6 +95,8 @@ struct ProcessSpec {
     SourcePos gpu_pos;                // of on's value
     std::optional<GpuMode> gpu_mode;  // gpu: require|prefer
     SourcePos gpu_mode_pos;           // of gpu's value
+    std::optional<int> device;        // device: N, the GPU it runs on
+    SourcePos device_pos;
 };
 
 struct ChannelSpec {
@@ -158,8 +160,9 @@ struct PlanProcess {
     SourcePos rank_pos;
     bool gpu = false;  // on: gpu (until settle_gpu_placement moves it to the CPU)
     GpuMode gpu_mode = GpuMode::Require;
-    SourcePos gpu_pos;    // of on's value
-    bool hidden = false;  // added by the engine: the merge of an ordered fan-out
+    SourcePos gpu_pos;          // of on's value
+    std::optional<int> device;  // device: N; else the node-local rank's
+    bool hidden = false;        // added by the engine: the merge of an ordered fan-out
 };
 
 /// A checked graph, ready to run: parameters substituted, replicas expanded, channel kinds
