@@ -34,7 +34,8 @@ const char* const kUsage = R"(usage:
   chanflow run FILE [--set NAME=VALUE]... [--backend threads|processes|mpi] [--procs N]
                [--workers N] [--gpu require|prefer] [--stats[=FILE]] [--trace OUT.json]
                [--progress]
-  chanflow check FILE [--set NAME=VALUE]... [--gpu require|prefer] [--no-plugins]
+  chanflow check FILE [--set NAME=VALUE]... [--gpu require|prefer] [--gpu-arch SM]
+                 [--no-plugins]
   chanflow dot FILE [--set NAME=VALUE]... [-o OUT.dot|OUT.svg|OUT.png] [--stats-from STATS.json]
                [--backend processes|mpi --procs N] [--no-plugins]
   chanflow nodes [NODE] [--plugin LIB]... [--graph FILE]
@@ -65,6 +66,8 @@ options:
   --gpu MODE         what processes placed on a GPU (on: gpu) do where none can be used:
                      require (the default) refuses to run the graph (exit 2), prefer runs
                      them on the CPU with one notice; wins over the file's gpu:
+  --gpu-arch SM      check compiles the GPU kernels for this architecture (75 to 121, as
+                     in sm_90; default 90)
   --stats            after the run, a table on stderr: per process messages in and out,
                      busy, blocked and ready time; per channel writes, reads, peak buffer
   --stats=FILE       the same as JSON in FILE
@@ -183,6 +186,7 @@ struct Args {
     bool progress = false;                 // run --progress
     bool plugins = true;                   // --no-plugins: false
     std::optional<chanflow::GpuMode> gpu;  // --gpu
+    int gpu_arch = 0;                      // --gpu-arch
     std::vector<std::string> plugin_libs;  // nodes --plugin
     std::string plugins_of;                // nodes --graph: the plugins this file names
 };
@@ -243,6 +247,14 @@ std::string parse_args(int argc, char** argv, Args& a) {
             if (auto e = value_of("--gpu", value); !e.empty()) return e;
             a.gpu = chanflow::gpu_mode_named(value);
             if (!a.gpu) return "--gpu takes require or prefer, got '" + value + "'";
+        } else if (is("--gpu-arch")) {
+            if (auto e = value_of("--gpu-arch", value); !e.empty()) return e;
+            int n = 0;
+            auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+            if (ec != std::errc() || ptr != value.data() + value.size() || n < 75 || n > 121)
+                return "--gpu-arch takes an architecture from 75 to 121 (as in sm_90), got '" +
+                       value + "'";
+            a.gpu_arch = n;
         } else if (arg == "--no-plugins") {
             a.plugins = false;
         } else if (is("--plugin")) {
@@ -272,6 +284,7 @@ std::string parse_args(int argc, char** argv, Args& a) {
     if (a.progress && a.command != "run") return "--progress belongs to 'run'";
     if (a.gpu && a.command != "run" && a.command != "check")
         return "--gpu belongs to 'run' and 'check'";
+    if (a.gpu_arch && a.command != "check") return "--gpu-arch belongs to 'check'";
     if ((!a.plugin_libs.empty() || !a.plugins_of.empty()) && a.command != "nodes")
         return "--plugin and --graph belong to 'nodes' (a graph file names its own plugins)";
     if (!a.plugins && a.command != "check" && a.command != "dot")
@@ -677,6 +690,7 @@ int command(int argc, char** argv) {
         chanflow::CheckOptions check;
         check.plugins = args.plugins;
         check.gpu = args.gpu;
+        check.gpu_arch = args.gpu_arch;
         plan = chanflow::load_plan(args.file, args.overrides, check);
     } catch (const chanflow::GraphError& e) {
         for (const auto& d : e.diagnostics()) std::cerr << d.str() << '\n';

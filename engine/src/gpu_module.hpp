@@ -19,8 +19,9 @@ public:
     /// Why kernels cannot run here, in words; "" when they can. Probed once.
     virtual std::string unusable_reason() = 0;
     /// Compiles the kernels of one checked process placed on a GPU (`spec` as written, `p`
-    /// its first replica); what does not compile lands in `diags` at its place in the file.
-    virtual void check(const ProcessSpec& spec, const PlanProcess& p,
+    /// its first replica) for sm_`arch` (0: the default); what does not compile lands in
+    /// `diags` at its place in the file.
+    virtual void check(const ProcessSpec& spec, const PlanProcess& p, int arch,
                        std::vector<Diagnostic>& diags) = 0;
     /// The body of a process that runs on a GPU (unusable_reason() is "").
     virtual NodeBody body(const PlanProcess& p) = 0;

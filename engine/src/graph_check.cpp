@@ -412,7 +412,8 @@ void Checker::place_on_gpu(const ProcessSpec& p, const NodeType* type, PlanProce
 }
 
 void Checker::check_gpu_kernels(const ProcessSpec& p, const PlanProcess& proto) {
-    if (detail::GpuModule* module = detail::gpu_module()) module->check(p, proto, diags_);
+    if (detail::GpuModule* module = detail::gpu_module())
+        module->check(p, proto, context_.options.gpu_arch, diags_);
 }
 
 void Checker::check_process(const ProcessSpec& p) {

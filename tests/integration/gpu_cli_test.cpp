@@ -191,3 +191,21 @@ TEST_CASE("gpu: a kernel from the graph file is checked against its ports and pa
                        " (gpu.kernel has no CPU version)\n");
 }
 #endif
+
+#if CHANFLOW_TEST_GPU_MODULE
+TEST_CASE("gpu: check compiles for the architecture --gpu-arch names") {
+    CHECK(run_cli({"check", kRequire, "--gpu-arch", "80"}).exit_code == 0);
+    CHECK(run_cli({"check", "tests/graphs/gpu/kernel_saxpy.yaml", "--gpu-arch", "120"}).exit_code ==
+          0);
+    const auto odd = run_cli({"check", kRequire, "--gpu-arch", "76"});
+    CHECK(odd.exit_code == 2);
+    CHECK(odd.err.find(":6:3: error: NVRTC ") != std::string::npos);
+    CHECK(odd.err.find(" cannot compile for sm_76 (it compiles for 75, 80, ") != std::string::npos);
+    const auto bad = run_cli({"check", kRequire, "--gpu-arch", "sm_90"});
+    CHECK(bad.exit_code == 2);
+    CHECK(bad.err.find("--gpu-arch takes an architecture from 75 to 121") != std::string::npos);
+    CHECK(
+        run_cli({"run", kRequire, "--gpu-arch", "90"}).err.find("--gpu-arch belongs to 'check'") !=
+        std::string::npos);
+}
+#endif

@@ -83,7 +83,7 @@ void nvrtc_errors(const std::string& log, const SpecValue& source, const std::st
 }
 
 void check_raw_kernel(const ProcessSpec& spec, const PlanProcess& p, const KernelCache& cache,
-                      std::vector<Diagnostic>& diags) {
+                      int arch, std::vector<Diagnostic>& diags) {
     const SpecValue* source = written_value(spec, "source");
     const SpecValue* entry_value = written_value(spec, "entry");
     if (!source || !entry_value || !source->value.is_string() || !entry_value->value.is_string())
@@ -111,15 +111,16 @@ void check_raw_kernel(const ProcessSpec& spec, const PlanProcess& p, const Kerne
     }
     const std::string compiled =
         "#line " + std::to_string(first_text_line(*source)) + " \"" + spec.name + "\"\n" + text;
-    const Compiled c = compile_cached(cache, compiled, spec.name + ".cu", kDefaultArch);
+    const Compiled c = compile_cached(cache, compiled, spec.name + ".cu", arch);
     if (!c.ok) nvrtc_errors(c.log, *source, spec.name, diags);
 }
 
 }  // namespace
 
 void check_process_kernels(const ProcessSpec& spec, const PlanProcess& p, const KernelCache& cache,
-                           std::vector<Diagnostic>& diags) {
-    if (p.type && p.type->name == "gpu.kernel") return check_raw_kernel(spec, p, cache, diags);
+                           int arch, std::vector<Diagnostic>& diags) {
+    if (p.type && p.type->name == "gpu.kernel")
+        return check_raw_kernel(spec, p, cache, arch, diags);
     const ProcessKernels kernels = kernels_for(p);
     if (kernels.variants.empty()) return;
     const SpecValue* written = written_value(spec, kernels.param);
@@ -131,7 +132,7 @@ void check_process_kernels(const ProcessSpec& spec, const PlanProcess& p, const 
                          "process '" + spec.name + "' cannot run on a GPU: " + v.unsupported});
         return;
     }
-    const Compiled c = compile_cached(cache, kernels.source(), spec.name + ".cu", kDefaultArch);
+    const Compiled c = compile_cached(cache, kernels.source(), spec.name + ".cu", arch);
     if (!c.ok)
         diags.push_back({at, "process '" + spec.name +
                                  "': the CUDA C generated for it does not compile (please "

@@ -10,7 +10,8 @@
 
 namespace chanflow::gpu {
 
+/// For sm_`arch`.
 void check_process_kernels(const ProcessSpec& spec, const PlanProcess& p, const KernelCache& cache,
-                           std::vector<Diagnostic>& diags);
+                           int arch, std::vector<Diagnostic>& diags);
 
 }  // namespace chanflow::gpu

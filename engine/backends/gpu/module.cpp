@@ -1,4 +1,5 @@
 // module.cpp — the GPU module's face to the engine (engine/src/gpu_module.hpp).
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <stdexcept>
@@ -10,6 +11,7 @@
 #include "gpu_module.hpp"
 #include "gpu_process.hpp"
 #include "kernel_cache.hpp"
+#include "nvrtc_compiler.hpp"
 
 namespace chanflow::gpu {
 namespace {
@@ -31,9 +33,19 @@ public:
     }
 
     // Generates or reads the process's kernels and compiles them, as a load does.
-    void check(const ProcessSpec& spec, const PlanProcess& p,
+    void check(const ProcessSpec& spec, const PlanProcess& p, int arch,
                std::vector<Diagnostic>& diags) override {
-        check_process_kernels(spec, p, cache(), diags);
+        arch = arch ? arch : kDefaultArch;
+        const std::vector<int> archs = supported_archs();
+        if (std::find(archs.begin(), archs.end(), arch) == archs.end()) {
+            std::string list;
+            for (int a : archs) list += (list.empty() ? "" : ", ") + std::to_string(a);
+            diags.push_back({spec.pos, nvrtc_version() + " cannot compile for sm_" +
+                                           std::to_string(arch) + " (it compiles for " + list +
+                                           ")"});
+            return;
+        }
+        check_process_kernels(spec, p, cache(), arch, diags);
     }
 
     NodeBody body(const PlanProcess& p) override {

@@ -22,6 +22,14 @@ std::string compile_options(int arch) {
     return joined;
 }
 
+std::vector<int> supported_archs() {
+    int count = 0;
+    if (nvrtcGetNumSupportedArchs(&count) != NVRTC_SUCCESS || count <= 0) return {};
+    std::vector<int> archs(static_cast<std::size_t>(count));
+    if (nvrtcGetSupportedArchs(archs.data()) != NVRTC_SUCCESS) return {};
+    return archs;
+}
+
 std::string nvrtc_version() {
     int major = 0, minor = 0;
     nvrtcVersion(&major, &minor);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace chanflow::gpu {
 
@@ -20,6 +21,9 @@ Compiled compile_cuda(const std::string& source, const std::string& name, int ar
 
 /// What NVRTC calls itself: "NVRTC 13.0", part of every cache key.
 std::string nvrtc_version();
+
+/// The architectures this NVRTC compiles for (75, 80, 86, ...).
+std::vector<int> supported_archs();
 
 /// The options compile_cuda passes, part of every cache key.
 std::string compile_options(int arch);

@@ -187,6 +187,9 @@ struct CheckOptions {
     /// What every `on: gpu` process does where no GPU can be used (`--gpu`); wins over the
     /// graph file's `gpu:`. Unset: as the file says, else require.
     std::optional<GpuMode> gpu;
+    /// The architecture kernels are compiled for at check time, as in sm_90 (`--gpu-arch`);
+    /// 0: 90. A run compiles for the device it runs on.
+    int gpu_arch = 0;
 };
 
 /// Reads a graph file into a GraphSpec (YAML syntax, unknown keys, `${param}`, `--set`).
