@@ -713,17 +713,20 @@ int command(int argc, char** argv) {
     // Where each process runs: one partition on threads, else --procs of them (by default
     // one per core, as many as the processes backend runs).
     std::optional<chanflow::Placement> placement;
-    // (With mpi, `run` places the plan on as many partitions as MPI has ranks.)
-    if (backend != "threads" && !(args.command == "run" && backend == "mpi")) {
+    const auto place = [&] {
         try {
             const int cores = static_cast<int>(chanflow::usable_cores());
             placement = chanflow::place(
                 plan, args.procs > 0 ? args.procs : std::min(cores, chanflow::kMaxPartitions));
+            return true;
         } catch (const chanflow::GraphError& e) {
             for (const auto& d : e.diagnostics()) std::cerr << d.str() << '\n';
-            return kExitInvalid;
+            return false;
         }
-    }
+    };
+    // (With mpi, `run` places the plan on as many partitions as MPI has ranks.)
+    if (backend != "threads" && !(args.command == "run" && backend == "mpi") && !place())
+        return kExitInvalid;
     if (args.command == "dot") return draw_command(args, plan, placement);
     if (args.command == "check") return check_command(args, plan);
     if (backend == "mpi") {
@@ -737,6 +740,9 @@ int command(int argc, char** argv) {
     const bool settled = settle_gpu(plan, said);
     std::cerr << said;
     if (!settled) return kExitInvalid;
+    // Adjacent maps that stay on a GPU become one kernel; the partitions are placed anew.
+    // (Not on mpi: every rank settles for its own host, and their plans must agree.)
+    if (chanflow::fuse_gpu_maps(plan) > 0 && placement && !place()) return kExitInvalid;
     if (backend == "processes") {
         RunOutputs outputs;
         if (auto e = outputs.open(args); !e.empty()) return usage_error(e);

@@ -134,3 +134,95 @@ std::string settle_gpu_placement(Plan& plan) {
 }
 
 }  // namespace chanflow
+
+namespace chanflow {
+namespace {
+
+bool fusable(const PlanProcess& p) {
+    return p.gpu && !p.hidden && p.type && p.type->name == "map" && p.replicas == 1 && !p.ordered &&
+           p.exprs.count("expr");
+}
+
+// The one channel of a process's ports in one direction, or none.
+std::optional<std::size_t> only_channel(const std::vector<PlanPort>& ports) {
+    std::optional<std::size_t> found;
+    for (const auto& port : ports)
+        for (std::size_t c : port.channels) {
+            if (found) return std::nullopt;
+            found = c;
+        }
+    return found;
+}
+
+}  // namespace
+
+std::size_t fuse_gpu_maps(Plan& plan) {
+    const std::size_t n = plan.processes.size();
+    // next[a] = b: b reads what a alone writes, and may be fused into it.
+    std::vector<std::size_t> next(n, n);
+    std::vector<bool> has_prev(n, false);
+    std::vector<bool> channel_gone(plan.channels.size(), false);
+    for (std::size_t a = 0; a < n; ++a) {
+        const PlanProcess& pa = plan.processes[a];
+        if (!fusable(pa)) continue;
+        const auto c = only_channel(pa.outputs);
+        if (!c) continue;
+        const PlanChannel& ch = plan.channels[*c];
+        if (ch.hidden || ch.writers.size() != 1 || ch.readers.size() != 1) continue;
+        const std::size_t b = ch.readers[0].process;
+        const PlanProcess& pb = plan.processes[b];
+        if (b == a || !fusable(pb) || only_channel(pb.inputs) != c || pa.rank != pb.rank ||
+            pa.device != pb.device)
+            continue;
+        next[a] = b;
+        has_prev[b] = true;
+        channel_gone[*c] = true;
+    }
+    // Each chain's head takes in the rest: their expressions, then the last one's outputs.
+    std::vector<bool> gone(n, false);
+    std::size_t fused = 0;
+    for (std::size_t head = 0; head < n; ++head) {
+        if (has_prev[head] || next[head] == n) continue;
+        PlanProcess& h = plan.processes[head];
+        std::size_t last = head;
+        for (std::size_t b = next[head]; b != n; b = next[b]) {
+            PlanProcess& pb = plan.processes[b];
+            h.fused.push_back({pb.name, pb.exprs.at("expr")});
+            gone[b] = true;
+            last = b;
+            ++fused;
+        }
+        h.outputs = plan.processes[last].outputs;
+        for (const auto& port : h.outputs)
+            for (std::size_t c : port.channels)
+                for (EndRef& w : plan.channels[c].writers)
+                    if (w.process == last) w.process = head;
+    }
+    if (fused == 0) return 0;
+    // Renumber what is left.
+    std::vector<std::size_t> process_at(n), channel_at(plan.channels.size());
+    std::vector<PlanProcess> processes;
+    for (std::size_t i = 0; i < n; ++i) {
+        process_at[i] = processes.size();
+        if (!gone[i]) processes.push_back(std::move(plan.processes[i]));
+    }
+    std::vector<PlanChannel> channels;
+    for (std::size_t c = 0; c < plan.channels.size(); ++c) {
+        channel_at[c] = channels.size();
+        if (!channel_gone[c]) channels.push_back(std::move(plan.channels[c]));
+    }
+    for (PlanChannel& ch : channels) {
+        for (EndRef& e : ch.writers) e.process = process_at[e.process];
+        for (EndRef& e : ch.readers) e.process = process_at[e.process];
+    }
+    for (PlanProcess& p : processes) {
+        for (auto* ports : {&p.inputs, &p.outputs})
+            for (PlanPort& port : *ports)
+                for (std::size_t& c : port.channels) c = channel_at[c];
+    }
+    plan.processes = std::move(processes);
+    plan.channels = std::move(channels);
+    return fused;
+}
+
+}  // namespace chanflow

@@ -36,6 +36,11 @@ const std::vector<Case> kCases = {
     {"prefer", 0, ""},
     {"pipeline", 0, ""},
     {"ordered_filter", 0, ""},
+    {"fused_maps", 0, ""},
+    // The CPU says "process 'invert' failed: ..."; fused on the GPU, its head fails.
+    {"fused_fails", 1,
+     "error: process 'triple' failed: in 'invert' (fused into 'triple' on the GPU): division by "
+     "zero in '12 // (x - 6)' (x = 6)\n"},
     {"mixed_types", 1,
      "error: process 'm' failed: unsupported operand types for //: int and str in '100 // x' "
      "(x = \"s\")\n"},

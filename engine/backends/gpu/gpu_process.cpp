@@ -38,7 +38,24 @@ struct Loaded {
     ElemType int_out = ElemType::Int, float_out = ElemType::Int;  // a map's result types
     std::optional<ReduceOp> op;
     bool mean = false;
+    std::string head;             // the process's name
+    std::vector<FusedMap> fused;  // maps fused into it, applied after its own expression
 };
+
+// The process's expression and those fused into it, in turn, on the CPU. A fused map's
+// failure says whose expression it was.
+Value on_cpu(const Expr& own, const Loaded& k, const Value& x) {
+    Value v = own(x);
+    for (const FusedMap& f : k.fused) {
+        try {
+            v = f.expr(v);
+        } catch (const ExprError& e) {
+            throw ExprError("in '" + f.name + "' (fused into '" + k.head +
+                            "' on the GPU): " + e.what());
+        }
+    }
+    return v;
+}
 
 bool device_type(const Value& x, const Loaded& k, ElemType& t) {
     if (x.is_int() && k.for_int) {
@@ -85,8 +102,8 @@ std::string entry_of(const char* kind, ElemType in) {
 }
 
 // The device failed on element `i`: the CPU says why, with its own message.
-[[noreturn]] void fail_as_cpu(const Expr& cpu, const Value& x) {
-    cpu(x);
+[[noreturn]] void fail_as_cpu(const Expr& cpu, const Loaded& k, const Value& x) {
+    on_cpu(cpu, k, x);
     throw std::logic_error("the GPU failed on x = " + to_printed(x) +
                            ", where the CPU does not: please report this");
 }
@@ -103,7 +120,7 @@ Task map_or_filter(ProcessContext& ctx, std::shared_ptr<const Loaded> k, bool fi
     while (x) {
         ElemType t;
         if (!device_type(*x, *k, t)) {  // no kernel takes it: the CPU, in its turn
-            Value y = cpu(*x);
+            Value y = on_cpu(cpu, *k, *x);
             if (!filter) {
                 co_await out.write(std::move(y));
             } else if (truthy(y)) {
@@ -158,7 +175,7 @@ Task map_or_filter(ProcessContext& ctx, std::shared_ptr<const Loaded> k, bool fi
                 results.push_back(get(*in_buf, t, i));
         }
         if (!results.empty()) co_await out.write_all(results);
-        if (good < n) fail_as_cpu(cpu, get(*in_buf, t, good));
+        if (good < n) fail_as_cpu(cpu, *k, get(*in_buf, t, good));
         if (!x && more) x = co_await in.read();
     }
 }
@@ -242,7 +259,7 @@ Task reduce(ProcessContext& ctx, std::shared_ptr<const Loaded> k) {
         if (first == kCombineFailed) throw std::overflow_error("reduce: int overflow");
         if (first != kNoFailure) {
             if (!pre) throw std::logic_error("the GPU failed on a reduction without expr");
-            fail_as_cpu(*pre, get(*in_buf, t, static_cast<long long>(first)));
+            fail_as_cpu(*pre, *k, get(*in_buf, t, static_cast<long long>(first)));
         }
         if (!has) continue;
         const ElemType acc_t = t == ElemType::Int ? k->int_out : k->float_out;
@@ -426,6 +443,8 @@ NodeBody gpu_process_body(const PlanProcess& p, const KernelCache& cache, int de
     auto k = std::make_shared<Loaded>();
     k->device = &device_for(device_index);
     k->node = node;
+    k->head = p.name;
+    k->fused = p.fused;
     for (const auto& v : kernels.variants) {
         if (!v.kernel) continue;
         (v.in == ElemType::Int ? k->for_int : k->for_float) = true;

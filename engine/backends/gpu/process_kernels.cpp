@@ -48,6 +48,12 @@ ProcessKernels kernels_for(const PlanProcess& p) {
         out.param = "expr";
         tree = expr::parse(source->as_string());  // checked already: it parses
     }
+    // Maps fused into this one apply after it, in the same kernel.
+    std::vector<expr::Ast> fused;
+    for (const FusedMap& f : p.fused) fused.push_back(expr::parse(f.expr.source()));
+    std::vector<const expr::Ast*> stages;
+    if (tree) stages.push_back(&*tree);
+    for (const auto& f : fused) stages.push_back(&f);
     std::optional<ReduceOp> op;
     if (node == "reduce") {
         const Value* name = param(p, "op");
@@ -60,7 +66,7 @@ ProcessKernels kernels_for(const PlanProcess& p) {
         const std::string suffix = std::string("_") + elem_type_name(in);
         try {
             if (node == "map" && tree) {
-                v.kernel = map_kernel({&*tree}, in, "cf_map" + suffix);
+                v.kernel = map_kernel(stages, in, "cf_map" + suffix);
             } else if (node == "filter" && tree) {
                 v.kernel = filter_kernel(*tree, in, "cf_filter" + suffix);
             } else if (node == "reduce") {

@@ -46,4 +46,12 @@ std::string gpu_unusable_reason();
 /// processes move to the CPU: the returned notice says which ("" when none moved).
 std::string settle_gpu_placement(Plan& plan);
 
+/// Fuses each chain of adjacent `map` processes placed on one GPU into its first process,
+/// whose kernel then applies their expressions in turn: one launch, and no copies or
+/// channel between them (docs/gpu.md#fused-maps). Two maps are adjacent when the first's one
+/// output channel is the second's one input, neither is replicated or ordered, and both run
+/// where the other does (`rank`, `device`). Call after settle_gpu_placement and before the
+/// plan is placed on partitions. Returns how many processes were fused away.
+std::size_t fuse_gpu_maps(Plan& plan);
+
 }  // namespace chanflow

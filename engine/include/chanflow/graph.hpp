@@ -145,6 +145,12 @@ struct PlanPort {
     std::vector<std::size_t> channels;  // indices into Plan::channels
 };
 
+/// A map fused into the process before it on a GPU (fuse_gpu_maps): its name and expression.
+struct FusedMap {
+    std::string name;
+    Expr expr;
+};
+
 struct PlanProcess {
     std::string name;   // "split[1]" for a replica
     std::string group;  // the process as written: "split"
@@ -162,7 +168,9 @@ struct PlanProcess {
     GpuMode gpu_mode = GpuMode::Require;
     SourcePos gpu_pos;          // of on's value
     std::optional<int> device;  // device: N; else the node-local rank's
-    bool hidden = false;        // added by the engine: the merge of an ordered fan-out
+    /// The GPU maps that follow this one, fused into it: their expressions apply in turn.
+    std::vector<FusedMap> fused;
+    bool hidden = false;  // added by the engine: the merge of an ordered fan-out
 };
 
 /// A checked graph, ready to run: parameters substituted, replicas expanded, channel kinds
