@@ -458,6 +458,23 @@ void print_stats(const chanflow::RunStats& st, std::ostream& out) {
         if (replicas[i].size() > 1)
             for (const Row& r : replicas[i]) line(r, "  " + r.name);
     }
+    // The work done on a GPU, for the processes that ran there.
+    bool any_gpu = false;
+    for (const auto& p : st.processes) any_gpu = any_gpu || p.gpu;
+    if (any_gpu) {
+        auto mb = [](std::uint64_t bytes) {
+            char buf[32];
+            std::snprintf(buf, sizeof buf, "%.3f", static_cast<double>(bytes) / 1e6);
+            return std::string(buf);
+        };
+        out << '\n'
+            << left("on a GPU", width) << pad("device s", 10) << pad("MB to GPU", 12)
+            << pad("MB from GPU", 13) << '\n';
+        for (const auto& p : st.processes)
+            if (p.gpu)
+                out << left(p.name, width) << pad(seconds(p.device), 10)
+                    << pad(mb(p.bytes_to_device), 12) << pad(mb(p.bytes_from_device), 13) << '\n';
+    }
     out << '\n'
         << left("channel", width) << pad("kind", 9) << pad("deliver", 13) << pad("capacity", 10)
         << pad("writes", 12) << pad("reads", 12) << pad("peak", 8) << '\n';

@@ -69,9 +69,13 @@ struct ProcessState {
     std::uint64_t blocked_read = 0;   // waiting to read (or in an alternation)
     std::uint64_t blocked_write = 0;  // waiting to write
     std::uint64_t ready = 0;          // woken, waiting for a worker
-    std::uint64_t resumed_at = 0;     // when it last started running
-    std::uint64_t suspended_at = 0;   // when it last began to wait; 0 while running
-    std::uint64_t woken_at = 0;       // when it was last made runnable (Scheduler::schedule)
+    // Work done for it on a device (ProcessContext::note_device_work): written by the
+    // process, read once it ended.
+    std::int64_t device_ns = 0;
+    std::uint64_t bytes_to_device = 0, bytes_from_device = 0;
+    std::uint64_t resumed_at = 0;    // when it last started running
+    std::uint64_t suspended_at = 0;  // when it last began to wait; 0 while running
+    std::uint64_t woken_at = 0;      // when it was last made runnable (Scheduler::schedule)
 
     // Progress of a source that knows its size (RunOptions::on_progress): written by the
     // process, sampled by the statistics ticker. The unit is set before the total (release).

@@ -34,7 +34,12 @@ std::string to_json(const RunStats& st) {
             << ", \"node\": " << quoted(p.node) << ", \"messages_in\": " << p.messages_in
             << ", \"messages_out\": " << p.messages_out << ", \"busy_s\": " << p.busy
             << ", \"blocked_read_s\": " << p.blocked_read
-            << ", \"blocked_write_s\": " << p.blocked_write << ", \"ready_s\": " << p.ready << "}";
+            << ", \"blocked_write_s\": " << p.blocked_write << ", \"ready_s\": " << p.ready;
+        if (p.gpu)
+            out << ", \"gpu\": true, \"device_s\": " << p.device
+                << ", \"bytes_to_device\": " << p.bytes_to_device
+                << ", \"bytes_from_device\": " << p.bytes_from_device;
+        out << "}";
     }
     out << "],\n \"channels\": [";
     for (std::size_t i = 0; i < st.channels.size(); ++i) {
@@ -82,6 +87,10 @@ RunStats detail::parse_run_stats(const std::string& text, const std::string& pat
             ps.blocked_read = p["blocked_read_s"].as<double>();
             ps.blocked_write = p["blocked_write_s"].as<double>();
             ps.ready = p["ready_s"].as<double>(0);
+            ps.gpu = p["gpu"].as<bool>(false);
+            ps.device = p["device_s"].as<double>(0);
+            ps.bytes_to_device = p["bytes_to_device"].as<std::uint64_t>(0);
+            ps.bytes_from_device = p["bytes_from_device"].as<std::uint64_t>(0);
             st.processes.push_back(std::move(ps));
         }
         for (const auto& c : doc["channels"]) {

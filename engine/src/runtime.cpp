@@ -493,6 +493,33 @@ void ProcessContext::collect(Value v) {
     state_->runtime->collect(*state_, std::move(v));
 }
 
+ProcessStats detail::stats_of(const ProcessState& p) {
+    const double spt = kSecondsPerTick;
+    ProcessStats ps;
+    ps.name = p.name;
+    ps.group = p.group;
+    ps.replica = p.replica;
+    ps.node = p.type ? p.type->name : "";
+    for (const auto& in : p.in_storage) ps.messages_in += in->reads();
+    for (const auto& out : p.out_storage) ps.messages_out += out->writes();
+    ps.busy = static_cast<double>(p.busy) * spt;
+    ps.blocked_read = static_cast<double>(p.blocked_read) * spt;
+    ps.blocked_write = static_cast<double>(p.blocked_write) * spt;
+    ps.ready = static_cast<double>(p.ready) * spt;
+    ps.gpu = p.plan && p.plan->gpu;
+    ps.device = static_cast<double>(p.device_ns) * 1e-9;
+    ps.bytes_to_device = p.bytes_to_device;
+    ps.bytes_from_device = p.bytes_from_device;
+    return ps;
+}
+
+void ProcessContext::note_device_work(std::chrono::nanoseconds time, std::uint64_t to,
+                                      std::uint64_t from) noexcept {
+    state_->device_ns += time.count();
+    state_->bytes_to_device += to;
+    state_->bytes_from_device += from;
+}
+
 void ProcessContext::write_lines(std::string_view lines) {
     state_->runtime->write_lines(lines);
 }
@@ -563,24 +590,11 @@ namespace {
 void collect_stats(const Plan& plan, const detail::Runtime& rt,
                    const std::vector<std::vector<detail::Channel*>>& physical, RunStats& stats) {
     stats.wall = rt.wall_seconds();
-    const double spt = detail::kSecondsPerTick;
     const auto& states = rt.processes();
     for (std::size_t i = 0; i < plan.processes.size() && i < states.size(); ++i) {
         const PlanProcess& pp = plan.processes[i];
         if (pp.hidden) continue;
-        const detail::ProcessState& st = *states[i];
-        ProcessStats ps;
-        ps.name = pp.name;
-        ps.group = pp.group;
-        ps.replica = pp.replica;
-        ps.node = pp.type ? pp.type->name : "";
-        for (const auto& in : st.in_storage) ps.messages_in += in->reads();
-        for (const auto& out : st.out_storage) ps.messages_out += out->writes();
-        ps.busy = static_cast<double>(st.busy) * spt;
-        ps.blocked_read = static_cast<double>(st.blocked_read) * spt;
-        ps.blocked_write = static_cast<double>(st.blocked_write) * spt;
-        ps.ready = static_cast<double>(st.ready) * spt;
-        stats.processes.push_back(std::move(ps));
+        stats.processes.push_back(detail::stats_of(*states[i]));
     }
     for (std::size_t c = 0; c < plan.channels.size(); ++c) {
         const PlanChannel& pc = plan.channels[c];

@@ -65,6 +65,9 @@ void add_local_channel(Runtime& rt, const PlanChannel& pc, int writers, int read
                        Wiring& w);
 /// Adds the plan's processes for which here(i) holds, bound as `w` says; an ordered
 /// replica marks the boundaries of its inputs on its outputs.
+/// What one process did, for RunStats (every backend builds its statistics so).
+ProcessStats stats_of(const ProcessState& p);
+
 void add_plan_processes(Runtime& rt, const Plan& plan, const std::function<bool(std::size_t)>& here,
                         const Wiring& w);
 

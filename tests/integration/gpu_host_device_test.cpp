@@ -73,6 +73,35 @@ TEST_CASE("gpu host device: the GPU graphs print what the CPU prints, failures i
     }
 }
 
+TEST_CASE("gpu host device: --stats shows the work done on the device and the bytes moved") {
+    ScopedEnv host("CHANFLOW_GPU_DEVICE", "host");
+    char tmpl[] = "/tmp/chanflow-gpu-stats-XXXXXX";
+    const fs::path dir = mkdtemp(tmpl);
+    for (const char* backend : {"threads", "processes"}) {
+        CAPTURE(backend);
+        const std::string file = (dir / (std::string(backend) + ".json")).string();
+        const auto r = run_cli(
+            {"run", "tests/graphs/gpu/pipeline.yaml", "--backend", backend, "--stats=" + file});
+        REQUIRE(r.exit_code == 0);
+        const std::string json = read_file(file);
+        using chanflow::test::stats_field;
+        // 100 000 ints in, 8 bytes each; the map's results back, and each batch's failure mark.
+        CHECK(stats_field(json, "m", "bytes_to_device") == 800000);
+        CHECK(stats_field(json, "m", "bytes_from_device") >= 800000);
+        CHECK(stats_field(json, "f", "bytes_to_device") == 800000);
+        CHECK(stats_field(json, "r", "bytes_to_device") == 14286 * 8);
+        CHECK(stats_field(json, "src", "bytes_to_device") == -1);  // not on a GPU: no field
+        CHECK(json.find("\"name\": \"m\", ") != std::string::npos);
+        // dot reads the file back.
+        CHECK(run_cli({"dot", "tests/graphs/gpu/pipeline.yaml", "--stats-from", file}).exit_code ==
+              0);
+    }
+    const auto table = run_cli({"run", "tests/graphs/gpu/pipeline.yaml", "--stats"});
+    CHECK(table.err.find("\non a GPU  device s   MB to GPU  MB from GPU\nm ") != std::string::npos);
+    CHECK(table.err.find("\nf           ") != std::string::npos);
+    fs::remove_all(dir);
+}
+
 TEST_CASE("gpu host device: --version says a GPU can be used, and a raw kernel runs") {
     ScopedEnv host("CHANFLOW_GPU_DEVICE", "host");
     CHECK(run_cli({"--version"}).out.find("\ngpu: usable\n") != std::string::npos);

@@ -8,6 +8,7 @@
 // element the device failed on is evaluated on the CPU too, for the CPU's exact error.
 #include "gpu_process.hpp"
 
+#include <chrono>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -162,8 +163,11 @@ Task map_or_filter(ProcessContext& ctx, std::shared_ptr<const Loaded> k, bool fi
         job.out_bytes = static_cast<std::size_t>(n) * (out_t == ElemType::Bool ? 1 : 8);
         job.n = n;
         job.first_failure = &first;
+        const auto started = std::chrono::steady_clock::now();
         dev.run(job, &error, done);
         co_await wait_for(done);
+        ctx.note_device_work(std::chrono::steady_clock::now() - started, job.in_bytes,
+                             job.out_bytes + 8);
         if (!error.empty()) throw std::runtime_error("on " + dev.name() + ": " + error);
         // What comes before a failed element goes out first, as on the CPU.
         const long long good = first == kNoFailure ? n : static_cast<long long>(first);
@@ -253,8 +257,10 @@ Task reduce(ProcessContext& ctx, std::shared_ptr<const Loaded> k) {
         job.result = &result_bytes;
         job.has_result = &has;
         job.first_failure = &first;
+        const auto started = std::chrono::steady_clock::now();
         dev.run(job, &error, done);
         co_await wait_for(done);
+        ctx.note_device_work(std::chrono::steady_clock::now() - started, job.in_bytes, 8 + 1 + 8);
         if (!error.empty()) throw std::runtime_error("on " + dev.name() + ": " + error);
         if (first == kCombineFailed) throw std::overflow_error("reduce: int overflow");
         if (first != kNoFailure) {
@@ -395,8 +401,14 @@ Task raw_kernel(ProcessContext& ctx, std::shared_ptr<const RawLoaded> k) {
         }
         Completion done;
         std::string error;
+        const auto started = std::chrono::steady_clock::now();
         dev.run(job, &error, done);
         co_await wait_for(done);
+        std::uint64_t to = 0, from = 0;
+        for (const RawArg& arg : job.args)
+            (arg.kind == RawArg::Kind::Input ? to : from) +=
+                arg.kind == RawArg::Kind::Scalar ? 0 : arg.bytes;
+        ctx.note_device_work(std::chrono::steady_clock::now() - started, to, from);
         if (!error.empty()) throw std::runtime_error("on " + dev.name() + ": " + error);
         for (std::size_t i = 0; i < k->args.size(); ++i) {
             const KernelArg& a = k->args[i];

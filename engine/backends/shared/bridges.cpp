@@ -277,7 +277,6 @@ std::chrono::milliseconds silence_before_notice() {
 RunStats partition_stats(const Plan& plan, const Placement& pl, int k, const Runtime& rt) {
     RunStats st;
     st.wall = rt.wall_seconds();
-    const double spt = kSecondsPerTick;
     std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> moved;  // writes, reads
     std::map<std::string, std::size_t> peak;
     for (const auto& p : rt.processes()) {
@@ -285,17 +284,7 @@ RunStats partition_stats(const Plan& plan, const Placement& pl, int k, const Run
         for (const auto& out : p->out_storage) moved[out->channel_name()].first += out->writes();
         for (const auto& in : p->in_storage) moved[in->channel_name()].second += in->reads();
         if (p->plan->hidden) continue;
-        ProcessStats ps;
-        ps.name = p->name;
-        ps.group = p->group;
-        ps.replica = p->replica;
-        ps.node = p->type ? p->type->name : "";
-        for (const auto& in : p->in_storage) ps.messages_in += in->reads();
-        for (const auto& out : p->out_storage) ps.messages_out += out->writes();
-        ps.busy = static_cast<double>(p->busy) * spt;
-        ps.blocked_read = static_cast<double>(p->blocked_read) * spt;
-        ps.blocked_write = static_cast<double>(p->blocked_write) * spt;
-        ps.ready = static_cast<double>(p->ready) * spt;
+        ProcessStats ps = stats_of(*p);
         st.processes.push_back(std::move(ps));
     }
     for (const auto& ch : rt.channels())

@@ -59,6 +59,9 @@ struct ProcessStats {
     double blocked_read = 0;   // waiting for a message (or in an alternation)
     double blocked_write = 0;  // waiting for room or for a reader
     double ready = 0;          // woken, waiting for a worker thread
+    bool gpu = false;          // ran on a GPU (`on: gpu`, a GPU could be used)
+    double device = 0;         // its kernels and copies on the device, submitted to done
+    std::uint64_t bytes_to_device = 0, bytes_from_device = 0;
 };
 
 /// What went through one channel as written (its per-reader buffers summed).
