@@ -493,6 +493,18 @@ void ProcessContext::collect(Value v) {
     state_->runtime->collect(*state_, std::move(v));
 }
 
+namespace {
+int partition_here = -1;  // written once, before any thread of the runtime starts
+}  // namespace
+
+int detail::this_partition() noexcept {
+    return partition_here;
+}
+
+void detail::set_this_partition(int k) noexcept {
+    partition_here = k;
+}
+
 ProcessStats detail::stats_of(const ProcessState& p) {
     const double spt = kSecondsPerTick;
     ProcessStats ps;

@@ -65,6 +65,11 @@ void add_local_channel(Runtime& rt, const PlanChannel& pc, int writers, int read
                        Wiring& w);
 /// Adds the plan's processes for which here(i) holds, bound as `w` says; an ordered
 /// replica marks the boundaries of its inputs on its outputs.
+/// Which partition of the processes backend this OS process runs (set by the partition
+/// before its runtime starts); -1 in the program that placed the graph.
+int this_partition() noexcept;
+void set_this_partition(int k) noexcept;
+
 /// What one process did, for RunStats (every backend builds its statistics so).
 ProcessStats stats_of(const ProcessState& p);
 

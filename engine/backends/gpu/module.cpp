@@ -12,15 +12,17 @@
 #include "gpu_process.hpp"
 #include "kernel_cache.hpp"
 #include "nvrtc_compiler.hpp"
+#include "runtime_impl.hpp"
 
 namespace chanflow::gpu {
 namespace {
 
-// Which of this host's GPUs this process uses: its node-local rank under mpirun, else the
-// first (the device is this index modulo the devices there are).
+// Which of this host's GPUs this process uses: its node-local rank under mpirun, its
+// partition on the processes backend, else the first (the device is this index modulo the
+// devices there are).
 int device_index() {
-    const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
-    return local ? std::atoi(local) : 0;
+    if (const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK")) return std::atoi(local);
+    return std::max(detail::this_partition(), 0);
 }
 
 class Module final : public detail::GpuModule {

@@ -137,6 +137,7 @@ RunResult run_partition(const Plan& plan, const Placement& placement, int k, Shm
     }
     ::close(ready_fd);
 
+    set_this_partition(k);
     RunOptions run_options = options;
     // Progress goes to the segment, for the launcher to add up.
     run_options.on_progress = [&seg, k](const Progress& p) { seg.set_progress(k, p); };
