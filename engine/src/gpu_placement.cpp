@@ -31,7 +31,8 @@ std::optional<GpuMode> gpu_mode_named(std::string_view word) noexcept {
 }
 
 const std::vector<std::string>& gpu_node_types() {
-    static const std::vector<std::string> types = {"filter", "gpu.kernel", "map", "reduce"};
+    static const std::vector<std::string> types = {"filter",    "gpu.kernel",     "map",
+                                                   "pi.sample", "random.uniform", "reduce"};
     return types;
 }
 

@@ -750,7 +750,7 @@ processes:
   a: {node: t.source, with: {stop: 1}, out: {out: c}, on: gpu}
   b: {node: t.sink, gpu: prefer, in: {in: c}}
 )Y") == Lines{"3:59: node type 't.source' has no GPU version (these have one: filter, gpu.kernel, "
-              "map, reduce)",
+              "map, pi.sample, random.uniform, reduce)",
               "4:26: 'gpu' says what a process placed on a GPU does where none can be used, "
               "but process 'b' has no 'on: gpu'"});
     CHECK(errors(R"Y(chanflow: 1

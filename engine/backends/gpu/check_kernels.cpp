@@ -10,6 +10,7 @@
 #include "chanflow/node.hpp"
 #include "graph_internal.hpp"
 #include "process_kernels.hpp"
+#include "random_process.hpp"
 #include "raw_kernel.hpp"
 
 namespace chanflow::gpu {
@@ -121,6 +122,16 @@ void check_process_kernels(const ProcessSpec& spec, const PlanProcess& p, const 
                            int arch, std::vector<Diagnostic>& diags) {
     if (p.type && p.type->name == "gpu.kernel")
         return check_raw_kernel(spec, p, cache, arch, diags);
+    if (p.type && (p.type->name == "pi.sample" || p.type->name == "random.uniform")) {
+        const Compiled c =
+            compile_cached(cache, random_kernel_source(p.type->name), spec.name + ".cu", arch);
+        if (!c.ok)
+            diags.push_back({spec.pos, "process '" + spec.name +
+                                           "': its kernel does not compile "
+                                           "(please report this): " +
+                                           c.log});
+        return;
+    }
     const ProcessKernels kernels = kernels_for(p);
     if (kernels.variants.empty()) return;
     const SpecValue* written = written_value(spec, kernels.param);

@@ -219,20 +219,23 @@ public:
                     }
                     check(cudaMallocAsync(&device[i], std::max<std::size_t>(a.bytes, 1), stream_),
                           "device memory");
-                    if (a.kind == RawArg::Kind::Input)
+                    if (a.kind == RawArg::Kind::Input || a.kind == RawArg::Kind::InOut)
                         check(cudaMemcpyAsync(device[i], a.buffer->data(), a.bytes,
                                               cudaMemcpyHostToDevice, stream_),
                               "copy to the GPU");
                     args[i] = &device[i];
                 }
-                const long long grid = std::max<long long>((job.n + job.block - 1) / job.block, 1);
+                const long long grid =
+                    job.grid ? job.grid
+                             : std::max<long long>((job.n + job.block - 1) / job.block, 1);
                 check(cudaLaunchKernel(
                           static_cast<const CudaProgram*>(job.program)->kernel(job.entry),
                           dim3(static_cast<unsigned>(grid)), dim3(job.block), args.data(), 0,
                           stream_),
                       "kernel launch");
                 for (std::size_t i = 0; i < job.args.size(); ++i)
-                    if (job.args[i].kind == RawArg::Kind::Output)
+                    if (job.args[i].kind == RawArg::Kind::Output ||
+                        job.args[i].kind == RawArg::Kind::InOut)
                         check(cudaMemcpyAsync(job.args[i].buffer->data(), device[i],
                                               job.args[i].bytes, cudaMemcpyDeviceToHost, stream_),
                               "copy from the GPU");

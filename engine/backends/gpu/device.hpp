@@ -63,9 +63,9 @@ struct ReduceJob {
 /// Its arguments, in the kernel's order: an input's or an output's elements (copied in, or
 /// out after the launch), or a scalar (a param, or n) given by its bytes.
 struct RawArg {
-    enum class Kind : std::uint8_t { Input, Output, Scalar } kind = Kind::Scalar;
-    HostBuffer* buffer = nullptr;  // Input, Output
-    std::size_t bytes = 0;         // Input, Output: the buffer's bytes in use
+    enum class Kind : std::uint8_t { Input, Output, InOut, Scalar } kind = Kind::Scalar;
+    HostBuffer* buffer = nullptr;  // Input, Output, InOut (copied in and out)
+    std::size_t bytes = 0;         // the buffer's bytes in use
     unsigned char scalar[8] = {};  // Scalar: the value's bytes (4 or 8 of them)
 };
 struct RawJob {
@@ -74,6 +74,7 @@ struct RawJob {
     std::vector<RawArg> args;
     long long n = 0;
     unsigned block = 256;
+    unsigned grid = 0;  // blocks; 0: enough to give each of the n elements a thread
 };
 
 class Device {

@@ -21,6 +21,7 @@
 #include "chanflow/node.hpp"
 #include "device.hpp"
 #include "process_kernels.hpp"
+#include "random_process.hpp"
 #include "raw_kernel.hpp"
 
 namespace chanflow::gpu {
@@ -406,8 +407,8 @@ Task raw_kernel(ProcessContext& ctx, std::shared_ptr<const RawLoaded> k) {
         co_await wait_for(done);
         std::uint64_t to = 0, from = 0;
         for (const RawArg& arg : job.args)
-            (arg.kind == RawArg::Kind::Input ? to : from) +=
-                arg.kind == RawArg::Kind::Scalar ? 0 : arg.bytes;
+            if (arg.kind != RawArg::Kind::Scalar)
+                (arg.kind == RawArg::Kind::Input ? to : from) += arg.bytes;
         ctx.note_device_work(std::chrono::steady_clock::now() - started, to, from);
         if (!error.empty()) throw std::runtime_error("on " + dev.name() + ": " + error);
         for (std::size_t i = 0; i < k->args.size(); ++i) {
@@ -450,6 +451,8 @@ NodeBody raw_kernel_body(const PlanProcess& p, const KernelCache& cache, int dev
 NodeBody gpu_process_body(const PlanProcess& p, const KernelCache& cache, int device_index) {
     const std::string node = p.type ? p.type->name : "";
     if (node == "gpu.kernel") return raw_kernel_body(p, cache, device_index);
+    if (node == "pi.sample" || node == "random.uniform")
+        return random_process_body(p, cache, device_index);
     const ProcessKernels kernels = kernels_for(p);
     if (kernels.variants.empty()) return p.type->body;  // a count: no kernel to run
     auto k = std::make_shared<Loaded>();

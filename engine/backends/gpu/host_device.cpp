@@ -33,6 +33,7 @@ static cf_dim3 threadIdx, blockIdx, blockDim{1, 1, 1}, gridDim{1, 1, 1};
 #define __device__
 #define __host__
 #define __forceinline__ inline
+template <class T> T atomicAdd(T* at, T v) { T old = *at; *at += v; return old; }
 )";
 
 class HostBufferImpl final : public HostBuffer {
@@ -153,7 +154,9 @@ public:
                         args[i] = &pointers[i];
                     }
                 }
-                const long long grid = std::max<long long>((job.n + job.block - 1) / job.block, 1);
+                const long long grid =
+                    job.grid ? job.grid
+                             : std::max<long long>((job.n + job.block - 1) / job.block, 1);
                 f(args.data(), static_cast<unsigned>(grid), job.block);
             } catch (const std::exception& e) {
                 *error = e.what();
