@@ -73,6 +73,10 @@ struct ProcessState {
     // process, read once it ended.
     std::int64_t device_ns = 0;
     std::uint64_t bytes_to_device = 0, bytes_from_device = 0;
+    // With a trace: when each piece of device work began and ended (steady_clock ns), the
+    // first kMaxDeviceSlices of them.
+    static constexpr std::size_t kMaxDeviceSlices = 65536;
+    std::vector<std::pair<std::int64_t, std::int64_t>> device_slices;
     std::uint64_t resumed_at = 0;    // when it last started running
     std::uint64_t suspended_at = 0;  // when it last began to wait; 0 while running
     std::uint64_t woken_at = 0;      // when it was last made runnable (Scheduler::schedule)

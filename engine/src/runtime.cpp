@@ -285,6 +285,21 @@ std::string Runtime::trace_json(std::int64_t start_ns) const {
                   ", \"ts\": " + us(s.begin_ns) + ", \"dur\": " +
                   std::to_string(static_cast<double>(s.end_ns - s.begin_ns) / 1000.0) + "}");
     }
+    // Work done on a device for a process: a track of its own after the threads'.
+    const std::string device_tid = std::to_string(traces.size());
+    bool device_track = false;
+    for (const auto& p : processes_) {
+        for (const auto& [begin, end] : p->device_slices) {
+            if (!device_track) {
+                event("{\"ph\": \"M\", \"pid\": 1, \"tid\": " + device_tid +
+                      ", \"name\": \"thread_name\", \"args\": {\"name\": \"GPU\"}}");
+                device_track = true;
+            }
+            event("{\"ph\": \"X\", \"pid\": 1, \"tid\": " + device_tid +
+                  ", \"cat\": \"gpu\", \"name\": " + quoted(p->name) + ", \"ts\": " + us(begin) +
+                  ", \"dur\": " + std::to_string(static_cast<double>(end - begin) / 1000.0) + "}");
+        }
+    }
     for (const OccupancySample& o : occupancy_)
         event("{\"ph\": \"C\", \"pid\": 1, \"name\": " +
               quoted("channel " + channels_[o.channel]->name()) + ", \"ts\": " + us(o.ns) +
@@ -528,6 +543,13 @@ ProcessStats detail::stats_of(const ProcessState& p) {
 void ProcessContext::note_device_work(std::chrono::nanoseconds time, std::uint64_t to,
                                       std::uint64_t from) noexcept {
     state_->device_ns += time.count();
+    if (state_->runtime->tracing() &&
+        state_->device_slices.size() < detail::ProcessState::kMaxDeviceSlices) {
+        const std::int64_t end = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count();
+        state_->device_slices.emplace_back(end - time.count(), end);
+    }
     state_->bytes_to_device += to;
     state_->bytes_from_device += from;
 }

@@ -102,6 +102,7 @@ public:
     void write_lines(std::string_view lines);
     void collect(const ProcessState& p, Value v);
     Scheduler& scheduler() noexcept { return *sched_; }
+    bool tracing() const noexcept { return options_.trace; }
 
     /// Called once, with the message, when the first process fails (the processes backend
     /// ends the other partitions with it). Set before run().

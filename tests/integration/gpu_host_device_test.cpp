@@ -98,6 +98,19 @@ TEST_CASE("gpu host device: --stats shows the work done on the device and the by
         CHECK(run_cli({"dot", "tests/graphs/gpu/pipeline.yaml", "--stats-from", file}).exit_code ==
               0);
     }
+    // --trace: a GPU track with a slice for each piece of device work.
+    for (const char* backend : {"threads", "processes"}) {
+        CAPTURE(backend);
+        const std::string trace = (dir / (std::string(backend) + ".trace.json")).string();
+        REQUIRE(run_cli({"run", "tests/graphs/gpu/pipeline.yaml", "--backend", backend, "--trace",
+                         trace})
+                    .exit_code == 0);
+        const std::string json = read_file(trace);
+        CHECK(json.find("\"args\": {\"name\": \"GPU\"}") != std::string::npos);
+        for (const char* p : {"m", "f", "r"})
+            CHECK(json.find("\"cat\": \"gpu\", \"name\": \"" + std::string(p) + "\"") !=
+                  std::string::npos);
+    }
     const auto table = run_cli({"run", "tests/graphs/gpu/pipeline.yaml", "--stats"});
     CHECK(table.err.find("\non a GPU  device s   MB to GPU  MB from GPU\nm ") != std::string::npos);
     CHECK(table.err.find("\nf           ") != std::string::npos);
