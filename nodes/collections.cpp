@@ -43,30 +43,12 @@ CHANFLOW_NODE({.name = "key_by",
                .body = key_by_body,
                .one_to_one = true});
 
-std::size_t element_size(DType t) {
-    return t == DType::I32 || t == DType::F32 ? 4 : 8;
-}
-
 std::optional<DType> dtype_named(std::string_view name) {
     if (name == "i32") return DType::I32;
     if (name == "i64") return DType::I64;
     if (name == "f32") return DType::F32;
     if (name == "f64") return DType::F64;
     return std::nullopt;
-}
-
-const char* dtype_name(DType t) {
-    switch (t) {
-        case DType::I32:
-            return "i32";
-        case DType::I64:
-            return "i64";
-        case DType::F32:
-            return "f32";
-        case DType::F64:
-            return "f64";
-    }
-    return "?";
 }
 
 // x appended to a tensor's bytes as a `t`: ints into int dtypes (that they fit), ints and
@@ -102,43 +84,15 @@ void append_element(TensorBytes& data, DType t, const Value& x) {
             break;
         }
     }
-    data.insert(data.end(), bytes, bytes + element_size(t));
+    data.insert(data.end(), bytes, bytes + dtype_size(t));
 }
 
 Value tensor_of(DType t, TensorBytes data) {
     Tensor tensor;
     tensor.dtype = t;
-    tensor.shape = {static_cast<std::int64_t>(data.size() / element_size(t))};
+    tensor.shape = {static_cast<std::int64_t>(data.size() / dtype_size(t))};
     tensor.data = std::move(data);
     return Value(std::move(tensor));
-}
-
-// Element i of a 1-D tensor as a number: i32 and i64 as ints, f32 and f64 as floats.
-Value element_of(const Tensor& t, std::size_t i) {
-    const unsigned char* p = t.data.data() + i * element_size(t.dtype);
-    switch (t.dtype) {
-        case DType::I32: {
-            std::int32_t v;
-            std::memcpy(&v, p, 4);
-            return Value(static_cast<std::int64_t>(v));
-        }
-        case DType::I64: {
-            std::int64_t v;
-            std::memcpy(&v, p, 8);
-            return Value(v);
-        }
-        case DType::F32: {
-            float v;
-            std::memcpy(&v, p, 4);
-            return Value(static_cast<double>(v));
-        }
-        case DType::F64: {
-            double v;
-            std::memcpy(&v, p, 8);
-            return Value(v);
-        }
-    }
-    return Value();
 }
 
 // Row i of a tensor of 2 or more dimensions: a tensor of the remaining ones.
@@ -146,7 +100,7 @@ Value row_of(const Tensor& t, std::size_t i) {
     Tensor row;
     row.dtype = t.dtype;
     row.shape.assign(t.shape.begin() + 1, t.shape.end());
-    const std::size_t bytes = row.size() * element_size(t.dtype);
+    const std::size_t bytes = row.size() * dtype_size(t.dtype);
     row.data.resize(bytes);
     if (bytes) std::memcpy(row.data.data(), t.data.data() + i * bytes, bytes);
     return Value(std::move(row));
@@ -205,7 +159,7 @@ Task unbatch_body(ProcessContext& ctx) {
         }
         const Tensor& t = x->as_tensor();
         if (t.shape.size() <= 1) {
-            for (std::size_t i = 0; i < t.size(); ++i) co_await out.write(element_of(t, i));
+            for (std::size_t i = 0; i < t.size(); ++i) co_await out.write(t.element(i));
         } else {
             for (std::int64_t i = 0; i < t.shape[0]; ++i)
                 co_await out.write(row_of(t, static_cast<std::size_t>(i)));

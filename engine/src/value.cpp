@@ -37,6 +37,24 @@ const char* type_name(Type t) noexcept {
     return "?";
 }
 
+const char* dtype_name(DType t) noexcept {
+    switch (t) {
+        case DType::I32:
+            return "i32";
+        case DType::I64:
+            return "i64";
+        case DType::F32:
+            return "f32";
+        case DType::F64:
+            return "f64";
+    }
+    return "?";
+}
+
+std::size_t dtype_size(DType t) noexcept {
+    return t == DType::I32 || t == DType::F32 ? 4 : 8;
+}
+
 std::size_t Tensor::size() const noexcept {
     std::size_t n = 1;
     for (auto d : shape) n *= static_cast<std::size_t>(d);
@@ -369,6 +387,21 @@ void append_tensor(std::string& out, const Tensor& t, std::size_t dim, std::size
 }
 
 }  // namespace
+
+Value Tensor::element(std::size_t i) const {
+    const unsigned char* p = data.data() + i * dtype_size(dtype);
+    switch (dtype) {
+        case DType::I32:
+            return Value(static_cast<std::int64_t>(load<std::int32_t>(p)));
+        case DType::I64:
+            return Value(load<std::int64_t>(p));
+        case DType::F32:
+            return Value(static_cast<double>(load<float>(p)));
+        case DType::F64:
+            return Value(load<double>(p));
+    }
+    return Value();
+}
 
 void append_json(std::string& out, const Value& v) {
     switch (v.type()) {

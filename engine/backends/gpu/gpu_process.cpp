@@ -304,24 +304,6 @@ struct RawLoaded {
     unsigned block = 256;
 };
 
-std::size_t dtype_size(DType t) {
-    return t == DType::I32 || t == DType::F32 ? 4 : 8;
-}
-
-const char* dtype_word(DType t) {
-    switch (t) {
-        case DType::I32:
-            return "i32";
-        case DType::I64:
-            return "i64";
-        case DType::F32:
-            return "f32";
-        case DType::F64:
-            return "f64";
-    }
-    return "?";
-}
-
 // A param's value in the bytes of its argument's type (checked to fit when the graph loaded).
 RawArg scalar_arg(const KernelArg& a, const Value& v) {
     RawArg r;
@@ -369,9 +351,9 @@ Task raw_kernel(ProcessContext& ctx, std::shared_ptr<const RawLoaded> k) {
             if (!x) co_return;
             if (!x->is_tensor() || x->as_tensor().dtype != *a.dtype())
                 throw std::invalid_argument(
-                    "gpu.kernel: input '" + a.name + "' takes " + dtype_word(*a.dtype()) +
+                    "gpu.kernel: input '" + a.name + "' takes " + dtype_name(*a.dtype()) +
                     " tensors, got " +
-                    (x->is_tensor() ? std::string(dtype_word(x->as_tensor().dtype)) + " tensor"
+                    (x->is_tensor() ? std::string(dtype_name(x->as_tensor().dtype)) + " tensor"
                                     : std::string(type_name(x->type()))));
             const Tensor& t = x->as_tensor();
             const auto count = static_cast<long long>(t.size());

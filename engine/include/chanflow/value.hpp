@@ -75,7 +75,14 @@ struct Tensor {
     std::vector<std::int64_t> shape;
     TensorBytes data;
     std::size_t size() const noexcept;  // number of elements
+    /// Element i in row-major order, as a number: i32 and i64 as ints, f32 and f64 as floats.
+    Value element(std::size_t i) const;
 };
+
+/// "i32", "i64", "f32" or "f64".
+const char* dtype_name(DType t) noexcept;
+/// The bytes of one element: 4 or 8.
+std::size_t dtype_size(DType t) noexcept;
 
 /// Thrown by accessors when a Value holds another type than asked for.
 class TypeError : public std::runtime_error {

@@ -173,33 +173,9 @@ bool resolve_index(i64 i, std::size_t n, std::size_t& out) {
 }
 
 Value tensor_index(const Tensor& t, std::size_t i) {
-    const std::size_t elem = (t.dtype == DType::I32 || t.dtype == DType::F32) ? 4 : 8;
+    if (t.shape.size() == 1) return t.element(i);
+    const std::size_t elem = dtype_size(t.dtype);
     const unsigned char* p = t.data.data();
-    if (t.shape.size() == 1) {
-        p += i * elem;
-        switch (t.dtype) {
-            case DType::I32: {
-                std::int32_t v;
-                std::memcpy(&v, p, 4);
-                return Value(static_cast<i64>(v));
-            }
-            case DType::I64: {
-                i64 v;
-                std::memcpy(&v, p, 8);
-                return Value(v);
-            }
-            case DType::F32: {
-                float v;
-                std::memcpy(&v, p, 4);
-                return Value(static_cast<double>(v));
-            }
-            case DType::F64: {
-                double v;
-                std::memcpy(&v, p, 8);
-                return Value(v);
-            }
-        }
-    }
     Tensor sub;
     sub.dtype = t.dtype;
     sub.shape.assign(t.shape.begin() + 1, t.shape.end());
