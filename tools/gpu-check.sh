@@ -26,5 +26,5 @@ bash tests/gpu/run_on_gpu.sh bin/chanflow "$PWD" || {
 # The same graphs on the host device: the GPU path without the GPU, for comparison.
 CHANFLOW_GPU_DEVICE=host bash tests/gpu/run_on_gpu.sh bin/chanflow "$PWD" || status=1
 # Raw CUDA baselines and GPU processes, side by side on this card.
-step bin/chanflow_gpu_bench 20000000 10000000000
+step bin/chanflow_gpu_bench "${GPU_CHECK_MESSAGES:-20000000}" "${GPU_CHECK_PI_SAMPLES:-10000000000}"
 exit $status
