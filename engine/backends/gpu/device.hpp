@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -67,6 +68,23 @@ struct RawArg {
     HostBuffer* buffer = nullptr;  // Input, Output, InOut (copied in and out)
     std::size_t bytes = 0;         // the buffer's bytes in use
     unsigned char scalar[8] = {};  // Scalar: the value's bytes (4 or 8 of them)
+
+    /// A scalar argument: an int, long long, float or double, by its bytes.
+    template <class T>
+    static RawArg of(T value) noexcept {
+        static_assert(sizeof(T) <= sizeof(scalar));
+        RawArg a;
+        std::memcpy(a.scalar, &value, sizeof value);
+        return a;
+    }
+    /// A buffer argument.
+    static RawArg of(Kind kind, HostBuffer& b, std::size_t bytes) noexcept {
+        RawArg a;
+        a.kind = kind;
+        a.buffer = &b;
+        a.bytes = bytes;
+        return a;
+    }
 };
 struct RawJob {
     const Program* program = nullptr;

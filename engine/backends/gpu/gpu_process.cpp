@@ -99,10 +99,6 @@ Value get(HostBuffer& b, ElemType t, long long i) {
     return Value();
 }
 
-std::string entry_of(const char* kind, ElemType in) {
-    return std::string(kind) + "_" + elem_type_name(in);
-}
-
 // The device failed on element `i`: the CPU says why, with its own message.
 [[noreturn]] void fail_as_cpu(const Expr& cpu, const Loaded& k, const Value& x) {
     on_cpu(cpu, k, x);
@@ -154,7 +150,7 @@ Task map_or_filter(ProcessContext& ctx, std::shared_ptr<const Loaded> k, bool fi
         unsigned long long first = kNoFailure;
         ElementwiseJob job;
         job.program = k->program.get();
-        job.entry = entry_of(filter ? "cf_filter" : "cf_map", t);
+        job.entry = kernel_entry(filter ? "cf_filter" : "cf_map", t);
         job.in = in_buf.get();
         job.in_bytes = static_cast<std::size_t>(n) * 8;
         job.out = out_buf.get();
@@ -247,15 +243,15 @@ Task reduce(ProcessContext& ctx, std::shared_ptr<const Loaded> k) {
         Completion done;
         std::string error;
         unsigned long long first = kNoFailure;
-        double result_bytes = 0;  // 8 bytes: an int64 or a float64 (no bool accumulates)
+        unsigned char total[8] = {};  // the batch's result: an int64 or a float64
         bool has = false;
         ReduceJob job;
         job.program = k->program.get();
-        job.entry = entry_of("cf_reduce", t);
+        job.entry = kernel_entry("cf_reduce", t);
         job.in = in_buf.get();
         job.in_bytes = static_cast<std::size_t>(n) * 8;
         job.n = n;
-        job.result = &result_bytes;
+        job.result = total;
         job.has_result = &has;
         job.first_failure = &first;
         const auto started = std::chrono::steady_clock::now();
@@ -272,10 +268,12 @@ Task reduce(ProcessContext& ctx, std::shared_ptr<const Loaded> k) {
         const ElemType acc_t = t == ElemType::Int ? k->int_out : k->float_out;
         Value partial;
         if (acc_t == ElemType::Float) {
-            partial = Value(result_bytes);
+            double v;
+            std::memcpy(&v, total, 8);
+            partial = Value(v);
         } else {
             std::int64_t v;
-            std::memcpy(&v, &result_bytes, 8);
+            std::memcpy(&v, total, 8);
             partial = acc_t == ElemType::Bool ? Value(v != 0) : Value(v);
         }
         acc = acc ? combine(*k->op, *acc, partial) : partial;
@@ -306,30 +304,17 @@ struct RawLoaded {
 
 // A param's value in the bytes of its argument's type (checked to fit when the graph loaded).
 RawArg scalar_arg(const KernelArg& a, const Value& v) {
-    RawArg r;
     switch (*a.dtype()) {
-        case DType::I32: {
-            const auto x = static_cast<std::int32_t>(v.as_int());
-            std::memcpy(r.scalar, &x, 4);
-            break;
-        }
-        case DType::I64: {
-            const std::int64_t x = v.as_int();
-            std::memcpy(r.scalar, &x, 8);
-            break;
-        }
-        case DType::F32: {
-            const auto x = static_cast<float>(v.as_number());
-            std::memcpy(r.scalar, &x, 4);
-            break;
-        }
-        case DType::F64: {
-            const double x = v.as_number();
-            std::memcpy(r.scalar, &x, 8);
-            break;
-        }
+        case DType::I32:
+            return RawArg::of(static_cast<std::int32_t>(v.as_int()));
+        case DType::I64:
+            return RawArg::of(static_cast<long long>(v.as_int()));
+        case DType::F32:
+            return RawArg::of(static_cast<float>(v.as_number()));
+        case DType::F64:
+            return RawArg::of(v.as_number());
     }
-    return r;
+    return RawArg();
 }
 
 // One launch for each set of input tensors, one from each input; ends when an input ends.
@@ -365,9 +350,7 @@ Task raw_kernel(ProcessContext& ctx, std::shared_ptr<const RawLoaded> k) {
             if (!buffers[i] || buffers[i]->size() < t.data.size())
                 buffers[i] = dev.host_buffer(t.data.size());
             if (!t.data.empty()) std::memcpy(buffers[i]->data(), t.data.data(), t.data.size());
-            job.args[i].kind = RawArg::Kind::Input;
-            job.args[i].buffer = buffers[i].get();
-            job.args[i].bytes = t.data.size();
+            job.args[i] = RawArg::of(RawArg::Kind::Input, *buffers[i], t.data.size());
         }
         job.n = n;
         for (std::size_t i = 0; i < k->args.size(); ++i) {
@@ -375,11 +358,9 @@ Task raw_kernel(ProcessContext& ctx, std::shared_ptr<const RawLoaded> k) {
             if (a.pointer && !a.is_const) {
                 const std::size_t bytes = static_cast<std::size_t>(n) * dtype_size(*a.dtype());
                 if (!buffers[i] || buffers[i]->size() < bytes) buffers[i] = dev.host_buffer(bytes);
-                job.args[i].kind = RawArg::Kind::Output;
-                job.args[i].buffer = buffers[i].get();
-                job.args[i].bytes = bytes;
+                job.args[i] = RawArg::of(RawArg::Kind::Output, *buffers[i], bytes);
             } else if (!a.pointer && a.name == "n") {
-                std::memcpy(job.args[i].scalar, &n, 8);
+                job.args[i] = RawArg::of(n);
             }
         }
         Completion done;

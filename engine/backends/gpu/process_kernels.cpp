@@ -26,6 +26,10 @@ const Value* param(const PlanProcess& p, const std::string& name) {
 
 }  // namespace
 
+std::string kernel_entry(const char* kind, ElemType in) {
+    return std::string(kind) + "_" + elem_type_name(in);
+}
+
 std::string ProcessKernels::source() const {
     std::string s = kPrelude;
     for (const auto& v : variants)
@@ -63,14 +67,14 @@ ProcessKernels kernels_for(const PlanProcess& p) {
     for (ElemType in : {ElemType::Int, ElemType::Float}) {
         KernelVariant v;
         v.in = in;
-        const std::string suffix = std::string("_") + elem_type_name(in);
         try {
             if (node == "map" && tree) {
-                v.kernel = map_kernel(stages, in, "cf_map" + suffix);
+                v.kernel = map_kernel(stages, in, kernel_entry("cf_map", in));
             } else if (node == "filter" && tree) {
-                v.kernel = filter_kernel(*tree, in, "cf_filter" + suffix);
+                v.kernel = filter_kernel(*tree, in, kernel_entry("cf_filter", in));
             } else if (node == "reduce") {
-                v.kernel = reduce_kernel(*op, tree ? &*tree : nullptr, in, "cf_reduce" + suffix);
+                v.kernel =
+                    reduce_kernel(*op, tree ? &*tree : nullptr, in, kernel_entry("cf_reduce", in));
             } else {
                 throw std::logic_error("no GPU version of node '" + node + "'");
             }

@@ -28,6 +28,10 @@ struct ProcessKernels {
     bool any() const;
 };
 
+/// The name of a kernel of `kind` (cf_map, cf_filter, cf_reduce) for messages of `in`:
+/// "cf_map_int".
+std::string kernel_entry(const char* kind, ElemType in);
+
 /// The kernels of a map, filter or reduce process (`p` as checked). A reduce that counts
 /// needs none.
 ProcessKernels kernels_for(const PlanProcess& p);

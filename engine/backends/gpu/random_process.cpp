@@ -23,26 +23,6 @@ struct Loaded {
     std::unique_ptr<Program> program;
 };
 
-RawArg scalar(long long v) {
-    RawArg a;
-    std::memcpy(a.scalar, &v, 8);
-    return a;
-}
-
-RawArg scalar(double v) {
-    RawArg a;
-    std::memcpy(a.scalar, &v, 8);
-    return a;
-}
-
-RawArg buffer(RawArg::Kind kind, HostBuffer& b, std::size_t bytes) {
-    RawArg a;
-    a.kind = kind;
-    a.buffer = &b;
-    a.bytes = bytes;
-    return a;
-}
-
 Task pi_sample(ProcessContext& ctx, std::shared_ptr<const Loaded> k) {
     Device& dev = *k->device;
     const long long samples = ctx.param("samples").as_int();
@@ -58,8 +38,8 @@ Task pi_sample(ProcessContext& ctx, std::shared_ptr<const Loaded> k) {
             RawJob job;
             job.program = k->program.get();
             job.entry = "cf_pi";
-            job.args = {scalar(static_cast<long long>(pi_task_state(seed, t))), scalar(samples),
-                        buffer(RawArg::Kind::InOut, *inside, 8)};
+            job.args = {RawArg::of(static_cast<long long>(pi_task_state(seed, t))),
+                        RawArg::of(samples), RawArg::of(RawArg::Kind::InOut, *inside, 8)};
             job.n = samples;
             job.block = kBlock;
             job.grid = static_cast<unsigned>(
@@ -92,10 +72,12 @@ Task uniform(ProcessContext& ctx, std::shared_ptr<const Loaded> k) {
         RawJob job;
         job.program = k->program.get();
         job.entry = "cf_uniform";
-        job.args = {
-            scalar(state), scalar(first),
-            scalar(n),     scalar(low),
-            scalar(high),  buffer(RawArg::Kind::Output, *numbers, static_cast<std::size_t>(n) * 8)};
+        job.args = {RawArg::of(state),
+                    RawArg::of(first),
+                    RawArg::of(n),
+                    RawArg::of(low),
+                    RawArg::of(high),
+                    RawArg::of(RawArg::Kind::Output, *numbers, static_cast<std::size_t>(n) * 8)};
         job.n = n;
         job.block = kBlock;
         Completion done;
