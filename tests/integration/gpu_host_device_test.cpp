@@ -37,6 +37,7 @@ const std::vector<Case> kCases = {
     {"pipeline", 0, ""},
     {"ordered_filter", 0, ""},
     {"fused_maps", 0, ""},
+    {"reduce_bools", 0, ""},
     {"pi_sample", 0, ""},
     {"random_uniform", 0, ""},
     // The CPU says "process 'invert' failed: ..."; fused on the GPU, its head fails.

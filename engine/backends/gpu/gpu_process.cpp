@@ -243,7 +243,8 @@ Task reduce(ProcessContext& ctx, std::shared_ptr<const Loaded> k) {
         Completion done;
         std::string error;
         unsigned long long first = kNoFailure;
-        unsigned char total[8] = {};  // the batch's result: an int64 or a float64
+        unsigned char total[8] = {};  // the batch's result: an int64, a float64 or a bool
+        const ElemType acc_t = t == ElemType::Int ? k->int_out : k->float_out;
         bool has = false;
         ReduceJob job;
         job.program = k->program.get();
@@ -252,12 +253,14 @@ Task reduce(ProcessContext& ctx, std::shared_ptr<const Loaded> k) {
         job.in_bytes = static_cast<std::size_t>(n) * 8;
         job.n = n;
         job.result = total;
+        job.acc_bytes = acc_t == ElemType::Bool ? 1 : 8;  // a bool accumulates in one byte
         job.has_result = &has;
         job.first_failure = &first;
         const auto started = std::chrono::steady_clock::now();
         dev.run(job, &error, done);
         co_await wait_for(done);
-        ctx.note_device_work(std::chrono::steady_clock::now() - started, job.in_bytes, 8 + 1 + 8);
+        ctx.note_device_work(std::chrono::steady_clock::now() - started, job.in_bytes,
+                             job.acc_bytes + 1 + 8);
         if (!error.empty()) throw std::runtime_error("on " + dev.name() + ": " + error);
         if (first == kCombineFailed) throw std::overflow_error("reduce: int overflow");
         if (first != kNoFailure) {
@@ -265,16 +268,17 @@ Task reduce(ProcessContext& ctx, std::shared_ptr<const Loaded> k) {
             fail_as_cpu(*pre, *k, get(*in_buf, t, static_cast<long long>(first)));
         }
         if (!has) continue;
-        const ElemType acc_t = t == ElemType::Int ? k->int_out : k->float_out;
         Value partial;
         if (acc_t == ElemType::Float) {
             double v;
             std::memcpy(&v, total, 8);
             partial = Value(v);
+        } else if (acc_t == ElemType::Bool) {
+            partial = Value(total[0] != 0);
         } else {
             std::int64_t v;
             std::memcpy(&v, total, 8);
-            partial = acc_t == ElemType::Bool ? Value(v != 0) : Value(v);
+            partial = Value(v);
         }
         acc = acc ? combine(*k->op, *acc, partial) : partial;
         if (!x) x = co_await in.read();
