@@ -52,6 +52,11 @@ TEST_CASE("raw kernels: arguments are read with their types, comments and qualif
 TEST_CASE("raw kernels: what cannot be read or matched says so, where it stands") {
     CHECK_THROWS_WITH(kernel_arguments("__global__ void k(float* x) {}", "k"),
                       "kernel 'k' must be declared extern \"C\"");
+    // A source that repeats the name a million times is read in one pass.
+    std::string many;
+    for (int i = 0; i < 1000000; ++i) many += "k( ";
+    CHECK_THROWS_WITH(kernel_arguments("extern \"C\" " + many, "k"),
+                      "no kernel 'extern \"C\" __global__ void k(...)' in the source");
     CHECK_THROWS_WITH(kernel_arguments("extern \"C\" __device__ void k(float* x) {}", "k"),
                       "no kernel 'extern \"C\" __global__ void k(...)' in the source");
     CHECK_THROWS_WITH(

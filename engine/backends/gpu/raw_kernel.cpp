@@ -49,19 +49,21 @@ std::size_t skip_space(const std::string& s, std::size_t i) {
     return i;
 }
 
-// The declaration `word` stands in: back to the last `;`, `}` or `{` before it.
-std::string declaration_before(const std::string& s, std::size_t at) {
-    std::size_t start = at;
-    while (start > 0 && s[start - 1] != ';' && s[start - 1] != '}' && s[start - 1] != '{') --start;
-    return s.substr(start, at - start);
-}
-
-// The entry's "(": the first use of ENTRY followed by "(" in a __global__ declaration.
+// The entry's "(": the first use of ENTRY followed by "(" in a __global__ declaration (one
+// that began after the last `;`, `{` or `}`). One pass over the source, however many times
+// a hostile one repeats the name.
 std::size_t open_paren(const std::string& clean, const std::string& entry) {
+    const std::vector<std::size_t> globals = find_word(clean, "__global__");
+    std::size_t declaration = 0, scanned = 0, g = 0;
+    std::size_t last_global = std::string::npos;
     for (std::size_t at : find_word(clean, entry)) {
+        for (; scanned < at; ++scanned)
+            if (clean[scanned] == ';' || clean[scanned] == '{' || clean[scanned] == '}')
+                declaration = scanned + 1;
+        while (g < globals.size() && globals[g] < at) last_global = globals[g++];
         const std::size_t paren = skip_space(clean, at + entry.size());
         if (paren >= clean.size() || clean[paren] != '(') continue;
-        if (find_word(declaration_before(clean, at), "__global__").empty()) continue;
+        if (last_global == std::string::npos || last_global < declaration) continue;
         return paren;
     }
     return std::string::npos;
