@@ -69,14 +69,17 @@ struct ProcessState {
     std::uint64_t blocked_read = 0;   // waiting to read (or in an alternation)
     std::uint64_t blocked_write = 0;  // waiting to write
     std::uint64_t ready = 0;          // woken, waiting for a worker
-    // Work done for it on a device (ProcessContext::note_device_work): written by the
-    // process, read once it ended.
-    std::int64_t device_ns = 0;
-    std::uint64_t bytes_to_device = 0, bytes_from_device = 0;
-    // With a trace: when each piece of device work began and ended (steady_clock ns), the
-    // first kMaxDeviceSlices of them.
-    static constexpr std::size_t kMaxDeviceSlices = 65536;
-    std::vector<std::pair<std::int64_t, std::int64_t>> device_slices;
+    // Work done for it on a device (ProcessContext::note_device_work): made by the process
+    // on its first note (most processes have none), read once it ended.
+    struct DeviceWork {
+        std::int64_t ns = 0;
+        std::uint64_t bytes_to = 0, bytes_from = 0;
+        // With a trace: when each piece began and ended (steady_clock ns), the first
+        // kMaxSlices of them.
+        static constexpr std::size_t kMaxSlices = 65536;
+        std::vector<std::pair<std::int64_t, std::int64_t>> slices;
+    };
+    std::unique_ptr<DeviceWork> device;
     std::uint64_t resumed_at = 0;    // when it last started running
     std::uint64_t suspended_at = 0;  // when it last began to wait; 0 while running
     std::uint64_t woken_at = 0;      // when it was last made runnable (Scheduler::schedule)

@@ -289,7 +289,8 @@ std::string Runtime::trace_json(std::int64_t start_ns) const {
     const std::string device_tid = std::to_string(traces.size());
     bool device_track = false;
     for (const auto& p : processes_) {
-        for (const auto& [begin, end] : p->device_slices) {
+        if (!p->device) continue;
+        for (const auto& [begin, end] : p->device->slices) {
             if (!device_track) {
                 event("{\"ph\": \"M\", \"pid\": 1, \"tid\": " + device_tid +
                       ", \"name\": \"thread_name\", \"args\": {\"name\": \"GPU\"}}");
@@ -534,24 +535,27 @@ ProcessStats detail::stats_of(const ProcessState& p) {
     ps.blocked_write = static_cast<double>(p.blocked_write) * spt;
     ps.ready = static_cast<double>(p.ready) * spt;
     ps.gpu = p.plan && p.plan->gpu;
-    ps.device = static_cast<double>(p.device_ns) * 1e-9;
-    ps.bytes_to_device = p.bytes_to_device;
-    ps.bytes_from_device = p.bytes_from_device;
+    if (p.device) {
+        ps.device = static_cast<double>(p.device->ns) * 1e-9;
+        ps.bytes_to_device = p.device->bytes_to;
+        ps.bytes_from_device = p.device->bytes_from;
+    }
     return ps;
 }
 
 void ProcessContext::note_device_work(std::chrono::nanoseconds time, std::uint64_t to,
-                                      std::uint64_t from) noexcept {
-    state_->device_ns += time.count();
-    if (state_->runtime->tracing() &&
-        state_->device_slices.size() < detail::ProcessState::kMaxDeviceSlices) {
+                                      std::uint64_t from) {
+    auto& work = state_->device;
+    if (!work) work = std::make_unique<detail::ProcessState::DeviceWork>();
+    work->ns += time.count();
+    work->bytes_to += to;
+    work->bytes_from += from;
+    if (state_->runtime->tracing() && work->slices.size() < work->kMaxSlices) {
         const std::int64_t end = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                      std::chrono::steady_clock::now().time_since_epoch())
                                      .count();
-        state_->device_slices.emplace_back(end - time.count(), end);
+        work->slices.emplace_back(end - time.count(), end);
     }
-    state_->bytes_to_device += to;
-    state_->bytes_from_device += from;
 }
 
 void ProcessContext::write_lines(std::string_view lines) {

@@ -442,7 +442,7 @@ public:
     /// Work done for this process elsewhere (a GPU's kernels and copies): `run --stats`
     /// shows the time it took and the bytes moved to and from the device.
     void note_device_work(std::chrono::nanoseconds time, std::uint64_t bytes_to_device,
-                          std::uint64_t bytes_from_device) noexcept;
+                          std::uint64_t bytes_from_device);
 
     explicit ProcessContext(detail::ProcessState* s) noexcept : state_(s) {}
 
